@@ -1,0 +1,50 @@
+# cosell-mcp — run `make help` for the targets.
+GO        ?= go
+BIN       ?= bin/mcp-server
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+PKGS      := ./...
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build bin/mcp-server
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/mcp-server
+
+.PHONY: run
+run: build ## Run the MCP server on stdio (embedded sandbox when no credentials are set)
+	./$(BIN) $(ARGS)
+
+.PHONY: sandbox
+sandbox: build ## Serve the Pipedrive sandbox standalone on loopback
+	./$(BIN) sandbox
+
+.PHONY: test
+test: ## Vet, race-enabled tests (unit, MCP round trips, end-to-end), schema drift check
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 $(PKGS)
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+.PHONY: schemas
+schemas: ## Regenerate schemas/<tool>.json from the tool definitions
+	$(GO) run ./cmd/mcp-server schemas --dir schemas
+
+.PHONY: bench
+bench: ## Benchmarks: tools/list size, tool-call latency, start-up time, throttle
+	$(GO) test -run '^$$' -bench . -benchmem ./cmd/mcp-server ./internal/...
+
+.PHONY: tools
+tools: ## Print the tool registry
+	$(GO) run ./cmd/mcp-server tools
+
+.PHONY: clean
+clean: ## Remove build output
+	rm -rf bin

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/stretchr/testify/require"
+
+	pdsandbox "github.com/cosell-mcp/cosell-mcp/connectors/pipedrive/sandbox"
+)
+
+// benchApp is the real wiring on the embedded sandbox with the budget and
+// the sandbox's burst limit lifted, so the benchmark measures our code.
+func benchApp(b *testing.B, includeDeprecated bool) *client.Client {
+	b.Helper()
+	cfg := Config{BudgetLimit: 1 << 30, BudgetWindow: time.Minute, BudgetMaxWait: time.Minute, Sandbox: true,
+		IncludeDeprecated: includeDeprecated, PipedriveSandbox: pdsandbox.Options{Burst: 1 << 30}}
+	app, err := newApp(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(b, err)
+	b.Cleanup(app.Close)
+	c, err := client.NewInProcessClient(app.Server)
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = c.Close() })
+	require.NoError(b, c.Start(context.Background()))
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "bench", Version: "1"}
+	_, err = c.Initialize(context.Background(), init)
+	require.NoError(b, err)
+	return c
+}
+
+// BenchmarkToolsList reports the tools/list payload an agent receives.
+func BenchmarkToolsList(b *testing.B) {
+	c := benchApp(b, false)
+	var size, count int
+	for b.Loop() {
+		res, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
+		require.NoError(b, err)
+		raw, _ := json.Marshal(res)
+		size, count = len(raw), len(res.Tools)
+	}
+	b.ReportMetric(float64(size), "bytes/list")
+	b.ReportMetric(float64(count), "tools")
+	b.ReportMetric(float64(size)/float64(count), "bytes/tool")
+}
+
+// BenchmarkToolCall measures a read tool call end to end on the sandbox:
+// MCP dispatch, validation, throttle, HTTP to the loopback sandbox, shaping.
+func BenchmarkToolCall(b *testing.B) {
+	c := benchApp(b, false)
+	req := mcp.CallToolRequest{}
+	req.Params.Name = "pipedrive_get_deal"
+	req.Params.Arguments = map[string]any{"deal_id": 7}
+	_, err := c.CallTool(context.Background(), req) // warm caches
+	require.NoError(b, err)
+	var lat []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		res, err := c.CallTool(context.Background(), req)
+		lat = append(lat, time.Since(start))
+		if err != nil || res.IsError {
+			b.Fatalf("call failed: %v %v", err, res)
+		}
+	}
+	reportPercentiles(b, lat)
+}
+
+// BenchmarkStartup measures binary start to the first initialize response.
+func BenchmarkStartup(b *testing.B) {
+	binary(b)
+	var lat []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		s := startServer(b)
+		s.initialize("2025-11-25")
+		lat = append(lat, time.Since(start))
+		s.stop()
+	}
+	reportPercentiles(b, lat)
+}
+
+func reportPercentiles(b *testing.B, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	pct := func(p float64) float64 {
+		return float64(lat[int(p*float64(len(lat)-1))].Microseconds())
+	}
+	b.ReportMetric(pct(0.50), "p50-µs")
+	b.ReportMetric(pct(0.99), "p99-µs")
+}

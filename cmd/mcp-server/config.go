@@ -1,0 +1,113 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	pdsandbox "github.com/cosell-mcp/cosell-mcp/connectors/pipedrive/sandbox"
+)
+
+// Config is everything the server needs, from flags and the environment.
+// Secrets come only from the environment (NAME or NAME_FILE), never flags.
+type Config struct {
+	Toolsets          []string
+	ReadOnly          bool
+	IncludeDeprecated bool
+	LogLevel          string
+
+	BudgetLimit   int
+	BudgetWindow  time.Duration
+	BudgetMaxWait time.Duration
+
+	PipedriveToken   string
+	PipedriveBaseURL string
+	// Sandbox is true when no Pipedrive token is configured.
+	Sandbox bool
+	// PipedriveSandbox configures the embedded sandbox (tests and benchmarks).
+	PipedriveSandbox pdsandbox.Options
+}
+
+// envOr returns the environment variable or def.
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+// secretFromEnv reads NAME, or the file named by NAME_FILE.
+func secretFromEnv(name string) (string, error) {
+	if v := os.Getenv(name); v != "" {
+		return strings.TrimSpace(v), nil
+	}
+	if path := os.Getenv(name + "_FILE"); path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("%s_FILE: %w", name, err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return "", nil
+}
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return n
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return d
+	}
+	return def
+}
+
+func envBool(name string) bool {
+	b, _ := strconv.ParseBool(os.Getenv(name))
+	return b
+}
+
+// bindFlags registers the server flags on fs, with environment defaults.
+func bindFlags(fs *flag.FlagSet, c *Config) *string {
+	toolsets := fs.String("toolsets", envOr("COSELL_TOOLSETS", ""), "comma-separated toolsets to enable (default all) [COSELL_TOOLSETS]")
+	fs.BoolVar(&c.ReadOnly, "read-only", envBool("COSELL_READ_ONLY"), "refuse every tool that changes data [COSELL_READ_ONLY]")
+	fs.BoolVar(&c.IncludeDeprecated, "include-deprecated", envBool("COSELL_INCLUDE_DEPRECATED"), "list deprecated connector actions too [COSELL_INCLUDE_DEPRECATED]")
+	fs.StringVar(&c.LogLevel, "log-level", envOr("COSELL_LOG_LEVEL", "info"), "debug, info, warn or error; logs go to stderr [COSELL_LOG_LEVEL]")
+	fs.IntVar(&c.BudgetLimit, "budget-limit", envInt("COSELL_BUDGET_LIMIT", 100), "upstream requests per window per connection [COSELL_BUDGET_LIMIT]")
+	fs.DurationVar(&c.BudgetWindow, "budget-window", envDuration("COSELL_BUDGET_WINDOW", 60*time.Second), "rolling throttle window [COSELL_BUDGET_WINDOW]")
+	fs.DurationVar(&c.BudgetMaxWait, "budget-max-wait", envDuration("COSELL_BUDGET_MAX_WAIT", 30*time.Second), "longest a tool call waits for budget before a throttled error [COSELL_BUDGET_MAX_WAIT]")
+	fs.StringVar(&c.PipedriveBaseURL, "pipedrive-base-url", envOr("PIPEDRIVE_BASE_URL", ""), "Pipedrive API host, e.g. https://acme.pipedrive.com (default https://api.pipedrive.com) [PIPEDRIVE_BASE_URL]")
+	return toolsets
+}
+
+// finish completes the config after flag parsing: secrets and checks.
+func (c *Config) finish(toolsets string) error {
+	for _, ts := range strings.Split(toolsets, ",") {
+		if ts = strings.TrimSpace(ts); ts != "" {
+			c.Toolsets = append(c.Toolsets, ts)
+		}
+	}
+	if c.BudgetLimit < 1 {
+		return errors.New("--budget-limit must be at least 1")
+	}
+	if c.BudgetWindow <= 0 {
+		return errors.New("--budget-window must be positive")
+	}
+	tok, err := secretFromEnv("PIPEDRIVE_API_TOKEN")
+	if err != nil {
+		return err
+	}
+	c.PipedriveToken = tok
+	c.Sandbox = tok == ""
+	if c.Sandbox && c.PipedriveBaseURL != "" {
+		return errors.New("PIPEDRIVE_BASE_URL is set but PIPEDRIVE_API_TOKEN is not: set the token (or PIPEDRIVE_API_TOKEN_FILE), or unset the URL to use the sandbox")
+	}
+	return nil
+}

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds mcp-server once per test run.
+func binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "mcp-server-e2e")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "mcp-server")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, buildErr)
+	return binPath
+}
+
+// sandboxEnv is the environment with every connector credential removed.
+func sandboxEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "PIPEDRIVE_") || strings.HasPrefix(kv, "COSELL_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// stdioSession drives the binary over stdio with newline-delimited JSON-RPC.
+type stdioSession struct {
+	t      testing.TB
+	cmd    *exec.Cmd
+	in     io.WriteCloser
+	out    *bufio.Reader
+	stderr *lockedWriter
+	nextID int
+}
+
+func startServer(t testing.TB, args ...string) *stdioSession {
+	t.Helper()
+	cmd := exec.Command(binary(t), args...)
+	cmd.Env = sandboxEnv()
+	in, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	stderr := &lockedWriter{}
+	cmd.Stderr = stderr
+	require.NoError(t, cmd.Start())
+	s := &stdioSession{t: t, cmd: cmd, in: in, out: bufio.NewReaderSize(out, 1<<20), stderr: stderr}
+	t.Cleanup(s.stop)
+	return s
+}
+
+// lockedWriter collects a child's stderr while tests read it.
+type lockedWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (s *stdioSession) stop() {
+	_ = s.in.Close()
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-done
+	}
+}
+
+func (s *stdioSession) notify(method string, params any) {
+	msg := map[string]any{"jsonrpc": "2.0", "method": method}
+	if params != nil {
+		msg["params"] = params
+	}
+	b, _ := json.Marshal(msg)
+	_, err := s.in.Write(append(b, '\n'))
+	require.NoError(s.t, err)
+}
+
+// request sends a request and returns its response, skipping notifications.
+func (s *stdioSession) request(method string, params any) map[string]any {
+	s.t.Helper()
+	s.nextID++
+	id := s.nextID
+	msg := map[string]any{"jsonrpc": "2.0", "id": id, "method": method}
+	if params != nil {
+		msg["params"] = params
+	}
+	b, _ := json.Marshal(msg)
+	_, err := s.in.Write(append(b, '\n'))
+	require.NoError(s.t, err)
+	for {
+		line, err := s.out.ReadBytes('\n')
+		require.NoError(s.t, err, "reading %s response; stderr: %s", method, s.stderr.String())
+		var resp map[string]any
+		require.NoError(s.t, json.Unmarshal(line, &resp), "stdout must carry only JSON-RPC: %q", line)
+		if rid, ok := resp["id"].(float64); ok && int(rid) == id {
+			return resp
+		}
+	}
+}
+
+func (s *stdioSession) initialize(version string) map[string]any {
+	resp := s.request("initialize", map[string]any{
+		"protocolVersion": version,
+		"capabilities":    map[string]any{},
+		"clientInfo":      map[string]any{"name": "e2e", "version": "1"},
+	})
+	s.notify("notifications/initialized", nil)
+	return resp
+}
+
+func TestBinaryOverStdio(t *testing.T) {
+	s := startServer(t)
+	init := s.initialize("2025-11-25")
+	result := init["result"].(map[string]any)
+	assert.Equal(t, "cosell-mcp", result["serverInfo"].(map[string]any)["name"])
+	assert.Contains(t, result["instructions"], "SANDBOX MODE")
+
+	list := s.request("tools/list", nil)["result"].(map[string]any)["tools"].([]any)
+	var names []string
+	for _, tl := range list {
+		names = append(names, tl.(map[string]any)["name"].(string))
+	}
+	assert.Contains(t, names, "pipedrive_get_deal")
+	assert.Contains(t, names, "pipedrive_update_deal_stage")
+	assert.NotContains(t, names, "pipedrive_add_deal_deprecated")
+
+	call := s.request("tools/call", map[string]any{"name": "pipedrive_get_deal", "arguments": map[string]any{"deal_id": 1}})["result"].(map[string]any)
+	assert.Nil(t, call["isError"])
+	sc := call["structuredContent"].(map[string]any)
+	assert.Equal(t, float64(1), sc["id"])
+	assert.NotEmpty(t, sc["stage_name"])
+	assert.NotNil(t, call["_meta"].(map[string]any)["budget"])
+
+	bad := s.request("tools/call", map[string]any{"name": "pipedrive_update_deal_status", "arguments": map[string]any{"deal_id": 1, "status": "won", "lost_reason": "x"}})["result"].(map[string]any)
+	assert.Equal(t, true, bad["isError"])
+	txt := bad["content"].([]any)[0].(map[string]any)["text"].(string)
+	assert.Contains(t, txt, `"code":"invalid_argument"`)
+
+	unknown := s.request("tools/call", map[string]any{"name": "no_such_tool", "arguments": map[string]any{}})
+	assert.NotNil(t, unknown["error"], "an unknown tool is a JSON-RPC error")
+
+	assert.Contains(t, s.stderr.String(), "embedded sandbox", "sandbox mode is announced on stderr")
+}
+
+func TestBinaryModernProtocol(t *testing.T) {
+	s := startServer(t)
+	init := s.initialize("2026-07-28")
+	require.NotNil(t, init["result"], "%v", init)
+	list := s.request("tools/list", nil)
+	require.NotNil(t, list["result"], "%v", list)
+	call := s.request("tools/call", map[string]any{"name": "pipedrive_list_pipelines", "arguments": map[string]any{}})
+	require.NotNil(t, call["result"], "%v", call)
+}
+
+func TestCallSubcommand(t *testing.T) {
+	cmd := exec.Command(binary(t), "call", "pipedrive_get_stage", `{"stage_id":2}`)
+	cmd.Env = sandboxEnv()
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	var stage map[string]any
+	require.NoError(t, json.Unmarshal(out, &stage), "%s", out)
+	assert.Equal(t, "Qualified", stage["name"])
+	assert.Equal(t, "Sales", stage["pipeline_name"])
+
+	cmd = exec.Command(binary(t), "call", "pipedrive_get_deal", `{"deal_id":0}`)
+	cmd.Env = sandboxEnv()
+	out, err = cmd.Output()
+	var exit *exec.ExitError
+	require.True(t, errors.As(err, &exit), "a tool error exits non-zero")
+	assert.Equal(t, 1, exit.ExitCode())
+	assert.Contains(t, string(out), "invalid_argument")
+
+	cmd = exec.Command(binary(t), "--read-only", "call", "pipedrive_get_deal", `{"deal_id":1}`)
+	cmd.Env = sandboxEnv()
+	_, err = cmd.Output()
+	require.Error(t, err, "flags go after the subcommand")
+}
+
+func TestToolsSubcommand(t *testing.T) {
+	out, err := exec.Command(binary(t), "tools", "--json").Output()
+	require.NoError(t, err)
+	var rows []map[string]any
+	require.NoError(t, json.Unmarshal(out, &rows))
+	ops := map[string]string{}
+	for _, r := range rows {
+		ops[r["name"].(string)] = r["operation"].(string)
+	}
+	assert.Equal(t, "AddDealV2", ops["pipedrive_add_deal"])
+	assert.Equal(t, "AddDeal", ops["pipedrive_add_deal_deprecated"])
+	assert.Equal(t, "UpdateDealStageV2", ops["pipedrive_update_deal_stage"])
+}
+
+func TestSecretsComeFromFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "token")
+	require.NoError(t, os.WriteFile(path, []byte("file-token\n"), 0o600))
+	t.Setenv("PIPEDRIVE_API_TOKEN", "")
+	t.Setenv("PIPEDRIVE_API_TOKEN_FILE", path)
+	cfg, _, err := parseConfig("serve", nil, io.Discard, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "file-token", cfg.PipedriveToken)
+	assert.False(t, cfg.Sandbox)
+
+	t.Setenv("PIPEDRIVE_API_TOKEN_FILE", filepath.Join(dir, "missing"))
+	_, _, err = parseConfig("serve", nil, io.Discard, nil)
+	assert.Error(t, err)
+}

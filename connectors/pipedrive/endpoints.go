@@ -1,0 +1,288 @@
+package pipedrive
+
+import (
+	"context"
+	"iter"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ListDealsParams filters GET /api/v2/deals. Zero values are not sent.
+type ListDealsParams struct {
+	OwnerID       int64
+	PersonID      int64
+	OrgID         int64
+	PipelineID    int64
+	StageID       int64
+	Status        string // open, won, lost, deleted (comma-separated allowed)
+	IDs           []int64
+	UpdatedSince  time.Time
+	UpdatedUntil  time.Time
+	SortBy        string // id, update_time, add_time
+	SortDirection string // asc, desc
+	Limit         int    // 1..500, default 100 upstream
+	Cursor        string
+}
+
+func (p ListDealsParams) values() url.Values {
+	q := query{}
+	q.id("owner_id", p.OwnerID)
+	q.id("person_id", p.PersonID)
+	q.id("org_id", p.OrgID)
+	q.id("pipeline_id", p.PipelineID)
+	q.id("stage_id", p.StageID)
+	q.str("status", p.Status)
+	if len(p.IDs) > 0 {
+		ids := make([]string, len(p.IDs))
+		for i, id := range p.IDs {
+			ids[i] = formatID(id)
+		}
+		q.str("ids", strings.Join(ids, ","))
+	}
+	q.time("updated_since", p.UpdatedSince)
+	q.time("updated_until", p.UpdatedUntil)
+	q.str("sort_by", p.SortBy)
+	q.str("sort_direction", p.SortDirection)
+	q.num("limit", p.Limit)
+	q.str("cursor", p.Cursor)
+	return url.Values(q)
+}
+
+// ListDeals returns one page of deals and the cursor of the next.
+func (c *Client) ListDeals(ctx context.Context, p ListDealsParams) ([]Deal, *Response, error) {
+	var deals []Deal
+	r, err := c.do(ctx, http.MethodGet, "/api/v2/deals", p.values(), nil, &deals)
+	return deals, r, err
+}
+
+// Deals iterates over every deal matching p, fetching pages as needed.
+func (c *Client) Deals(ctx context.Context, p ListDealsParams) iter.Seq2[Deal, error] {
+	return paginate(func(cursor string) ([]Deal, *Response, error) {
+		p.Cursor = cursor
+		return c.ListDeals(ctx, p)
+	}, p.Cursor)
+}
+
+// GetDeal returns one deal by id.
+func (c *Client) GetDeal(ctx context.Context, id int64) (*Deal, error) {
+	var d Deal
+	if _, err := c.do(ctx, http.MethodGet, idPath("/api/v2/deals", id), nil, nil, &d); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// AddDeal creates a deal (POST /api/v2/deals).
+func (c *Client) AddDeal(ctx context.Context, in DealInput) (*Deal, error) {
+	var d Deal
+	if _, err := c.do(ctx, http.MethodPost, "/api/v2/deals", nil, in, &d); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// UpdateDeal changes the set fields of a deal (PATCH /api/v2/deals/{id}).
+func (c *Client) UpdateDeal(ctx context.Context, id int64, in DealInput) (*Deal, error) {
+	var d Deal
+	if _, err := c.do(ctx, http.MethodPatch, idPath("/api/v2/deals", id), nil, in, &d); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// SearchDealsParams filters GET /api/v2/deals/search.
+type SearchDealsParams struct {
+	Term           string
+	Fields         string // title, notes, custom_fields (comma-separated)
+	ExactMatch     bool
+	PersonID       int64
+	OrganizationID int64
+	Status         string // open, won, lost
+	Limit          int
+	Cursor         string
+}
+
+// SearchDeals runs a deal search and returns one page of hits.
+func (c *Client) SearchDeals(ctx context.Context, p SearchDealsParams) ([]DealSearchResult, *Response, error) {
+	q := query{}
+	q.str("term", p.Term)
+	q.str("fields", p.Fields)
+	if p.ExactMatch {
+		q.str("exact_match", "true")
+	}
+	q.id("person_id", p.PersonID)
+	q.id("organization_id", p.OrganizationID)
+	q.str("status", p.Status)
+	q.num("limit", p.Limit)
+	q.str("cursor", p.Cursor)
+	var data struct {
+		Items []DealSearchResult `json:"items"`
+	}
+	r, err := c.do(ctx, http.MethodGet, "/api/v2/deals/search", url.Values(q), nil, &data)
+	return data.Items, r, err
+}
+
+// SearchOrganizations searches organizations by name and returns one page of hits.
+func (c *Client) SearchOrganizations(ctx context.Context, term string, limit int) ([]OrganizationSearchResult, *Response, error) {
+	q := query{}
+	q.str("term", term)
+	q.str("fields", "name")
+	q.num("limit", limit)
+	var data struct {
+		Items []OrganizationSearchResult `json:"items"`
+	}
+	r, err := c.do(ctx, http.MethodGet, "/api/v2/organizations/search", url.Values(q), nil, &data)
+	return data.Items, r, err
+}
+
+// GetStage returns one stage by id.
+func (c *Client) GetStage(ctx context.Context, id int64) (*Stage, error) {
+	var s Stage
+	if _, err := c.do(ctx, http.MethodGet, idPath("/api/v2/stages", id), nil, nil, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// Stages iterates over all stages, of one pipeline when pipelineID is set.
+func (c *Client) Stages(ctx context.Context, pipelineID int64) iter.Seq2[Stage, error] {
+	return paginate(func(cursor string) ([]Stage, *Response, error) {
+		q := query{}
+		q.id("pipeline_id", pipelineID)
+		q.num("limit", 500)
+		q.str("cursor", cursor)
+		var out []Stage
+		r, err := c.do(ctx, http.MethodGet, "/api/v2/stages", url.Values(q), nil, &out)
+		return out, r, err
+	}, "")
+}
+
+// Pipelines iterates over all pipelines.
+func (c *Client) Pipelines(ctx context.Context) iter.Seq2[Pipeline, error] {
+	return paginate(func(cursor string) ([]Pipeline, *Response, error) {
+		q := query{}
+		q.num("limit", 500)
+		q.str("cursor", cursor)
+		var out []Pipeline
+		r, err := c.do(ctx, http.MethodGet, "/api/v2/pipelines", url.Values(q), nil, &out)
+		return out, r, err
+	}, "")
+}
+
+// AddActivity creates an activity (POST /api/v2/activities).
+func (c *Client) AddActivity(ctx context.Context, in ActivityInput) (*Activity, error) {
+	var a Activity
+	if _, err := c.do(ctx, http.MethodPost, "/api/v2/activities", nil, in, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// ListActivitiesParams filters GET /api/v2/activities.
+type ListActivitiesParams struct {
+	DealID        int64
+	OwnerID       int64
+	PersonID      int64
+	OrgID         int64
+	Done          *bool
+	UpdatedSince  time.Time
+	SortBy        string // id, update_time, add_time, due_date
+	SortDirection string
+	Limit         int
+	Cursor        string
+}
+
+// ListActivities returns one page of activities.
+func (c *Client) ListActivities(ctx context.Context, p ListActivitiesParams) ([]Activity, *Response, error) {
+	q := query{}
+	q.id("deal_id", p.DealID)
+	q.id("owner_id", p.OwnerID)
+	q.id("person_id", p.PersonID)
+	q.id("org_id", p.OrgID)
+	q.boolean("done", p.Done)
+	q.time("updated_since", p.UpdatedSince)
+	q.str("sort_by", p.SortBy)
+	q.str("sort_direction", p.SortDirection)
+	q.num("limit", p.Limit)
+	q.str("cursor", p.Cursor)
+	var out []Activity
+	r, err := c.do(ctx, http.MethodGet, "/api/v2/activities", url.Values(q), nil, &out)
+	return out, r, err
+}
+
+// GetPerson returns one person by id.
+func (c *Client) GetPerson(ctx context.Context, id int64) (*Person, error) {
+	var p Person
+	if _, err := c.do(ctx, http.MethodGet, idPath("/api/v2/persons", id), nil, nil, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// GetOrganization returns one organization by id.
+func (c *Client) GetOrganization(ctx context.Context, id int64) (*Organization, error) {
+	var o Organization
+	if _, err := c.do(ctx, http.MethodGet, idPath("/api/v2/organizations", id), nil, nil, &o); err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
+// Users lists the company's users (v1: API v2 has no users endpoint).
+func (c *Client) Users(ctx context.Context) ([]User, error) {
+	var out []User
+	_, err := c.do(ctx, http.MethodGet, "/v1/users", nil, nil, &out)
+	return out, err
+}
+
+// Me returns the user the API token belongs to (v1).
+func (c *Client) Me(ctx context.Context) (*User, error) {
+	var u User
+	if _, err := c.do(ctx, http.MethodGet, "/v1/users/me", nil, nil, &u); err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// ActivityTypes lists the activity types (v1: API v2 has no equivalent).
+func (c *Client) ActivityTypes(ctx context.Context) ([]ActivityType, error) {
+	var out []ActivityType
+	_, err := c.do(ctx, http.MethodGet, "/v1/activityTypes", nil, nil, &out)
+	return out, err
+}
+
+// paginate walks cursor pages, yielding items until the cursor runs out,
+// the consumer stops, or a page fails.
+func paginate[T any](page func(cursor string) ([]T, *Response, error), cursor string) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		for {
+			items, r, err := page(cursor)
+			if err != nil {
+				var zero T
+				yield(zero, err)
+				return
+			}
+			for _, it := range items {
+				if !yield(it, nil) {
+					return
+				}
+			}
+			if r == nil || r.NextCursor == "" || r.NextCursor == cursor {
+				return
+			}
+			cursor = r.NextCursor
+		}
+	}
+}
+
+func formatID(id int64) string { return strconv.FormatInt(id, 10) }
+
+// DeleteDeal marks a deal as deleted (DELETE /api/v2/deals/{id}); Pipedrive
+// removes it for good after 30 days.
+func (c *Client) DeleteDeal(ctx context.Context, id int64) error {
+	_, err := c.do(ctx, http.MethodDelete, idPath("/api/v2/deals", id), nil, nil, nil)
+	return err
+}

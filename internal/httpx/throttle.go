@@ -1,0 +1,117 @@
+// Package httpx holds the HTTP transport chain every upstream client uses:
+// a RetryTransport over a ThrottleTransport, so that each attempt (retries
+// included) spends one slot of the connection's throttle budget, and
+// upstream rate-limit signals pause that budget.
+package httpx
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
+)
+
+// DefaultPause is how long a budget is paused after a 429 that carries no
+// Retry-After header.
+const DefaultPause = 2 * time.Second
+
+// ThrottleTransport spends one slot of Budget on every request it sends and
+// pauses Budget when the upstream signals a rate limit.
+//
+// The request's context decides the caller's priority (throttle.WithPriority)
+// and deadline. When the budget refuses, RoundTrip returns the
+// *throttle.ThrottledError itself (http.Client wraps it in a *url.Error,
+// through which errors.As finds it) and nothing is sent.
+type ThrottleTransport struct {
+	// Base sends the request; nil means http.DefaultTransport.
+	Base http.RoundTripper
+	// Budget is spent from; nil means unlimited.
+	Budget *throttle.Budget
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *ThrottleTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := t.Budget.Acquire(req.Context()); err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	resp, err := base(t.Base).RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := UpstreamPause(resp); ok {
+		t.Budget.PauseFor(d)
+	}
+	return resp, nil
+}
+
+// UpstreamPause reports how long the upstream asked us to stop sending:
+//   - HTTP 429 with Retry-After (delay-seconds or HTTP-date): that delay;
+//   - HTTP 429 without it: DefaultPause;
+//   - x-ratelimit-remaining: 0 with x-ratelimit-reset: <seconds> (Pipedrive,
+//     on any status): until the reset.
+//
+// When several apply, the longest wins.
+func UpstreamPause(resp *http.Response) (time.Duration, bool) {
+	var d time.Duration
+	ok := false
+	if resp.StatusCode == http.StatusTooManyRequests {
+		ok = true
+		d = DefaultPause
+		if ra, found := ParseRetryAfter(resp.Header, time.Now()); found {
+			d = ra
+		}
+	}
+	if strings.TrimSpace(resp.Header.Get("X-Ratelimit-Remaining")) == "0" {
+		if s, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("X-Ratelimit-Reset"))); err == nil && s > 0 {
+			ok = true
+			d = max(d, time.Duration(s)*time.Second)
+		}
+	}
+	return d, ok
+}
+
+// ParseRetryAfter reads a Retry-After header: either delay-seconds or an
+// HTTP-date. A date is measured from the response's Date header when there
+// is one (so clock skew between us and the upstream does not matter), else
+// from now. A date in the past gives 0. ok is false when the header is
+// missing or malformed.
+func ParseRetryAfter(h http.Header, now time.Time) (d time.Duration, ok bool) {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if s < 0 {
+			return 0, false
+		}
+		return time.Duration(min(s, int64(maxRetryAfterSeconds))) * time.Second, true
+	}
+	at, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	ref := now
+	if date, err := http.ParseTime(h.Get("Date")); err == nil {
+		ref = date
+	}
+	return max(at.Sub(ref), 0), true
+}
+
+// maxRetryAfterSeconds keeps absurd values from overflowing a Duration.
+const maxRetryAfterSeconds = 365 * 24 * 60 * 60
+
+func base(rt http.RoundTripper) http.RoundTripper {
+	if rt == nil {
+		return http.DefaultTransport
+	}
+	return rt
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		_ = req.Body.Close()
+	}
+}

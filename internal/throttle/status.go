@@ -1,0 +1,74 @@
+package throttle
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Status is a snapshot of a budget, for agents and operators.
+type Status struct {
+	// Connection is the budget's name.
+	Connection string `json:"connection"`
+	// Limit requests are allowed per Window.
+	Limit  int           `json:"limit"`
+	Window time.Duration `json:"-"`
+	// Used is the number of grants in the current window (At-Window, At].
+	Used int `json:"used"`
+	// Remaining is Limit-Used.
+	Remaining int `json:"remaining"`
+	// ResetAt is the earliest time the next request may be granted: At when
+	// one may go now, otherwise when the oldest grant leaves the window or
+	// the upstream pause ends.
+	ResetAt time.Time `json:"reset_at"`
+	// PausedUntil is the end of an upstream-requested pause; zero if none.
+	PausedUntil time.Time `json:"paused_until,omitzero"`
+	// Waiting is the number of callers queued for a slot.
+	Waiting int `json:"waiting"`
+	// At is when the snapshot was taken.
+	At time.Time `json:"at"`
+}
+
+// ResetSeconds returns ResetAt-At in whole seconds, rounded up (0 when a
+// request may go now).
+func (s Status) ResetSeconds() int { return Seconds(s.ResetAt.Sub(s.At)) }
+
+// MarshalJSON adds window_seconds and reset_seconds to the tagged fields.
+func (s Status) MarshalJSON() ([]byte, error) {
+	type plain Status
+	return json.Marshal(struct {
+		plain
+		WindowSeconds int `json:"window_seconds"`
+		ResetSeconds  int `json:"reset_seconds"`
+	}{plain(s), Seconds(s.Window), s.ResetSeconds()})
+}
+
+// Status returns a snapshot of the budget (the zero Status for a nil Budget).
+func (b *Budget) Status() Status {
+	if b == nil {
+		return Status{}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.clock.Now()
+	since := now.Add(-b.cfg.Window)
+	used := 0
+	for _, t := range b.log {
+		if t.After(since) {
+			used++
+		}
+	}
+	st := Status{
+		Connection: b.name,
+		Limit:      b.cfg.Limit,
+		Window:     b.cfg.Window,
+		Used:       used,
+		Remaining:  max(b.cfg.Limit-used, 0),
+		ResetAt:    b.nextFreeLocked(now),
+		Waiting:    b.waitingLocked(),
+		At:         now,
+	}
+	if b.paused.After(now) {
+		st.PausedUntil = b.paused
+	}
+	return st
+}

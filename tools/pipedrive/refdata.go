@@ -1,0 +1,213 @@
+package pipedrive
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	pd "github.com/cosell-mcp/cosell-mcp/connectors/pipedrive"
+)
+
+// refTTL is how long pipelines, stages, users and activity types are
+// trusted before they are fetched again.
+const refTTL = 10 * time.Minute
+
+// maxNames bounds the person/organization name cache.
+const maxNames = 10000
+
+// refData caches Pipedrive reference data so results can carry names
+// (stage, pipeline, owner, organization, person) at almost no budget: the
+// lists cost one upstream call each per refTTL, names one call per id.
+type refData struct {
+	client *pd.Client
+	now    func() time.Time
+
+	mu        sync.Mutex
+	loadedAt  time.Time
+	pipelines []pd.Pipeline
+	stages    []pd.Stage
+	users     map[int64]string
+	actTypes  []pd.ActivityType
+	typesAt   time.Time
+	orgNames  map[int64]string
+	perNames  map[int64]string
+	loadGuard sync.Mutex
+}
+
+func newRefData(c *pd.Client) *refData {
+	return &refData{client: c, now: time.Now, users: map[int64]string{}, orgNames: map[int64]string{}, perNames: map[int64]string{}}
+}
+
+// snapshot is a consistent view of pipelines and stages.
+type snapshot struct {
+	pipelines []pd.Pipeline
+	stages    []pd.Stage
+	users     map[int64]string
+}
+
+func (s snapshot) pipeline(id int64) (pd.Pipeline, bool) {
+	for _, p := range s.pipelines {
+		if p.ID == id {
+			return p, true
+		}
+	}
+	return pd.Pipeline{}, false
+}
+
+func (s snapshot) stage(id int64) (pd.Stage, bool) {
+	for _, st := range s.stages {
+		if st.ID == id {
+			return st, true
+		}
+	}
+	return pd.Stage{}, false
+}
+
+func (s snapshot) stagesOf(pipelineID int64) []pd.Stage {
+	var out []pd.Stage
+	for _, st := range s.stages {
+		if st.PipelineID == pipelineID && !st.IsDeleted {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+func (s snapshot) pipelineName(id int64) string {
+	p, _ := s.pipeline(id)
+	return p.Name
+}
+
+func (s snapshot) stageName(id int64) string {
+	st, _ := s.stage(id)
+	return st.Name
+}
+
+// get returns the cached pipelines, stages and users, loading them when
+// stale or when force is set. Concurrent callers share one load.
+func (r *refData) get(ctx context.Context, force bool) (snapshot, error) {
+	r.mu.Lock()
+	fresh := !r.loadedAt.IsZero() && r.now().Sub(r.loadedAt) < refTTL
+	snap := snapshot{pipelines: r.pipelines, stages: r.stages, users: r.users}
+	r.mu.Unlock()
+	if fresh && !force {
+		return snap, nil
+	}
+	r.loadGuard.Lock()
+	defer r.loadGuard.Unlock()
+	r.mu.Lock()
+	if !force && !r.loadedAt.IsZero() && r.now().Sub(r.loadedAt) < refTTL {
+		snap = snapshot{pipelines: r.pipelines, stages: r.stages, users: r.users}
+		r.mu.Unlock()
+		return snap, nil
+	}
+	r.mu.Unlock()
+
+	var pipelines []pd.Pipeline
+	for p, err := range r.client.Pipelines(ctx) {
+		if err != nil {
+			return snap, err
+		}
+		pipelines = append(pipelines, p)
+	}
+	var stages []pd.Stage
+	for s, err := range r.client.Stages(ctx, 0) {
+		if err != nil {
+			return snap, err
+		}
+		stages = append(stages, s)
+	}
+	users := map[int64]string{}
+	if us, err := r.client.Users(ctx); err == nil {
+		for _, u := range us {
+			users[u.ID] = u.Name
+		}
+	} else if len(r.users) > 0 {
+		users = r.users // owner names are a nicety: keep the old ones
+	}
+	r.mu.Lock()
+	r.pipelines, r.stages, r.users, r.loadedAt = pipelines, stages, users, r.now()
+	snap = snapshot{pipelines: pipelines, stages: stages, users: users}
+	r.mu.Unlock()
+	return snap, nil
+}
+
+// activityTypes returns the cached activity types.
+func (r *refData) activityTypes(ctx context.Context) ([]pd.ActivityType, error) {
+	r.mu.Lock()
+	if !r.typesAt.IsZero() && r.now().Sub(r.typesAt) < refTTL {
+		t := r.actTypes
+		r.mu.Unlock()
+		return t, nil
+	}
+	r.mu.Unlock()
+	types, err := r.client.ActivityTypes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.actTypes, r.typesAt = types, r.now()
+	r.mu.Unlock()
+	return types, nil
+}
+
+// rememberOrg and rememberPerson record names seen in any reply.
+func (r *refData) rememberOrg(id int64, name string)    { r.remember(r.orgNames, id, name) }
+func (r *refData) rememberPerson(id int64, name string) { r.remember(r.perNames, id, name) }
+
+func (r *refData) remember(m map[int64]string, id int64, name string) {
+	if id == 0 || name == "" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(m) >= maxNames {
+		clear(m)
+	}
+	m[id] = name
+}
+
+func (r *refData) cachedOrg(id int64) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.orgNames[id]
+}
+
+func (r *refData) cachedPerson(id int64) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.perNames[id]
+}
+
+// orgName returns an organization's name, fetching it once if unknown.
+// A failed look-up yields "" rather than failing the caller's tool.
+func (r *refData) orgName(ctx context.Context, id int64) string {
+	if id == 0 {
+		return ""
+	}
+	if n := r.cachedOrg(id); n != "" {
+		return n
+	}
+	o, err := r.client.GetOrganization(ctx, id)
+	if err != nil {
+		return ""
+	}
+	r.rememberOrg(o.ID, o.Name)
+	return o.Name
+}
+
+// personName returns a person's name, fetching it once if unknown.
+func (r *refData) personName(ctx context.Context, id int64) string {
+	if id == 0 {
+		return ""
+	}
+	if n := r.cachedPerson(id); n != "" {
+		return n
+	}
+	p, err := r.client.GetPerson(ctx, id)
+	if err != nil {
+		return ""
+	}
+	r.rememberPerson(p.ID, p.Name)
+	return p.Name
+}

@@ -1,0 +1,80 @@
+package pipedrive
+
+import (
+	"context"
+
+	pd "github.com/cosell-mcp/cosell-mcp/connectors/pipedrive"
+)
+
+// Deal is a deal as tools return it: ids with the names an agent needs.
+type Deal struct {
+	ID                int64   `json:"id"`
+	Title             string  `json:"title"`
+	Status            string  `json:"status" jsonschema:"enum=open,enum=won,enum=lost,enum=deleted"`
+	Value             float64 `json:"value"`
+	Currency          string  `json:"currency,omitempty"`
+	PipelineID        int64   `json:"pipeline_id,omitempty"`
+	PipelineName      string  `json:"pipeline_name,omitempty"`
+	StageID           int64   `json:"stage_id,omitempty"`
+	StageName         string  `json:"stage_name,omitempty"`
+	OwnerID           int64   `json:"owner_id,omitempty"`
+	OwnerName         string  `json:"owner_name,omitempty"`
+	OrgID             int64   `json:"org_id,omitempty"`
+	OrgName           string  `json:"org_name,omitempty"`
+	PersonID          int64   `json:"person_id,omitempty"`
+	PersonName        string  `json:"person_name,omitempty"`
+	ExpectedCloseDate string  `json:"expected_close_date,omitempty"`
+	LostReason        string  `json:"lost_reason,omitempty"`
+	VisibleTo         string  `json:"visible_to,omitempty"`
+	AddTime           string  `json:"add_time,omitempty"`
+	UpdateTime        string  `json:"update_time,omitempty"`
+	StageChangeTime   string  `json:"stage_change_time,omitempty"`
+	CloseTime         string  `json:"close_time,omitempty"`
+	WonTime           string  `json:"won_time,omitempty"`
+	LostTime          string  `json:"lost_time,omitempty"`
+}
+
+// visibility maps the connector's visible_to labels to API v2 codes.
+var visibility = map[string]int{"Owner and followers": 1, "Entire company": 3}
+
+func visibilityLabel(code int) string {
+	for k, v := range visibility {
+		if v == code {
+			return k
+		}
+	}
+	switch code {
+	case 5:
+		return "Owner's visibility group"
+	case 7:
+		return "Owner's visibility group and sub-groups"
+	}
+	return ""
+}
+
+// shapeDeal converts an upstream deal, filling names from reference data.
+// With lookup set, unknown organization and person names are fetched.
+func (s *service) shapeDeal(ctx context.Context, snap snapshot, d pd.Deal, lookup bool) Deal {
+	out := Deal{
+		ID: d.ID, Title: d.Title, Status: d.Status, Value: d.Value, Currency: d.Currency,
+		PipelineID: d.PipelineID, PipelineName: snap.pipelineName(d.PipelineID),
+		StageID: d.StageID, StageName: snap.stageName(d.StageID),
+		OwnerID: d.OwnerID, OwnerName: snap.users[d.OwnerID],
+		OrgID: d.OrgID, PersonID: d.PersonID,
+		ExpectedCloseDate: d.ExpectedCloseDate, LostReason: d.LostReason,
+		VisibleTo: visibilityLabel(d.VisibleTo),
+		AddTime:   d.AddTime, UpdateTime: d.UpdateTime, StageChangeTime: d.StageChangeTime,
+		CloseTime: d.CloseTime, WonTime: d.WonTime, LostTime: d.LostTime,
+	}
+	if d.IsDeleted {
+		out.Status = "deleted"
+	}
+	if lookup {
+		out.OrgName = s.ref.orgName(ctx, d.OrgID)
+		out.PersonName = s.ref.personName(ctx, d.PersonID)
+	} else {
+		out.OrgName = s.ref.cachedOrg(d.OrgID)
+		out.PersonName = s.ref.cachedPerson(d.PersonID)
+	}
+	return out
+}

@@ -1,0 +1,81 @@
+// Package pipedrive holds the MCP tools of the Pipedrive connector: every
+// connector action plus the look-ups an agent needs to find the deal to work.
+package pipedrive
+
+import (
+	pd "github.com/cosell-mcp/cosell-mcp/connectors/pipedrive"
+	"github.com/cosell-mcp/cosell-mcp/tools"
+)
+
+// Toolset is the toolset of every Pipedrive tool.
+const Toolset = "pipedrive"
+
+// service is what the Pipedrive tools share: the client and its cached
+// reference data.
+type service struct {
+	client *pd.Client
+	ref    *refData
+}
+
+// Tools returns every Pipedrive tool bound to the client.
+func Tools(c *pd.Client) []tools.Tool {
+	s := &service{client: c, ref: newRefData(c)}
+	return []tools.Tool{
+		tools.New(tools.Spec{
+			Name: "pipedrive_get_stage", Title: "Get stage", Toolset: Toolset, Operation: "GetStage",
+			ReadOnly: true, Idempotent: true,
+			Description: "Get a Pipedrive stage by id, with its pipeline name, order and deal probability.",
+		}, s.getStage),
+		tools.New(tools.Spec{
+			Name: "pipedrive_get_deal", Title: "Get deal", Toolset: Toolset, Operation: "GetDeal",
+			ReadOnly: true, Idempotent: true,
+			Description: "Get a Pipedrive deal by id, with pipeline, stage, owner, organization and person names.",
+		}, s.getDeal),
+		tools.New(tools.Spec{
+			Name: "pipedrive_list_deals", Title: "List deals", Toolset: Toolset, Operation: "ListDeals",
+			ReadOnly: true, Idempotent: true,
+			Description: "List Pipedrive deals filtered by status, pipeline, stage, owner, organization, person or update time. " +
+				"Pages: pass next_cursor back as cursor while has_more is true.",
+		}, s.listDeals),
+		tools.New(tools.Spec{
+			Name: "pipedrive_search_deals", Title: "Search deals", Toolset: Toolset, Operation: "SearchDeals",
+			ReadOnly: true, Idempotent: true,
+			Description: "Find deals by a term matched against deal titles and organization names " +
+				"(e.g. \"Contoso\" finds the deals of Contoso Ltd). Use it to find the deal to update.",
+		}, s.searchDeals),
+		tools.New(tools.Spec{
+			Name: "pipedrive_list_pipelines", Title: "List pipelines and stages", Toolset: Toolset, Operation: "ListPipelines",
+			ReadOnly: true, Idempotent: true,
+			Description: "List Pipedrive pipelines with their stages in order (ids and names). Served from a cache; costs no budget when warm.",
+		}, s.listPipelines),
+		tools.New(tools.Spec{
+			Name: "pipedrive_add_deal", Title: "Add deal", Toolset: Toolset, Operation: "AddDealV2",
+			Description: "Create a Pipedrive deal. Give pipeline_id and/or stage_id (see pipedrive_list_pipelines); " +
+				"with only a pipeline the deal starts in its first stage.",
+		}, s.addDealV2),
+		tools.New(tools.Spec{
+			Name: "pipedrive_add_deal_deprecated", Title: "Add deal [deprecated]", Toolset: Toolset, Operation: "AddDeal",
+			Deprecated:  true,
+			Description: "Deprecated: use pipedrive_add_deal. Create a Pipedrive deal without choosing a pipeline.",
+		}, s.addDeal),
+		tools.New(tools.Spec{
+			Name: "pipedrive_update_deal_stage", Title: "Update deal stage", Toolset: Toolset, Operation: "UpdateDealStageV2",
+			Idempotent:  true,
+			Description: "Move a deal to another stage. The stage must belong to pipeline_id (see pipedrive_list_pipelines).",
+		}, s.updateDealStageV2),
+		tools.New(tools.Spec{
+			Name: "pipedrive_update_deal_stage_deprecated", Title: "Update deal stage [deprecated]", Toolset: Toolset, Operation: "UpdateDealStage",
+			Deprecated: true, Idempotent: true,
+			Description: "Deprecated: use pipedrive_update_deal_stage. Move a deal to a stage given by id alone.",
+		}, s.updateDealStage),
+		tools.New(tools.Spec{
+			Name: "pipedrive_update_deal_status", Title: "Update deal status", Toolset: Toolset, Operation: "UpdateDealStatus",
+			Idempotent: true, Destructive: true,
+			Description: "Set a deal's status: open, won, lost (optionally with lost_reason) or deleted (removed after 30 days).",
+		}, s.updateDealStatus),
+		tools.New(tools.Spec{
+			Name: "pipedrive_add_activity", Title: "Add activity", Toolset: Toolset, Operation: "AddActivity",
+			Description: "Log or schedule a Pipedrive activity (call, meeting, task, email, deadline, lunch…) on a deal, person or organization.",
+		}, s.addActivity),
+	}
+}

@@ -1,0 +1,140 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
+)
+
+// BudgetFunc returns the throttle budget a toolset spends from, if any.
+type BudgetFunc func(ctx context.Context, toolset string) *throttle.Budget
+
+// ServerOptions configures NewServer.
+type ServerOptions struct {
+	Name         string
+	Version      string
+	Instructions string
+	Policy       Policy
+	// Budget reports the budget behind a toolset; its status goes into each result's _meta.
+	Budget BudgetFunc
+	Logger *slog.Logger
+	// Extra server options (resources, prompts, hooks) added by the caller.
+	Extra []server.ServerOption
+}
+
+// NewServer builds the MCP server: every registered tool is added (so a
+// deprecated tool stays callable by name); tools/list shows only what the
+// policy lists; calls are checked against the policy at call time.
+func NewServer(reg *Registry, opts ServerOptions) *server.MCPServer {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	hooks := &server.Hooks{}
+	hooks.AddAfterListTools(func(_ context.Context, _ any, _ *mcp.ListToolsRequest, res *mcp.ListToolsResult) {
+		kept := res.Tools[:0]
+		for _, mt := range res.Tools {
+			if t, ok := reg.Lookup(mt.Name); !ok || opts.Policy.Lists(t) {
+				kept = append(kept, mt)
+			}
+		}
+		res.Tools = kept
+	})
+	sopts := []server.ServerOption{
+		server.WithToolCapabilities(false),
+		server.WithRecovery(),
+		server.WithHooks(hooks),
+	}
+	if opts.Instructions != "" {
+		sopts = append(sopts, server.WithInstructions(opts.Instructions))
+	}
+	sopts = append(sopts, opts.Extra...)
+	s := server.NewMCPServer(opts.Name, opts.Version, sopts...)
+	for _, t := range reg.Tools() {
+		s.AddTool(t.MCPTool(), t.handler(opts))
+	}
+	return s
+}
+
+// MCPTool returns the MCP definition of the tool.
+func (t Tool) MCPTool() mcp.Tool {
+	mt := mcp.NewToolWithRawSchema(t.Name, t.Description, t.InputSchema)
+	mt.RawOutputSchema = t.OutputSchema
+	mt.Annotations = mcp.ToolAnnotation{
+		Title:           t.Title,
+		ReadOnlyHint:    mcp.ToBoolPtr(t.ReadOnly),
+		DestructiveHint: mcp.ToBoolPtr(t.Destructive),
+		IdempotentHint:  mcp.ToBoolPtr(t.Idempotent),
+		OpenWorldHint:   mcp.ToBoolPtr(!t.Local),
+	}
+	mt.Title = t.Title
+	return mt
+}
+
+// handler adapts the typed tool to mcp-go: policy check, interactive
+// priority, error mapping, structured result plus one compact text block,
+// and the remaining budget in _meta.
+func (t Tool) handler(opts ServerOptions) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		start := time.Now()
+		var res *mcp.CallToolResult
+		if perr := opts.Policy.Allows(t); perr != nil {
+			res = perr.Result()
+		} else {
+			args, err := json.Marshal(req.Params.Arguments)
+			if err != nil {
+				res = InvalidArgument("", "arguments are not valid JSON: %v", err).Result()
+			} else {
+				ctx = throttle.WithPriority(ctx, throttle.Interactive)
+				out, err := t.Call(ctx, args)
+				if err != nil {
+					res = AsError(err).Result()
+				} else {
+					res = successResult(out)
+				}
+			}
+		}
+		if opts.Budget != nil {
+			if b := opts.Budget(ctx, t.Toolset); b != nil {
+				res.Meta = &mcp.Meta{AdditionalFields: map[string]any{"budget": BudgetOf(b.Status())}}
+			}
+		}
+		attrs := []any{"tool", t.Name, "ms", time.Since(start).Milliseconds()}
+		if res.IsError {
+			attrs = append(attrs, "error", errorCode(res))
+		}
+		opts.Logger.Info("tool call", attrs...)
+		return res, nil
+	}
+}
+
+func successResult(out any) *mcp.CallToolResult {
+	text, err := json.Marshal(out)
+	if err != nil {
+		return (&Error{Code: CodeUpstreamError, Message: "result could not be encoded: " + err.Error()}).Result()
+	}
+	return &mcp.CallToolResult{
+		Content:           []mcp.Content{mcp.NewTextContent(string(text))},
+		StructuredContent: out,
+	}
+}
+
+func errorCode(res *mcp.CallToolResult) string {
+	if len(res.Content) == 0 {
+		return ""
+	}
+	tc, ok := res.Content[0].(mcp.TextContent)
+	if !ok {
+		return ""
+	}
+	var body struct {
+		Error Error `json:"error"`
+	}
+	_ = json.Unmarshal([]byte(tc.Text), &body)
+	return body.Error.Code
+}
