@@ -80,7 +80,7 @@ type Budget struct {
 	timerAt  time.Time
 	timerGen uint64
 
-	grantHook func(time.Time) // tests: observes every grant, called with mu held
+	grantHook func(time.Time) // test seam: observes every grant, called with mu held
 }
 
 type waiter struct {
@@ -171,6 +171,7 @@ func (b *Budget) Acquire(ctx context.Context) error {
 	}
 	b.removeLocked(w)
 	now = b.clock.Now()
+	b.dispatchLocked(now)
 	b.armLocked(now)
 	err := ctx.Err()
 	if errors.Is(err, context.DeadlineExceeded) {

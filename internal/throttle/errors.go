@@ -17,8 +17,8 @@ type ThrottledError struct {
 	// Limit and Window describe the budget ("Limit requests per Window").
 	Limit  int
 	Window time.Duration
-	// Paused reports that the budget was paused by an upstream signal (a 429
-	// or rate-limit headers) rather than spent by our own requests.
+	// Paused reports that a pause asked for by the upstream (a 429 or
+	// rate-limit headers, see Budget.PauseUntil) was in effect at the refusal.
 	Paused bool
 
 	cause error
