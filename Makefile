@@ -48,3 +48,11 @@ tools: ## Print the tool registry
 .PHONY: clean
 clean: ## Remove build output
 	rm -rf bin
+
+INSPECTOR ?= npx -y @modelcontextprotocol/inspector@2.12.0 --cli
+
+.PHONY: inspect
+inspect: build ## Check the server with the official MCP Inspector CLI (strict schema portability, a call)
+	env -u PIPEDRIVE_API_TOKEN -u PIPEDRIVE_API_TOKEN_FILE $(INSPECTOR) --strict --method tools/list ./$(BIN) > /dev/null
+	env -u PIPEDRIVE_API_TOKEN -u PIPEDRIVE_API_TOKEN_FILE $(INSPECTOR) ./$(BIN) --method tools/call --tool-name pipedrive_search_deals --tool-arg term=Contoso > /dev/null
+	@echo "inspector: tools/list --strict and tools/call passed"

@@ -61,8 +61,9 @@ func (c *Client) ListDeals(ctx context.Context, p ListDealsParams) ([]Deal, *Res
 // Deals iterates over every deal matching p, fetching pages as needed.
 func (c *Client) Deals(ctx context.Context, p ListDealsParams) iter.Seq2[Deal, error] {
 	return paginate(func(cursor string) ([]Deal, *Response, error) {
-		p.Cursor = cursor
-		return c.ListDeals(ctx, p)
+		q := p
+		q.Cursor = cursor
+		return c.ListDeals(ctx, q)
 	}, p.Cursor)
 }
 
@@ -256,8 +257,9 @@ func (c *Client) ActivityTypes(ctx context.Context) ([]ActivityType, error) {
 
 // paginate walks cursor pages, yielding items until the cursor runs out,
 // the consumer stops, or a page fails.
-func paginate[T any](page func(cursor string) ([]T, *Response, error), cursor string) iter.Seq2[T, error] {
+func paginate[T any](page func(cursor string) ([]T, *Response, error), start string) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
+		cursor := start
 		for {
 			items, r, err := page(cursor)
 			if err != nil {

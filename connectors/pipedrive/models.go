@@ -2,32 +2,32 @@ package pipedrive
 
 // Deal is an API v2 deal.
 type Deal struct {
-	ID                int64   `json:"id"`
-	Title             string  `json:"title"`
-	CreatorUserID     int64   `json:"creator_user_id,omitempty"`
-	OwnerID           int64   `json:"owner_id"`
-	PersonID          int64   `json:"person_id,omitempty"`
-	OrgID             int64   `json:"org_id,omitempty"`
-	PipelineID        int64   `json:"pipeline_id"`
-	StageID           int64   `json:"stage_id"`
-	Value             float64 `json:"value"`
-	Currency          string  `json:"currency"`
-	Status            string  `json:"status"`
-	Probability       *int    `json:"probability,omitempty"`
-	LostReason        string  `json:"lost_reason,omitempty"`
-	VisibleTo         int     `json:"visible_to,omitempty"`
-	AddTime           string  `json:"add_time,omitempty"`
-	UpdateTime        string  `json:"update_time,omitempty"`
-	StageChangeTime   string  `json:"stage_change_time,omitempty"`
-	CloseTime         string  `json:"close_time,omitempty"`
-	WonTime           string  `json:"won_time,omitempty"`
-	LostTime          string  `json:"lost_time,omitempty"`
-	ExpectedCloseDate string  `json:"expected_close_date,omitempty"`
-	IsDeleted         bool    `json:"is_deleted,omitempty"`
-	IsArchived        bool    `json:"is_archived,omitempty"`
-	LabelIDs          []int64 `json:"label_ids,omitempty"`
-	NextActivityID    int64   `json:"next_activity_id,omitempty"`
-	LastActivityID    int64   `json:"last_activity_id,omitempty"`
+	ID                int64    `json:"id"`
+	Title             string   `json:"title"`
+	CreatorUserID     int64    `json:"creator_user_id,omitempty"`
+	OwnerID           int64    `json:"owner_id"`
+	PersonID          int64    `json:"person_id,omitempty"`
+	OrgID             int64    `json:"org_id,omitempty"`
+	PipelineID        int64    `json:"pipeline_id"`
+	StageID           int64    `json:"stage_id"`
+	Value             float64  `json:"value"`
+	Currency          string   `json:"currency"`
+	Status            string   `json:"status"`
+	Probability       *float64 `json:"probability,omitempty"`
+	LostReason        string   `json:"lost_reason,omitempty"`
+	VisibleTo         int      `json:"visible_to,omitempty"`
+	AddTime           string   `json:"add_time,omitempty"`
+	UpdateTime        string   `json:"update_time,omitempty"`
+	StageChangeTime   string   `json:"stage_change_time,omitempty"`
+	CloseTime         string   `json:"close_time,omitempty"`
+	WonTime           string   `json:"won_time,omitempty"`
+	LostTime          string   `json:"lost_time,omitempty"`
+	ExpectedCloseDate string   `json:"expected_close_date,omitempty"`
+	IsDeleted         bool     `json:"is_deleted,omitempty"`
+	IsArchived        bool     `json:"is_archived,omitempty"`
+	LabelIDs          []int64  `json:"label_ids,omitempty"`
+	NextActivityID    int64    `json:"next_activity_id,omitempty"`
+	LastActivityID    int64    `json:"last_activity_id,omitempty"`
 }
 
 // DealInput is the body of a deal create (POST) or update (PATCH). Nil

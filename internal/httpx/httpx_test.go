@@ -112,6 +112,30 @@ func wait(t *testing.T, ch <-chan result) result {
 	}
 }
 
+// drive moves the fake clock on by step whenever something waits on it,
+// until the request finishes. (A single Advance may fire several back-off
+// timers, because a timer armed while Advance runs fires in the same call
+// if it falls due before Advance's target; so tests do not count timers.)
+func drive(t *testing.T, fc *clock.Fake, ch <-chan result, step time.Duration) result {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		select {
+		case r := <-ch:
+			return r
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("request did not finish")
+		}
+		if fc.Waiters() > 0 {
+			fc.Advance(step)
+		} else {
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+}
+
 // advanceWhenWaiting moves the fake clock by d as soon as something waits on it.
 func advanceWhenWaiting(t *testing.T, fc *clock.Fake, d time.Duration) {
 	t.Helper()
@@ -130,10 +154,7 @@ func TestBudgetSpentPerAttempt(t *testing.T) {
 	b, fc := fakeBudget(throttle.Config{Limit: 10})
 	client := &http.Client{Transport: Chain(b, nil)}
 
-	res := do(client, get(t, u.URL))
-	advanceWhenWaiting(t, fc, time.Second) // first back-off: 125-250ms
-	advanceWhenWaiting(t, fc, time.Second) // second: 250-500ms
-	r := wait(t, res)
+	r := drive(t, fc, do(client, get(t, u.URL)), 100*time.Millisecond)
 	require.NoError(t, r.err)
 	assert.Equal(t, http.StatusOK, r.resp.StatusCode)
 	assert.Len(t, u.Hits(), 3)
@@ -144,10 +165,7 @@ func TestRetriesExhaustedReturnsLastResponse(t *testing.T) {
 	u := newUpstream(t, status(504))
 	b, fc := fakeBudget(throttle.Config{})
 	client := &http.Client{Transport: Chain(b, nil)}
-	res := do(client, get(t, u.URL))
-	advanceWhenWaiting(t, fc, time.Second)
-	advanceWhenWaiting(t, fc, time.Second)
-	r := wait(t, res)
+	r := drive(t, fc, do(client, get(t, u.URL)), 100*time.Millisecond)
 	require.NoError(t, r.err)
 	assert.Equal(t, http.StatusGatewayTimeout, r.resp.StatusCode)
 	assert.Equal(t, "Gateway Timeout", r.body, "the last body is left readable")
@@ -316,10 +334,9 @@ func TestPostWithRequestIDRetriedWithSameBodyAndHeader(t *testing.T) {
 	req, err := http.NewRequest(http.MethodPost, u.URL, bytes.NewReader([]byte(`{"name":"Contoso"}`)))
 	require.NoError(t, err)
 	req.Header.Set("MS-RequestId", "7f1c9a7e-0000-4000-8000-000000000001")
-	res := do(client, req)
-	advanceWhenWaiting(t, fc, time.Second)
-	advanceWhenWaiting(t, fc, DefaultPause) // the 429 paused the budget for 2s
-	r := wait(t, res)
+	// The 429 (no Retry-After) pauses the budget for DefaultPause; the
+	// third attempt waits for it in the budget.
+	r := drive(t, fc, do(client, req), 100*time.Millisecond)
 	require.NoError(t, r.err)
 	assert.Equal(t, http.StatusOK, r.resp.StatusCode)
 	want := hit{http.MethodPost, `{"name":"Contoso"}`, "7f1c9a7e-0000-4000-8000-000000000001"}
@@ -440,9 +457,14 @@ type countingBody struct {
 func (c *countingBody) Close() error { c.closed.Store(true); return nil }
 
 func TestDiscardedBodiesAreClosed(t *testing.T) {
-	bodies := []*countingBody{}
+	var bodies []*countingBody
+	var closedBefore []bool
 	var calls atomic.Int64
 	rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		if n := len(bodies); n > 0 {
+			// The previous answer was discarded before this attempt.
+			closedBefore = append(closedBefore, bodies[n-1].closed.Load())
+		}
 		body := &countingBody{Reader: strings.NewReader("busy")}
 		bodies = append(bodies, body)
 		code := http.StatusServiceUnavailable
@@ -452,21 +474,13 @@ func TestDiscardedBodiesAreClosed(t *testing.T) {
 		return &http.Response{StatusCode: code, Header: http.Header{}, Body: body, Request: req}, nil
 	})
 	fc := clock.NewFake(t0)
-	tr := &RetryTransport{Base: rt, Clock: fc}
-	done := make(chan *http.Response, 1)
-	go func() {
-		resp, err := tr.RoundTrip(get(t, "http://example.invalid/"))
-		assert.NoError(t, err)
-		done <- resp
-	}()
-	advanceWhenWaiting(t, fc, time.Second)
-	advanceWhenWaiting(t, fc, time.Second)
-	resp := <-done
-	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	client := &http.Client{Transport: &RetryTransport{Base: rt, Clock: fc}}
+	r := drive(t, fc, do(client, get(t, "http://example.invalid/")), 100*time.Millisecond)
+	require.NoError(t, r.err)
+	assert.Equal(t, http.StatusOK, r.resp.StatusCode)
+	assert.Equal(t, "busy", r.body)
 	require.Len(t, bodies, 3)
-	assert.True(t, bodies[0].closed.Load())
-	assert.True(t, bodies[1].closed.Load())
-	assert.False(t, bodies[2].closed.Load(), "the returned body is the caller's to close")
+	assert.Equal(t, []bool{true, true}, closedBefore)
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
