@@ -20,7 +20,7 @@ import (
 // the sandbox's burst limit lifted, so the benchmark measures our code.
 func benchApp(b *testing.B, includeDeprecated bool) *client.Client {
 	b.Helper()
-	cfg := Config{BudgetLimit: 1 << 30, BudgetWindow: time.Minute, BudgetMaxWait: time.Minute, Sandbox: true,
+	cfg := Config{BudgetLimit: 1_000_000, BudgetWindow: time.Minute, BudgetMaxWait: time.Minute, Sandbox: true,
 		IncludeDeprecated: includeDeprecated, PipedriveSandbox: pdsandbox.Options{Burst: 1 << 30}}
 	app, err := newApp(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(b, err)
