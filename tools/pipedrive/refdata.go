@@ -167,47 +167,49 @@ func (r *refData) remember(m map[int64]string, id int64, name string) {
 	m[id] = name
 }
 
-func (r *refData) cachedOrg(id int64) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.orgNames[id]
-}
+func (r *refData) cachedOrg(id int64) string    { return r.cached(r.orgNames, id) }
+func (r *refData) cachedPerson(id int64) string { return r.cached(r.perNames, id) }
 
-func (r *refData) cachedPerson(id int64) string {
+func (r *refData) cached(m map[int64]string, id int64) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.perNames[id]
+	return m[id]
 }
 
 // orgName returns an organization's name, fetching it once if unknown.
 // A failed look-up yields "" rather than failing the caller's tool.
 func (r *refData) orgName(ctx context.Context, id int64) string {
-	if id == 0 {
-		return ""
-	}
-	if n := r.cachedOrg(id); n != "" {
-		return n
-	}
-	o, err := r.client.GetOrganization(ctx, id)
-	if err != nil {
-		return ""
-	}
-	r.rememberOrg(o.ID, o.Name)
-	return o.Name
+	return r.name(r.orgNames, id, func() (string, error) {
+		o, err := r.client.GetOrganization(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		return o.Name, nil
+	})
 }
 
 // personName returns a person's name, fetching it once if unknown.
 func (r *refData) personName(ctx context.Context, id int64) string {
+	return r.name(r.perNames, id, func() (string, error) {
+		p, err := r.client.GetPerson(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		return p.Name, nil
+	})
+}
+
+func (r *refData) name(m map[int64]string, id int64, fetch func() (string, error)) string {
 	if id == 0 {
 		return ""
 	}
-	if n := r.cachedPerson(id); n != "" {
+	if n := r.cached(m, id); n != "" {
 		return n
 	}
-	p, err := r.client.GetPerson(ctx, id)
+	n, err := fetch()
 	if err != nil {
 		return ""
 	}
-	r.rememberPerson(p.ID, p.Name)
-	return p.Name
+	r.remember(m, id, n)
+	return n
 }
