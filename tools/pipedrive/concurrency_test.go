@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -24,6 +23,7 @@ import (
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
 	"github.com/cosell-mcp/cosell-mcp/tools"
 	pdtools "github.com/cosell-mcp/cosell-mcp/tools/pipedrive"
+	"github.com/cosell-mcp/cosell-mcp/tools/toolstest"
 )
 
 // recorder is the base transport: it notes the fake time at which each
@@ -65,15 +65,8 @@ func TestFiftyConcurrentCallersForThreeMinutes(t *testing.T) {
 	pc := pd.New(sandbox.DefaultToken, pd.WithBaseURL(ts.URL), pd.WithHTTPClient(&http.Client{Transport: httpx.Chain(budget, rec)}))
 	reg := tools.NewRegistry()
 	reg.Add(pdtools.Tools(pc)...)
-	srv := tools.NewServer(reg, tools.ServerOptions{Name: "t", Version: "t"})
-	c, err := client.NewInProcessClient(srv)
-	require.NoError(t, err)
+	c := toolstest.New(t, reg, tools.Policy{}, nil).MCP
 	ctx := context.Background()
-	require.NoError(t, c.Start(ctx))
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
-	_, err = c.Initialize(ctx, init)
-	require.NoError(t, err)
 
 	call := func(subject string) (*mcp.CallToolResult, error) {
 		req := mcp.CallToolRequest{}

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -19,13 +18,13 @@ import (
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
 	"github.com/cosell-mcp/cosell-mcp/tools"
 	pdtools "github.com/cosell-mcp/cosell-mcp/tools/pipedrive"
+	"github.com/cosell-mcp/cosell-mcp/tools/toolstest"
 )
 
 // harness is an MCP client talking in process to a server whose Pipedrive
 // tools call the sandbox over real HTTP.
 type harness struct {
-	t       *testing.T
-	client  *client.Client
+	*toolstest.Client
 	sandbox *sandbox.Server
 	budgets *throttle.Registry
 }
@@ -41,64 +40,20 @@ func newHarness(t *testing.T, policy tools.Policy) *harness {
 	reg := tools.NewRegistry()
 	reg.Add(tools.ThrottleStatusTool(budgets))
 	reg.Add(pdtools.Tools(pc)...)
-	s := tools.NewServer(reg, tools.ServerOptions{
-		Name: "test", Version: "test", Policy: policy,
-		Budget: func(_ context.Context, ts string) *throttle.Budget {
-			if ts == tools.ToolsetServer {
-				return nil
-			}
-			return budgets.Budget(ts)
-		},
-	})
-	c, err := client.NewInProcessClient(s)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.Close() })
-	ctx := context.Background()
-	require.NoError(t, c.Start(ctx))
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
-	init.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "1"}
-	_, err = c.Initialize(ctx, init)
-	require.NoError(t, err)
-	return &harness{t: t, client: c, sandbox: sb, budgets: budgets}
+	return &harness{Client: toolstest.New(t, reg, policy, budgets), sandbox: sb, budgets: budgets}
 }
 
-// call runs a tool and decodes its text block into out (if not nil).
 func (h *harness) call(name string, args map[string]any, out any) *mcp.CallToolResult {
-	h.t.Helper()
-	req := mcp.CallToolRequest{}
-	req.Params.Name = name
-	req.Params.Arguments = args
-	res, err := h.client.CallTool(context.Background(), req)
-	require.NoError(h.t, err, name)
-	if out != nil {
-		require.False(h.t, res.IsError, "%s failed: %s", name, text(res))
-		require.NoError(h.t, json.Unmarshal([]byte(text(res)), out))
-	}
-	return res
+	h.T.Helper()
+	return h.Call(name, args, out)
 }
 
-// callErr runs a tool that must fail and returns its error body.
 func (h *harness) callErr(name string, args map[string]any) tools.Error {
-	h.t.Helper()
-	res := h.call(name, args, nil)
-	require.True(h.t, res.IsError, "%s should fail, got %s", name, text(res))
-	var body struct {
-		Error tools.Error `json:"error"`
-	}
-	require.NoError(h.t, json.Unmarshal([]byte(text(res)), &body), text(res))
-	return body.Error
+	h.T.Helper()
+	return h.CallErr(name, args)
 }
 
-func text(res *mcp.CallToolResult) string {
-	var b strings.Builder
-	for _, c := range res.Content {
-		if tc, ok := c.(mcp.TextContent); ok {
-			b.WriteString(tc.Text)
-		}
-	}
-	return b.String()
-}
+func text(res *mcp.CallToolResult) string { return toolstest.Text(res) }
 
 // The agent story of the issue: find the deal for an organization, read it
 // with names, move it, lose it with a reason, log a follow-up.
@@ -217,7 +172,7 @@ func TestUpstreamErrorsAreMapped(t *testing.T) {
 
 func TestDeprecatedToolsAreHiddenButCallable(t *testing.T) {
 	h := newHarness(t, tools.Policy{})
-	list, err := h.client.ListTools(context.Background(), mcp.ListToolsRequest{})
+	list, err := h.MCP.ListTools(context.Background(), mcp.ListToolsRequest{})
 	require.NoError(t, err)
 	names := map[string]bool{}
 	for _, tl := range list.Tools {
@@ -239,7 +194,7 @@ func TestDeprecatedToolsAreHiddenButCallable(t *testing.T) {
 	assert.Equal(t, "Co-sell Proposal", moved.StageName)
 
 	shown := newHarness(t, tools.Policy{IncludeDeprecated: true})
-	list, err = shown.client.ListTools(context.Background(), mcp.ListToolsRequest{})
+	list, err = shown.MCP.ListTools(context.Background(), mcp.ListToolsRequest{})
 	require.NoError(t, err)
 	var all []string
 	for _, tl := range list.Tools {
@@ -250,7 +205,7 @@ func TestDeprecatedToolsAreHiddenButCallable(t *testing.T) {
 
 func TestReadOnlyAndToolsetsAreEnforcedAtCallTime(t *testing.T) {
 	h := newHarness(t, tools.Policy{ReadOnly: true})
-	list, err := h.client.ListTools(context.Background(), mcp.ListToolsRequest{})
+	list, err := h.MCP.ListTools(context.Background(), mcp.ListToolsRequest{})
 	require.NoError(t, err)
 	for _, tl := range list.Tools {
 		assert.True(t, *tl.Annotations.ReadOnlyHint, "%s listed in read-only mode", tl.Name)
