@@ -51,8 +51,12 @@ clean: ## Remove build output
 
 INSPECTOR ?= npx -y @modelcontextprotocol/inspector@2.12.0 --cli
 
+SANDBOX_ENV := env -u PIPEDRIVE_API_TOKEN -u PIPEDRIVE_API_TOKEN_FILE -u PARTNERCENTER_ACCESS_TOKEN \
+	-u PARTNERCENTER_ACCESS_TOKEN_FILE -u PARTNERCENTER_CLIENT_ID
+
 .PHONY: inspect
-inspect: build ## Check the server with the official MCP Inspector CLI (strict schema portability, a call)
-	env -u PIPEDRIVE_API_TOKEN -u PIPEDRIVE_API_TOKEN_FILE $(INSPECTOR) --strict --method tools/list ./$(BIN) > /dev/null
-	env -u PIPEDRIVE_API_TOKEN -u PIPEDRIVE_API_TOKEN_FILE $(INSPECTOR) ./$(BIN) --method tools/call --tool-name pipedrive_search_deals --tool-arg term=Contoso > /dev/null
+inspect: build ## Check the server with the official MCP Inspector CLI (strict schema portability, calls)
+	$(SANDBOX_ENV) $(INSPECTOR) --strict --method tools/list ./$(BIN) --include-deprecated > /dev/null
+	$(SANDBOX_ENV) $(INSPECTOR) ./$(BIN) --method tools/call --tool-name pipedrive_search_deals --tool-arg term=Contoso > /dev/null
+	$(SANDBOX_ENV) $(INSPECTOR) ./$(BIN) --method tools/call --tool-name partnercenter_list_referrals --tool-arg status=New limit=3 > /dev/null
 	@echo "inspector: tools/list --strict and tools/call passed"

@@ -15,6 +15,13 @@ var reflector = jsonschema.Reflector{
 	ExpandedStruct:            true,
 	AllowAdditionalProperties: false,
 	Anonymous:                 true,
+	Mapper: func(t reflect.Type) *jsonschema.Schema {
+		if t == reflect.TypeFor[json.RawMessage]() {
+			// Values an upstream leaves untyped are free-form objects.
+			return &jsonschema.Schema{Type: "object", AdditionalProperties: jsonschema.TrueSchema}
+		}
+		return nil
+	},
 }
 
 // SchemaOf returns the JSON Schema of T as raw JSON, without $schema/$id.

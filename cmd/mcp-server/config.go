@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	pcsandbox "github.com/cosell-mcp/cosell-mcp/connectors/partnercenter/sandbox"
 	pdsandbox "github.com/cosell-mcp/cosell-mcp/connectors/pipedrive/sandbox"
 )
 
@@ -30,6 +31,29 @@ type Config struct {
 	Sandbox bool
 	// PipedriveSandbox configures the embedded sandbox (tests and benchmarks).
 	PipedriveSandbox pdsandbox.Options
+
+	PartnerCenter PartnerCenterConfig
+	// PartnerCenterSandbox configures the embedded sandbox (tests and benchmarks).
+	PartnerCenterSandbox pcsandbox.Options
+}
+
+// PartnerCenterConfig is the Partner Center Referrals connection: a static
+// bearer token, or an Azure AD app (client credentials, or a refresh token).
+type PartnerCenterConfig struct {
+	BaseURL      string
+	Authority    string
+	Tenant       string
+	AccessToken  string
+	ClientID     string
+	ClientSecret string
+	RefreshToken string
+	// Sandbox is true when no credential is configured.
+	Sandbox bool
+}
+
+// TokenURL is the Azure AD v2 token endpoint of the configured tenant.
+func (p PartnerCenterConfig) TokenURL() string {
+	return strings.TrimRight(p.Authority, "/") + "/" + p.Tenant + "/oauth2/v2.0/token"
 }
 
 // envOr returns the environment variable or def.
@@ -84,6 +108,10 @@ func bindFlags(fs *flag.FlagSet, c *Config) *string {
 	fs.DurationVar(&c.BudgetWindow, "budget-window", envDuration("COSELL_BUDGET_WINDOW", 60*time.Second), "rolling throttle window [COSELL_BUDGET_WINDOW]")
 	fs.DurationVar(&c.BudgetMaxWait, "budget-max-wait", envDuration("COSELL_BUDGET_MAX_WAIT", 30*time.Second), "longest a tool call waits for budget before a throttled error [COSELL_BUDGET_MAX_WAIT]")
 	fs.StringVar(&c.PipedriveBaseURL, "pipedrive-base-url", envOr("PIPEDRIVE_BASE_URL", ""), "Pipedrive API host, e.g. https://acme.pipedrive.com (default https://api.pipedrive.com) [PIPEDRIVE_BASE_URL]")
+	fs.StringVar(&c.PartnerCenter.BaseURL, "partnercenter-base-url", envOr("PARTNERCENTER_BASE_URL", ""), "Partner Center engagements API base (default https://api.partner.microsoft.com/v1.0/engagements) [PARTNERCENTER_BASE_URL]")
+	fs.StringVar(&c.PartnerCenter.Authority, "partnercenter-authority", envOr("PARTNERCENTER_AUTHORITY", "https://login.microsoftonline.com"), "Azure AD authority for Partner Center tokens [PARTNERCENTER_AUTHORITY]")
+	fs.StringVar(&c.PartnerCenter.Tenant, "partnercenter-tenant", envOr("PARTNERCENTER_TENANT_ID", "organizations"), "Azure AD tenant id or domain [PARTNERCENTER_TENANT_ID]")
+	fs.StringVar(&c.PartnerCenter.ClientID, "partnercenter-client-id", envOr("PARTNERCENTER_CLIENT_ID", ""), "Azure AD application (client) id [PARTNERCENTER_CLIENT_ID]")
 	return toolsets
 }
 
@@ -106,8 +134,34 @@ func (c *Config) finish(toolsets string) error {
 	}
 	c.PipedriveToken = tok
 	c.Sandbox = tok == ""
+	if err := c.PartnerCenter.finish(); err != nil {
+		return err
+	}
 	if c.Sandbox && c.PipedriveBaseURL != "" {
 		return errors.New("PIPEDRIVE_BASE_URL is set but PIPEDRIVE_API_TOKEN is not: set the token (or PIPEDRIVE_API_TOKEN_FILE), or unset the URL to use the sandbox")
+	}
+	return nil
+}
+
+func (p *PartnerCenterConfig) finish() error {
+	var err error
+	for name, dst := range map[string]*string{
+		"PARTNERCENTER_ACCESS_TOKEN":  &p.AccessToken,
+		"PARTNERCENTER_CLIENT_SECRET": &p.ClientSecret,
+		"PARTNERCENTER_REFRESH_TOKEN": &p.RefreshToken,
+	} {
+		if *dst, err = secretFromEnv(name); err != nil {
+			return err
+		}
+	}
+	p.Sandbox = p.AccessToken == "" && p.ClientID == ""
+	switch {
+	case p.Sandbox && (p.ClientSecret != "" || p.RefreshToken != ""):
+		return errors.New("PARTNERCENTER_CLIENT_SECRET or PARTNERCENTER_REFRESH_TOKEN is set without PARTNERCENTER_CLIENT_ID")
+	case p.Sandbox && p.BaseURL != "":
+		return errors.New("PARTNERCENTER_BASE_URL is set but no Partner Center credential is: set PARTNERCENTER_ACCESS_TOKEN or PARTNERCENTER_CLIENT_ID with a secret or refresh token, or unset the URL to use the sandbox")
+	case p.ClientID != "" && p.AccessToken == "" && p.ClientSecret == "" && p.RefreshToken == "":
+		return errors.New("PARTNERCENTER_CLIENT_ID needs PARTNERCENTER_CLIENT_SECRET (client credentials) or PARTNERCENTER_REFRESH_TOKEN (delegated app+user)")
 	}
 	return nil
 }

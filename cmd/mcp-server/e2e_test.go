@@ -47,7 +47,7 @@ func binary(t testing.TB) string {
 func sandboxEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "PIPEDRIVE_") || strings.HasPrefix(kv, "COSELL_") {
+		if strings.HasPrefix(kv, "PIPEDRIVE_") || strings.HasPrefix(kv, "PARTNERCENTER_") || strings.HasPrefix(kv, "COSELL_") {
 			continue
 		}
 		env = append(env, kv)

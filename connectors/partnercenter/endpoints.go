@@ -1,0 +1,234 @@
+package partnercenter
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"iter"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/cosell-mcp/cosell-mcp/internal/upstream"
+)
+
+// ListParams are the OData query options of GET /referrals. Zero values are
+// not sent.
+type ListParams struct {
+	// Filter, e.g. "status eq 'New' and qualification eq 'SalesQualified'".
+	Filter string
+	// OrderBy, e.g. "createdDateTime desc".
+	OrderBy string
+	// Select, e.g. "id,status,customerProfile".
+	Select string
+	Expand string
+	Top    int
+	Skip   int
+	// Count asks for the total number of matches (ReferralPage.Count).
+	Count bool
+}
+
+func (p ListParams) encode() string {
+	var q odataQuery
+	q.str("$filter", p.Filter)
+	q.str("$orderby", p.OrderBy)
+	q.str("$select", p.Select)
+	q.str("$expand", p.Expand)
+	q.num("$top", p.Top)
+	q.num("$skip", p.Skip)
+	if p.Count {
+		q.str("$count", "true")
+	}
+	return q.encode()
+}
+
+func (c *Client) referralsURL() string { return c.baseURL + "/referrals" }
+
+func (c *Client) referralURL(id string) (string, error) {
+	if strings.TrimSpace(id) == "" {
+		return "", fmt.Errorf("%w: a referral id is required", ErrInvalidArgument)
+	}
+	return c.referralsURL() + "/" + url.PathEscape(id), nil
+}
+
+// ListReferrals returns one page of referrals (GET /referrals).
+func (c *Client) ListReferrals(ctx context.Context, p ListParams) (*ReferralPage, error) {
+	u := c.referralsURL()
+	if q := p.encode(); q != "" {
+		u += "?" + q
+	}
+	return c.page(ctx, u)
+}
+
+// NextPage fetches the page an @odata.nextLink points to. A relative link is
+// resolved against the base URL; an absolute one must have the base URL's
+// scheme and host, so that the token never goes elsewhere.
+func (c *Client) NextPage(ctx context.Context, nextLink string) (*ReferralPage, error) {
+	u, err := c.resolveNextLink(nextLink)
+	if err != nil {
+		return nil, err
+	}
+	return c.page(ctx, u)
+}
+
+func (c *Client) resolveNextLink(nextLink string) (string, error) {
+	if strings.TrimSpace(nextLink) == "" {
+		return "", fmt.Errorf("%w: empty next link", ErrInvalidArgument)
+	}
+	base, err := url.Parse(c.baseURL + "/")
+	if err != nil {
+		return "", fmt.Errorf("partnercenter: base URL: %w", err)
+	}
+	ref, err := url.Parse(nextLink)
+	if err != nil {
+		return "", fmt.Errorf("%w: next link is not a URL: %v", ErrInvalidArgument, err)
+	}
+	u := base.ResolveReference(ref)
+	if !strings.EqualFold(u.Scheme, base.Scheme) || !strings.EqualFold(u.Host, base.Host) || u.User != nil {
+		return "", fmt.Errorf("%w: next link %s://%s is not on the API host %s", ErrInvalidArgument, u.Scheme, u.Host, base.Host)
+	}
+	return u.String(), nil
+}
+
+func (c *Client) page(ctx context.Context, u string) (*ReferralPage, error) {
+	r, err := c.do(ctx, call{method: http.MethodGet, url: u})
+	if err != nil {
+		return nil, err
+	}
+	var p ReferralPage
+	if err := json.Unmarshal(r.body, &p); err != nil {
+		return nil, malformed(r, err)
+	}
+	return &p, nil
+}
+
+// Referrals iterates over every referral matching p, following nextLinks.
+// It stops at the first error, which it yields.
+func (c *Client) Referrals(ctx context.Context, p ListParams) iter.Seq2[Referral, error] {
+	return func(yield func(Referral, error) bool) {
+		page, err := c.ListReferrals(ctx, p)
+		seen := map[string]bool{}
+		for {
+			if err != nil {
+				yield(Referral{}, err)
+				return
+			}
+			for _, r := range page.Value {
+				if !yield(r, nil) {
+					return
+				}
+			}
+			next := page.NextLink
+			if next == "" || seen[next] {
+				return
+			}
+			seen[next] = true
+			page, err = c.NextPage(ctx, next)
+		}
+	}
+}
+
+// GetReferral returns one referral (GET /referrals/{id}). Its ETag comes from
+// the body's eTag, or the ETag header when the body has none.
+func (c *Client) GetReferral(ctx context.Context, id string) (*Referral, error) {
+	u, err := c.referralURL(id)
+	if err != nil {
+		return nil, err
+	}
+	r, err := c.do(ctx, call{method: http.MethodGet, url: u})
+	if err != nil {
+		return nil, err
+	}
+	ref, err := decodeReferral(r)
+	if err == nil && ref == nil {
+		err = &upstream.Error{Connector: connectorName, Status: r.status, Message: "empty response body"}
+	}
+	return ref, err
+}
+
+// CreateReferral creates a referral (POST /referrals). Type, CustomerProfile,
+// Consent and Details are required upstream. requestID is sent as
+// MS-RequestId; pass the same one when retrying a create whose outcome is
+// unknown, or "" for a new one. The result is nil only if Partner Center
+// answered without a body.
+func (c *Client) CreateReferral(ctx context.Context, r Referral, requestID string) (*Referral, error) {
+	rep, err := c.do(ctx, call{method: http.MethodPost, url: c.referralsURL(), body: r, requestID: requestID})
+	if err != nil {
+		return nil, err
+	}
+	return decodeReferral(rep)
+}
+
+// PatchReferral applies JSON Patch operations (PATCH /referrals/{id}) and
+// asks for the updated referral back. ifMatch, when set, is sent as If-Match
+// (a stale one gets an *upstream.Error with Status 412). It returns nil
+// without error when Partner Center answers 204 No Content; re-read the
+// referral then. Check ops with CheckPatch first.
+func (c *Client) PatchReferral(ctx context.Context, id string, ops []PatchOp, ifMatch string) (*Referral, error) {
+	u, err := c.referralURL(id)
+	if err != nil {
+		return nil, err
+	}
+	if len(ops) == 0 {
+		return nil, fmt.Errorf("%w: a patch needs at least one operation", ErrInvalidArgument)
+	}
+	r, err := c.do(ctx, call{method: http.MethodPatch, url: u, body: ops, ifMatch: ifMatch, prefer: "return=representation"})
+	if err != nil {
+		return nil, err
+	}
+	return decodeReferral(r)
+}
+
+// UpdateReferral replaces a referral (PUT /referrals/{id}). Deprecated
+// upstream in favour of PatchReferral. ifMatch is required; without it no
+// request is sent.
+func (c *Client) UpdateReferral(ctx context.Context, id string, r Referral, ifMatch string) (*Referral, error) {
+	u, err := c.referralURL(id)
+	if err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(ifMatch) == "" {
+		return nil, fmt.Errorf("%w: updating a referral needs its eTag (If-Match)", ErrInvalidArgument)
+	}
+	rep, err := c.do(ctx, call{method: http.MethodPut, url: u, body: r, ifMatch: ifMatch})
+	if err != nil {
+		return nil, err
+	}
+	return decodeReferral(rep)
+}
+
+// dealRegistrationValue is the value of the "add /registrations/-" patch.
+type dealRegistrationValue struct {
+	Type            string           `json:"type"`
+	SolutionDetails []SolutionDetail `json:"solutionDetails,omitempty"`
+	Contract        *Contract        `json:"contract,omitempty"`
+}
+
+// AddDealRegistration adds a deal registration to a referral: a PATCH with
+// [{"op":"add","path":"/registrations/-","value":{type, solutionDetails,
+// contract}}]. Only those fields of reg are sent; Type defaults to
+// AzureIPCoSell. Results are as for PatchReferral. Change a registration
+// later with PatchReferral and RegistrationPatchPaths.
+func (c *Client) AddDealRegistration(ctx context.Context, id string, reg Registration, ifMatch string) (*Referral, error) {
+	v := dealRegistrationValue{Type: nonEmpty(reg.Type, RegistrationTypeAzureIPCoSell), SolutionDetails: reg.SolutionDetails, Contract: reg.Contract}
+	return c.PatchReferral(ctx, id, []PatchOp{{Op: OpAdd, Path: "/registrations/-", Value: v}}, ifMatch)
+}
+
+// decodeReferral reads a referral reply; nil when the reply has no body.
+func decodeReferral(r *reply) (*Referral, error) {
+	if len(strings.TrimSpace(string(r.body))) == 0 {
+		return nil, nil
+	}
+	var ref Referral
+	if err := json.Unmarshal(r.body, &ref); err != nil {
+		return nil, malformed(r, err)
+	}
+	if ref.ETag == "" {
+		ref.ETag = r.header.Get("ETag")
+	}
+	return &ref, nil
+}
+
+func malformed(r *reply, err error) error {
+	return &upstream.Error{Connector: connectorName, Status: r.status, Message: "malformed response body: " + err.Error()}
+}

@@ -1,0 +1,62 @@
+// Package partnercenter holds the MCP tools of the Partner Center Referrals
+// connector: every connector action, with OData compiled from convenience
+// filters, optimistic concurrency with eTags and the referral state machine
+// checked before any write.
+package partnercenter
+
+import (
+	pc "github.com/cosell-mcp/cosell-mcp/connectors/partnercenter"
+	"github.com/cosell-mcp/cosell-mcp/tools"
+)
+
+// Toolset is the toolset of every Partner Center tool.
+const Toolset = "partnercenter"
+
+// service is what the Partner Center tools share.
+type service struct {
+	client   *pc.Client
+	versions *versionCache
+}
+
+// Tools returns every Partner Center Referrals tool bound to the client.
+func Tools(c *pc.Client) []tools.Tool {
+	s := &service{client: c, versions: newVersionCache()}
+	return []tools.Tool{
+		tools.New(tools.Spec{
+			Name: "partnercenter_list_referrals", Title: "List referrals", Toolset: Toolset, Operation: "GetAllReferrals",
+			ReadOnly: true, Idempotent: true,
+			Description: "List co-sell referrals, newest update first. Filter by status, substatus, direction, type, qualification, " +
+				"country, customer name or update/creation time, or give a raw OData filter. Compact rows unless full is set; " +
+				"pass next_cursor back as cursor while has_more is true.",
+		}, s.listReferrals),
+		tools.New(tools.Spec{
+			Name: "partnercenter_get_referral", Title: "Get referral", Toolset: Toolset, Operation: "GetReferralById",
+			ReadOnly: true, Idempotent: true,
+			Description: "Get one referral in full, including its eTag (needed by every update tool).",
+		}, s.getReferral),
+		tools.New(tools.Spec{
+			Name: "partnercenter_create_referral", Title: "Create referral", Toolset: Toolset, Operation: "CreateReferral",
+			Description: "Create an outgoing referral for a customer. Pass request_id to make retries safe: the same request_id never creates twice.",
+		}, s.createReferral),
+		tools.New(tools.Spec{
+			Name: "partnercenter_update_referral_fields", Title: "Update referral fields", Toolset: Toolset, Operation: "PatchReferralById",
+			Idempotent: true,
+			Description: "Change a referral: status/substatus (New→Active/Accepted to accept, Active→Closed/Won|Lost, New→Closed/Declined), " +
+				"sales stage, deal value, closing date, notes, ids. Needs the eTag from the last read; a conflict means re-read.",
+		}, s.updateReferralFields),
+		tools.New(tools.Spec{
+			Name: "partnercenter_update_referral_deprecated", Title: "Update referral [deprecated]", Toolset: Toolset, Operation: "UpdateReferralById",
+			Deprecated: true, Idempotent: true, Destructive: true,
+			Description: "Deprecated: use partnercenter_update_referral_fields. Replace a whole referral (PUT) with If-Match.",
+		}, s.updateReferral),
+		tools.New(tools.Spec{
+			Name: "partnercenter_create_deal_registration", Title: "Create deal registration", Toolset: Toolset, Operation: "CreateDealRegistrationByReferralId",
+			Description: "Register an Azure IP co-sell deal on an accepted (Active) referral, with its contract and solution details.",
+		}, s.createDealRegistration),
+		tools.New(tools.Spec{
+			Name: "partnercenter_update_deal_registration", Title: "Update deal registration", Toolset: Toolset, Operation: "PatchDealRegistrationByReferralId",
+			Idempotent:  true,
+			Description: "Change the contract or first solution of a referral's deal registration. Needs the referral's eTag.",
+		}, s.updateDealRegistration),
+	}
+}
