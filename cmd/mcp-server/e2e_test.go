@@ -185,7 +185,13 @@ func TestBinaryOverStdio(t *testing.T) {
 	unknown := s.request("tools/call", map[string]any{"name": "no_such_tool", "arguments": map[string]any{}})
 	assert.NotNil(t, unknown["error"], "an unknown tool is a JSON-RPC error")
 
-	assert.Contains(t, s.stderr.String(), "embedded sandbox", "sandbox mode is announced on stderr")
+	refs := s.request("tools/call", map[string]any{"name": "partnercenter_list_referrals", "arguments": map[string]any{"status": "New", "direction": "Incoming", "limit": 3}})["result"].(map[string]any)
+	assert.Nil(t, refs["isError"], "%v", refs)
+	rows := refs["structuredContent"].(map[string]any)["referrals"].([]any)
+	assert.NotEmpty(t, rows)
+
+	assert.Contains(t, s.stderr.String(), "Pipedrive runs on the embedded sandbox", "sandbox mode is announced on stderr")
+	assert.Contains(t, s.stderr.String(), "Partner Center runs on the embedded sandbox")
 }
 
 func TestBinaryModernProtocol(t *testing.T) {
