@@ -27,6 +27,7 @@ sandbox: build ## Serve the Pipedrive sandbox standalone on loopback
 test: ## Vet, race-enabled tests (unit, MCP round trips, end-to-end), schema drift check
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test -count=1 -run 'TestBulkLoadXLSXToAuditedLink' ./tools/workspan/  # full 10,000-row story, no race detector
 
 .PHONY: lint
 lint: ## gofmt and go vet
@@ -52,11 +53,12 @@ clean: ## Remove build output
 INSPECTOR ?= npx -y @modelcontextprotocol/inspector@2.12.0 --cli
 
 SANDBOX_ENV := env -u PIPEDRIVE_API_TOKEN -u PIPEDRIVE_API_TOKEN_FILE -u PARTNERCENTER_ACCESS_TOKEN \
-	-u PARTNERCENTER_ACCESS_TOKEN_FILE -u PARTNERCENTER_CLIENT_ID
+	-u PARTNERCENTER_ACCESS_TOKEN_FILE -u PARTNERCENTER_CLIENT_ID -u WORKSPAN_APP_USER_ID
 
 .PHONY: inspect
 inspect: build ## Check the server with the official MCP Inspector CLI (strict schema portability, calls)
 	$(SANDBOX_ENV) $(INSPECTOR) --strict --method tools/list ./$(BIN) --include-deprecated > /dev/null
 	$(SANDBOX_ENV) $(INSPECTOR) ./$(BIN) --method tools/call --tool-name pipedrive_search_deals --tool-arg term=Contoso > /dev/null
 	$(SANDBOX_ENV) $(INSPECTOR) ./$(BIN) --method tools/call --tool-name partnercenter_list_referrals --tool-arg status=New limit=3 > /dev/null
+	$(SANDBOX_ENV) $(INSPECTOR) ./$(BIN) --method tools/call --tool-name workspan_list_reports --tool-arg limit=3 > /dev/null
 	@echo "inspector: tools/list --strict and tools/call passed"

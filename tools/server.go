@@ -90,7 +90,7 @@ func (t Tool) handler(opts ServerOptions) server.ToolHandlerFunc {
 			if err != nil {
 				res = InvalidArgument("", "arguments are not valid JSON: %v", err).Result()
 			} else {
-				ctx = throttle.WithPriority(ctx, throttle.Interactive)
+				ctx = withProgressToken(throttle.WithPriority(ctx, throttle.Interactive), req)
 				out, err := t.Call(ctx, args)
 				if err != nil {
 					res = AsError(err).Result()

@@ -14,11 +14,14 @@ import (
 	pcsandbox "github.com/cosell-mcp/cosell-mcp/connectors/partnercenter/sandbox"
 	"github.com/cosell-mcp/cosell-mcp/connectors/pipedrive"
 	pdsandbox "github.com/cosell-mcp/cosell-mcp/connectors/pipedrive/sandbox"
+	"github.com/cosell-mcp/cosell-mcp/connectors/workspan"
+	wssandbox "github.com/cosell-mcp/cosell-mcp/connectors/workspan/sandbox"
 	"github.com/cosell-mcp/cosell-mcp/internal/httpx"
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
 	"github.com/cosell-mcp/cosell-mcp/tools"
 	pctools "github.com/cosell-mcp/cosell-mcp/tools/partnercenter"
 	pdtools "github.com/cosell-mcp/cosell-mcp/tools/pipedrive"
+	wstools "github.com/cosell-mcp/cosell-mcp/tools/workspan"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -71,7 +74,13 @@ func newApp(cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 
-	reg := buildRegistry(app.Budgets, pdClient, pcClient)
+	wsClient, err := app.workSpanClient(cfg, log)
+	if err != nil {
+		app.Close()
+		return nil, err
+	}
+
+	reg := buildRegistry(app.Budgets, pdClient, pcClient, wsClient, wsOptions(cfg, app.Budgets))
 	app.Registry = reg
 
 	policy := tools.Policy{Toolsets: cfg.Toolsets, ReadOnly: cfg.ReadOnly, IncludeDeprecated: cfg.IncludeDeprecated}
@@ -96,12 +105,54 @@ func newApp(cfg Config, log *slog.Logger) (*App, error) {
 }
 
 // buildRegistry registers every tool of every connector.
-func buildRegistry(budgets *throttle.Registry, pd *pipedrive.Client, pc *partnercenter.Client) *tools.Registry {
+func buildRegistry(budgets *throttle.Registry, pd *pipedrive.Client, pc *partnercenter.Client, ws *workspan.Client, wsOpts wstools.Options) *tools.Registry {
 	reg := tools.NewRegistry()
 	reg.Add(tools.ThrottleStatusTool(budgets))
 	reg.Add(pdtools.Tools(pd)...)
 	reg.Add(pctools.Tools(pc)...)
+	reg.Add(wstools.Tools(ws, wsOpts)...)
 	return reg
+}
+
+func wsOptions(cfg Config, budgets *throttle.Registry) wstools.Options {
+	return wstools.Options{
+		AllowedDirs:   cfg.WorkSpan.AllowedDirs,
+		RowsPerUpload: cfg.WorkSpan.RowsPerUpload,
+		Budget:        budgets.Budget(wstools.Toolset),
+	}
+}
+
+// workSpanClient connects WorkSpan: the configured application user, or the
+// embedded sandbox.
+func (a *App) workSpanClient(cfg Config, log *slog.Logger) (*workspan.Client, error) {
+	w := cfg.WorkSpan
+	base := w.BaseURL
+	if base == "" {
+		var err error
+		if base, err = workspan.EnvironmentURL(w.Env); err != nil {
+			return nil, err
+		}
+	}
+	host, user, secret := w.HostName, w.AppUserID, w.AppUserSecret
+	if w.Sandbox {
+		root, srv, err := wssandbox.Listen("127.0.0.1:0", cfg.WorkSpanSandbox)
+		if err != nil {
+			return nil, fmt.Errorf("start the WorkSpan sandbox: %w", err)
+		}
+		a.closers = append(a.closers, func() { _ = srv.Close() })
+		base, host, user, secret = root, orDefault(cfg.WorkSpanSandbox.HostName, wssandbox.DefaultHostName),
+			orDefault(cfg.WorkSpanSandbox.AppUserID, wssandbox.DefaultAppUserID), orDefault(cfg.WorkSpanSandbox.AppUserSecret, wssandbox.DefaultAppUserSecret)
+		log.Warn("no WorkSpan credentials are set: WorkSpan runs on the embedded sandbox", "base_url", base)
+	}
+	return workspan.New(workspan.Config{
+		BaseURL: base, HostName: host, AppUserID: user, AppUserSecret: secret,
+		HTTPClient: &http.Client{
+			Transport: httpx.Chain(a.Budgets.Budget(wstools.Toolset), http.DefaultTransport),
+			Timeout:   5 * time.Minute, // uploads of large files
+		},
+		TokenHTTPClient: &http.Client{Timeout: upstreamTimeout},
+		UserAgent:       "cosell-mcp/" + version,
+	}), nil
 }
 
 // partnerCenterClient connects Partner Center Referrals: the configured
@@ -142,7 +193,9 @@ func (a *App) partnerCenterClient(cfg Config, log *slog.Logger) (*partnercenter.
 // staticRegistry is the registry for commands that only describe tools;
 // its clients are never called.
 func staticRegistry() *tools.Registry {
-	return buildRegistry(throttle.NewRegistry(throttle.Config{}), pipedrive.New(""), partnercenter.New(partnercenter.StaticToken("")))
+	budgets := throttle.NewRegistry(throttle.Config{})
+	return buildRegistry(budgets, pipedrive.New(""), partnercenter.New(partnercenter.StaticToken("")),
+		workspan.New(workspan.Config{}), wstools.Options{Budget: budgets.Budget(wstools.Toolset)})
 }
 
 func orDefault(v, def string) string {
@@ -161,12 +214,17 @@ func instructions(cfg Config) string {
 		"(lost_reason only with lost) and pipedrive_add_activity. " +
 		"Partner Center: partnercenter_list_referrals (filters compile to OData; compact rows, full=true for records), " +
 		"partnercenter_get_referral, then update tools that need the referral's etag from the last read; " +
-		"a conflict error means someone changed it: re-read. Status moves: New→Active(Accepted)→Closed(Won/Lost); New→Closed(Declined); Closed is final. ")
+		"a conflict error means someone changed it: re-read. Status moves: New→Active(Accepted)→Closed(Won/Lost); New→Closed(Declined); Closed is final. " +
+		"WorkSpan: bulk loads (inline data, or a file path inside the allowed folders, or base64) are validated locally before upload; " +
+		"follow them with workspan_get_bulk_load_status (wait=true); link objects with workspan_connect_external_id and workspan_add_audit. ")
 	fmt.Fprintf(&b, "Each connection may make %d upstream calls per %s; every result's _meta.budget shows what remains, "+
 		"throttle_status shows all; a throttled error says retry_after_seconds. Errors are JSON {\"error\":{\"code\",\"message\"}}; "+
 		"invalid_argument errors cost no budget.", cfg.BudgetLimit, cfg.BudgetWindow)
 	if cfg.Sandbox {
 		b.WriteString(" SANDBOX MODE: no Pipedrive credentials are set, so Pipedrive is an embedded fake company with sample data; nothing real changes.")
+	}
+	if cfg.WorkSpan.Sandbox {
+		b.WriteString(" SANDBOX MODE: no WorkSpan credentials are set, so WorkSpan is an embedded sandbox.")
 	}
 	if cfg.PartnerCenter.Sandbox {
 		b.WriteString(" SANDBOX MODE: no Partner Center credentials are set, so referrals come from an embedded sandbox.")

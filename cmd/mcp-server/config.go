@@ -5,18 +5,21 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	pcsandbox "github.com/cosell-mcp/cosell-mcp/connectors/partnercenter/sandbox"
 	pdsandbox "github.com/cosell-mcp/cosell-mcp/connectors/pipedrive/sandbox"
+	wssandbox "github.com/cosell-mcp/cosell-mcp/connectors/workspan/sandbox"
 )
 
 // Config is everything the server needs, from flags and the environment.
 // Secrets come only from the environment (NAME or NAME_FILE), never flags.
 type Config struct {
 	Toolsets          []string
+	allowedDirs       *string
 	ReadOnly          bool
 	IncludeDeprecated bool
 	LogLevel          string
@@ -35,6 +38,23 @@ type Config struct {
 	PartnerCenter PartnerCenterConfig
 	// PartnerCenterSandbox configures the embedded sandbox (tests and benchmarks).
 	PartnerCenterSandbox pcsandbox.Options
+
+	WorkSpan WorkSpanConfig
+	// WorkSpanSandbox configures the embedded sandbox (tests and benchmarks).
+	WorkSpanSandbox wssandbox.Options
+}
+
+// WorkSpanConfig is the WorkSpan connection and the bulk-load settings.
+type WorkSpanConfig struct {
+	Env           string
+	BaseURL       string
+	HostName      string
+	AppUserID     string
+	AppUserSecret string
+	AllowedDirs   []string
+	RowsPerUpload int
+	// Sandbox is true when no application user is configured.
+	Sandbox bool
 }
 
 // PartnerCenterConfig is the Partner Center Referrals connection: a static
@@ -112,6 +132,13 @@ func bindFlags(fs *flag.FlagSet, c *Config) *string {
 	fs.StringVar(&c.PartnerCenter.Authority, "partnercenter-authority", envOr("PARTNERCENTER_AUTHORITY", "https://login.microsoftonline.com"), "Azure AD authority for Partner Center tokens [PARTNERCENTER_AUTHORITY]")
 	fs.StringVar(&c.PartnerCenter.Tenant, "partnercenter-tenant", envOr("PARTNERCENTER_TENANT_ID", "organizations"), "Azure AD tenant id or domain [PARTNERCENTER_TENANT_ID]")
 	fs.StringVar(&c.PartnerCenter.ClientID, "partnercenter-client-id", envOr("PARTNERCENTER_CLIENT_ID", ""), "Azure AD application (client) id [PARTNERCENTER_CLIENT_ID]")
+	fs.StringVar(&c.WorkSpan.Env, "workspan-env", envOr("WORKSPAN_ENV", "production"), "WorkSpan environment: production or sandbox [WORKSPAN_ENV]")
+	fs.StringVar(&c.WorkSpan.BaseURL, "workspan-base-url", envOr("WORKSPAN_BASE_URL", ""), "WorkSpan API base URL, overriding --workspan-env [WORKSPAN_BASE_URL]")
+	fs.StringVar(&c.WorkSpan.HostName, "workspan-hostname", envOr("WORKSPAN_HOSTNAME", ""), "WorkSpan host name sent as x-ws-env, e.g. app.workspan.com [WORKSPAN_HOSTNAME]")
+	fs.StringVar(&c.WorkSpan.AppUserID, "workspan-app-user-id", envOr("WORKSPAN_APP_USER_ID", ""), "WorkSpan application user id [WORKSPAN_APP_USER_ID]")
+	fs.IntVar(&c.WorkSpan.RowsPerUpload, "workspan-rows-per-upload", envInt("WORKSPAN_ROWS_PER_UPLOAD", 5000), "bulk inputs larger than this are split into several executions [WORKSPAN_ROWS_PER_UPLOAD]")
+	allowed := fs.String("allowed-dirs", envOr("COSELL_ALLOWED_DIRS", ""), "folders file inputs may be read from, separated by "+string(os.PathListSeparator)+" [COSELL_ALLOWED_DIRS]")
+	c.allowedDirs = allowed
 	return toolsets
 }
 
@@ -135,6 +162,12 @@ func (c *Config) finish(toolsets string) error {
 	c.PipedriveToken = tok
 	c.Sandbox = tok == ""
 	if err := c.PartnerCenter.finish(); err != nil {
+		return err
+	}
+	if c.allowedDirs != nil {
+		c.WorkSpan.AllowedDirs = filepath.SplitList(*c.allowedDirs)
+	}
+	if err := c.WorkSpan.finish(); err != nil {
 		return err
 	}
 	if c.Sandbox && c.PipedriveBaseURL != "" {
@@ -163,5 +196,38 @@ func (p *PartnerCenterConfig) finish() error {
 	case p.ClientID != "" && p.AccessToken == "" && p.ClientSecret == "" && p.RefreshToken == "":
 		return errors.New("PARTNERCENTER_CLIENT_ID needs PARTNERCENTER_CLIENT_SECRET (client credentials) or PARTNERCENTER_REFRESH_TOKEN (delegated app+user)")
 	}
+	return nil
+}
+
+func (w *WorkSpanConfig) finish() error {
+	secret, err := secretFromEnv("WORKSPAN_APP_USER_SECRET")
+	if err != nil {
+		return err
+	}
+	w.AppUserSecret = secret
+	w.Sandbox = w.AppUserID == ""
+	switch {
+	case w.Sandbox && (secret != "" || w.BaseURL != ""):
+		return errors.New("WORKSPAN_APP_USER_SECRET or WORKSPAN_BASE_URL is set without WORKSPAN_APP_USER_ID")
+	case !w.Sandbox && secret == "":
+		return errors.New("WORKSPAN_APP_USER_ID needs WORKSPAN_APP_USER_SECRET (or WORKSPAN_APP_USER_SECRET_FILE)")
+	case !w.Sandbox && w.HostName == "":
+		return errors.New("WORKSPAN_HOSTNAME (sent as x-ws-env, e.g. app.workspan.com) is required with WorkSpan credentials")
+	case w.Env != "production" && w.Env != "sandbox":
+		return fmt.Errorf("--workspan-env must be production or sandbox, not %q", w.Env)
+	case w.RowsPerUpload < 1:
+		return errors.New("--workspan-rows-per-upload must be at least 1")
+	}
+	var dirs []string
+	for _, d := range w.AllowedDirs {
+		if d = strings.TrimSpace(d); d != "" {
+			abs, err := filepath.Abs(d)
+			if err != nil {
+				return fmt.Errorf("allowed dir %q: %w", d, err)
+			}
+			dirs = append(dirs, abs)
+		}
+	}
+	w.AllowedDirs = dirs
 	return nil
 }

@@ -47,7 +47,7 @@ func binary(t testing.TB) string {
 func sandboxEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "PIPEDRIVE_") || strings.HasPrefix(kv, "PARTNERCENTER_") || strings.HasPrefix(kv, "COSELL_") {
+		if strings.HasPrefix(kv, "PIPEDRIVE_") || strings.HasPrefix(kv, "PARTNERCENTER_") || strings.HasPrefix(kv, "WORKSPAN_") || strings.HasPrefix(kv, "COSELL_") {
 			continue
 		}
 		env = append(env, kv)
@@ -192,6 +192,15 @@ func TestBinaryOverStdio(t *testing.T) {
 
 	assert.Contains(t, s.stderr.String(), "Pipedrive runs on the embedded sandbox", "sandbox mode is announced on stderr")
 	assert.Contains(t, s.stderr.String(), "Partner Center runs on the embedded sandbox")
+
+	up := s.request("tools/call", map[string]any{"name": "workspan_bulk_load_opportunities", "arguments": map[string]any{
+		"integration_id": "int-crm-001", "data": "name,stage,amount\nFabrikam expansion,Qualify,1200\nBroken,Nowhere,x\n"}})["result"].(map[string]any)
+	require.Nil(t, up["isError"], "%v", up)
+	execs := up["structuredContent"].(map[string]any)["executions"].([]any)
+	require.Len(t, execs, 1)
+	st := s.request("tools/call", map[string]any{"name": "workspan_get_bulk_load_status", "arguments": map[string]any{
+		"integration_id": "int-crm-001", "execution_ids": []any{execs[0].(map[string]any)["execution_id"]}}})["result"].(map[string]any)
+	require.Nil(t, st["isError"], "%v", st)
 }
 
 func TestBinaryModernProtocol(t *testing.T) {

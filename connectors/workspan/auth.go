@@ -1,0 +1,197 @@
+package workspan
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cosell-mcp/cosell-mcp/internal/upstream"
+)
+
+// authConnectorName labels errors from the token endpoint.
+const authConnectorName = "workspan-auth"
+
+// refreshEarly is how long before expiry a cached token is replaced.
+const refreshEarly = 2 * time.Minute
+
+// defaultTokenLife is assumed when the token reply carries no expires_in.
+const defaultTokenLife = 5 * time.Minute
+
+// tokenFetchTimeout bounds one token request that callers share.
+const tokenFetchTimeout = time.Minute
+
+// tokenSource gets bearer tokens from {BaseURL}/oauth/token with the
+// application user's client credentials, caches them until 2 minutes
+// before they expire, and lets concurrent callers share one request.
+type tokenSource struct {
+	tokenURL string
+	hostName string
+	userID   string
+	secret   string
+	http     *http.Client
+	now      func() time.Time
+	ua       string
+
+	mu       sync.Mutex
+	token    string
+	expiry   time.Time // when to stop using token (already early)
+	inflight *tokenFetch
+}
+
+// tokenFetch is one token request that concurrent callers share.
+type tokenFetch struct {
+	done  chan struct{}
+	token string
+	err   error
+}
+
+func newTokenSource(cfg Config) *tokenSource {
+	return &tokenSource{
+		tokenURL: cfg.BaseURL + "/oauth/token?x-ws-env=" + url.QueryEscape(cfg.HostName),
+		hostName: cfg.HostName,
+		userID:   cfg.AppUserID,
+		secret:   cfg.AppUserSecret,
+		http:     cfg.TokenHTTPClient,
+		now:      cfg.Now,
+		ua:       cfg.UserAgent,
+	}
+}
+
+// Token returns a cached token or waits for a fresh one.
+func (s *tokenSource) Token(ctx context.Context) (string, error) {
+	s.mu.Lock()
+	if s.token != "" && s.now().Before(s.expiry) {
+		t := s.token
+		s.mu.Unlock()
+		return t, nil
+	}
+	f := s.inflight
+	if f == nil {
+		f = &tokenFetch{done: make(chan struct{})}
+		s.inflight = f
+		// The fetch outlives the caller that started it, so that a caller
+		// giving up does not fail the others waiting on it.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tokenFetchTimeout)
+		go func() {
+			defer cancel()
+			s.fetch(fctx, f)
+		}()
+	}
+	s.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.token, f.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// Invalidate drops the cached token if it is still token.
+func (s *tokenSource) Invalidate(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.token == token {
+		s.token, s.expiry = "", time.Time{}
+	}
+}
+
+func (s *tokenSource) fetch(ctx context.Context, f *tokenFetch) {
+	token, expiry, err := s.request(ctx)
+	s.mu.Lock()
+	if err == nil {
+		s.token, s.expiry = token, expiry
+	}
+	s.inflight = nil
+	s.mu.Unlock()
+	f.token, f.err = token, err
+	close(f.done)
+}
+
+// tokenReply is the token endpoint's reply, success or error.
+type tokenReply struct {
+	AccessToken      string    `json:"access_token"`
+	TokenType        string    `json:"token_type"`
+	ExpiresIn        flexInt64 `json:"expires_in"`
+	RefreshToken     string    `json:"refresh_token"`
+	Error            string    `json:"error"`
+	ErrorDescription string    `json:"error_description"`
+	Message          string    `json:"message"`
+}
+
+// request performs one token request.
+func (s *tokenSource) request(ctx context.Context) (string, time.Time, error) {
+	if s.userID == "" || s.secret == "" {
+		return "", time.Time{}, &upstream.Error{Connector: authConnectorName, Status: http.StatusUnauthorized, Message: "no application user id and secret configured"}
+	}
+	form := url.Values{}
+	form.Set("grant_type", "client_credentials")
+	form.Set("client_id", s.userID)
+	form.Set("client_secret", s.secret)
+	form.Set("operation", "token")
+	body := form.Encode()
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.tokenURL, strings.NewReader(body))
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("%s: build token request: %w", authConnectorName, scrubErr(err, s.secret))
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("x-ws-env", s.hostName)
+	req.Header.Set("User-Agent", s.ua)
+	start := s.now()
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("%s: token request: %w", authConnectorName, scrubErr(err, s.secret))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return "", time.Time{}, checkResponse(resp, authConnectorName, s.secret)
+	}
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	var tr tokenReply
+	if err := json.Unmarshal(raw, &tr); err != nil || tr.AccessToken == "" {
+		msg := "token endpoint replied without an access token"
+		if tr.Error != "" || tr.ErrorDescription != "" || tr.Message != "" {
+			msg = scrub(joinNonEmpty([]string{tr.ErrorDescription, tr.Message, tr.Error}, "; "), s.secret)
+		}
+		return "", time.Time{}, &upstream.Error{Connector: authConnectorName, Status: http.StatusBadGateway, Message: truncate(msg)}
+	}
+	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "Bearer") {
+		return "", time.Time{}, &upstream.Error{Connector: authConnectorName, Status: http.StatusBadGateway, Message: "token endpoint replied with unsupported token type " + strconv.Quote(truncate(tr.TokenType))}
+	}
+	// Replace the token refreshEarly before it expires, or halfway through
+	// its life if that is shorter.
+	life := time.Duration(tr.ExpiresIn) * time.Second
+	if life <= 0 {
+		life = defaultTokenLife
+	}
+	return tr.AccessToken, start.Add(life - min(refreshEarly, life/2)), nil
+}
+
+// flexInt64 reads a JSON number (integral or not) or a numeric string.
+type flexInt64 int64
+
+func (n *flexInt64) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(strings.TrimSpace(string(b)), `"`)
+	if s == "" || s == "null" {
+		*n = 0
+		return nil
+	}
+	if v, err := strconv.ParseInt(s, 10, 64); err == nil {
+		*n = flexInt64(v)
+		return nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return fmt.Errorf("not a number: %q", truncate(s))
+	}
+	*n = flexInt64(f)
+	return nil
+}

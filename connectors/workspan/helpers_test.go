@@ -1,0 +1,158 @@
+package workspan
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+)
+
+const (
+	testHost   = "demo.workspan.com"
+	testUser   = "app-user-42"
+	testSecret = "s3cr3t-VALUE-never-shown"
+)
+
+// recorded is one request the fake received.
+type recorded struct {
+	Method   string
+	Path     string
+	RawPath  string
+	RawQuery string
+	Header   http.Header
+	Body     []byte
+}
+
+// fakeAPI is a minimal WorkSpan API: a token endpoint issuing "tok-1",
+// "tok-2", … and an API handler set by each test.
+type fakeAPI struct {
+	t   *testing.T
+	srv *httptest.Server
+
+	mu        sync.Mutex
+	api       []recorded
+	tokens    []recorded
+	issued    int
+	expiresIn any // JSON value of expires_in
+	// tokenReply, when set, replaces the token endpoint's reply.
+	tokenReply func(w http.ResponseWriter)
+	// tokenGate, when set, holds every token request until closed.
+	tokenGate chan struct{}
+	handler   http.HandlerFunc
+}
+
+func newFake(t *testing.T, h http.HandlerFunc) *fakeAPI {
+	t.Helper()
+	f := &fakeAPI{t: t, handler: h, expiresIn: 3600}
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	rec := recorded{Method: r.Method, Path: r.URL.Path, RawPath: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery, Header: r.Header.Clone(), Body: body}
+	if r.URL.Path == "/oauth/token" {
+		f.mu.Lock()
+		f.tokens = append(f.tokens, rec)
+		gate, reply := f.tokenGate, f.tokenReply
+		f.mu.Unlock()
+		if gate != nil {
+			<-gate
+		}
+		if reply != nil {
+			reply(w)
+			return
+		}
+		f.mu.Lock()
+		f.issued++
+		n, exp := f.issued, f.expiresIn
+		f.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		writeJSON(w, 200, map[string]any{"access_token": fmt.Sprintf("tok-%d", n), "token_type": "Bearer", "expires_in": exp})
+		return
+	}
+	f.mu.Lock()
+	f.api = append(f.api, rec)
+	h := f.handler
+	f.mu.Unlock()
+	if h == nil {
+		http.NotFound(w, r)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	h(w, r)
+}
+
+func (f *fakeAPI) apiRequests() []recorded {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]recorded(nil), f.api...)
+}
+
+func (f *fakeAPI) tokenRequests() []recorded {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]recorded(nil), f.tokens...)
+}
+
+func (f *fakeAPI) last() recorded {
+	f.t.Helper()
+	reqs := f.apiRequests()
+	if len(reqs) == 0 {
+		f.t.Fatal("no API request received")
+	}
+	return reqs[len(reqs)-1]
+}
+
+func (f *fakeAPI) client(mod ...func(*Config)) *Client {
+	cfg := Config{BaseURL: f.srv.URL, HostName: testHost, AppUserID: testUser, AppUserSecret: testSecret}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	return New(cfg)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	switch b := v.(type) {
+	case string:
+		_, _ = io.WriteString(w, b)
+	default:
+		_ = json.NewEncoder(w).Encode(v)
+	}
+}
+
+// reply returns a handler answering status with body (a string is sent
+// verbatim, anything else as JSON).
+func reply(status int, body any) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, status, body) }
+}
+
+// fakeClock is a settable time source.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}

@@ -1,0 +1,284 @@
+package workspan
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	ws "github.com/cosell-mcp/cosell-mcp/connectors/workspan"
+	"github.com/cosell-mcp/cosell-mcp/internal/bulkfile"
+	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
+	"github.com/cosell-mcp/cosell-mcp/tools"
+)
+
+// BulkDataArgs are the arguments of the inline bulk loads.
+type BulkDataArgs struct {
+	IntegrationID   string `json:"integration_id" jsonschema:"minLength=1"`
+	Data            string `json:"data" jsonschema:"minLength=1" jsonschema_description:"CSV text with a header row, or a JSON array of flat objects."`
+	Format          string `json:"format,omitempty" jsonschema:"enum=csv,enum=json" jsonschema_description:"Default csv."`
+	ColumnDelimiter string `json:"column_delimiter,omitempty" jsonschema:"maxLength=1" jsonschema_description:"CSV delimiter, default comma."`
+}
+
+// BulkFileArgs are the arguments of the file bulk loads.
+type BulkFileArgs struct {
+	IntegrationID   string `json:"integration_id" jsonschema:"minLength=1"`
+	Path            string `json:"path,omitempty" jsonschema_description:"File inside an allowed folder."`
+	ContentBase64   string `json:"content_base64,omitempty" jsonschema_description:"The file itself, base64, instead of path."`
+	Filename        string `json:"filename,omitempty" jsonschema_description:"Name for base64 content, e.g. deals.xlsx."`
+	Format          string `json:"format,omitempty" jsonschema:"enum=xlsx,enum=csv,enum=json" jsonschema_description:"Default from the extension, else xlsx."`
+	ColumnDelimiter string `json:"column_delimiter,omitempty" jsonschema:"maxLength=1"`
+	HasHeaderRow    *bool  `json:"has_header_row,omitempty" jsonschema_description:"Default true."`
+}
+
+// Execution is one upload's bulk execution.
+type Execution struct {
+	ExecutionID string `json:"execution_id"`
+	// FirstRow is the input row (as numbered in the file, header = row 1) the execution starts at.
+	FirstRow int `json:"first_row"`
+	Rows     int `json:"rows"`
+}
+
+// UploadResult is the result of every bulk load tool.
+type UploadResult struct {
+	IntegrationID string      `json:"integration_id"`
+	Format        string      `json:"format"`
+	Rows          int         `json:"rows"`
+	Columns       []string    `json:"columns"`
+	Executions    []Execution `json:"executions"`
+	Next          string      `json:"next"`
+}
+
+// target says which endpoint family an upload goes to.
+type target int
+
+const (
+	toData target = iota
+	toOpportunities
+)
+
+// input is validated, then re-read for upload.
+type input struct {
+	open     func() (io.ReadCloser, error)
+	name     string
+	format   bulkfile.Format
+	file     bool // came from a file tool (multipart upload)
+	noHeader bool
+}
+
+func (s *service) bulkLoadData(ctx context.Context, in BulkDataArgs) (UploadResult, error) {
+	return s.inline(ctx, toData, in)
+}
+
+func (s *service) bulkLoadOpportunities(ctx context.Context, in BulkDataArgs) (UploadResult, error) {
+	return s.inline(ctx, toOpportunities, in)
+}
+
+func (s *service) bulkLoadDataFile(ctx context.Context, in BulkFileArgs) (UploadResult, error) {
+	return s.fromFile(ctx, toData, in)
+}
+
+func (s *service) bulkLoadOpportunitiesFile(ctx context.Context, in BulkFileArgs) (UploadResult, error) {
+	return s.fromFile(ctx, toOpportunities, in)
+}
+
+func (s *service) inline(ctx context.Context, t target, in BulkDataArgs) (UploadResult, error) {
+	format := bulkfile.Format(in.Format)
+	if format == "" {
+		format = bulkfile.FormatCSV
+	}
+	if int64(len(in.Data)) > s.opts.MaxFileBytes {
+		return UploadResult{}, tools.InvalidArgument("data", "data is %d bytes; the limit is %d: use a file tool", len(in.Data), s.opts.MaxFileBytes)
+	}
+	data := in.Data
+	src := input{open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(data)), nil }, name: "data." + string(format), format: format}
+	return s.load(ctx, t, in.IntegrationID, in.ColumnDelimiter, src)
+}
+
+func (s *service) fromFile(ctx context.Context, t target, in BulkFileArgs) (UploadResult, error) {
+	src, err := s.fileInput(in)
+	if err != nil {
+		return UploadResult{}, err
+	}
+	return s.load(ctx, t, in.IntegrationID, in.ColumnDelimiter, src)
+}
+
+// fileInput resolves a path inside the allowed folders, or decodes base64.
+func (s *service) fileInput(in BulkFileArgs) (input, error) {
+	if (in.Path == "") == (in.ContentBase64 == "") {
+		return input{}, tools.InvalidArgument("path", "give exactly one of path or content_base64")
+	}
+	src := input{file: true, noHeader: in.HasHeaderRow != nil && !*in.HasHeaderRow}
+	if in.Path != "" {
+		path, err := bulkfile.ResolvePath(in.Path, s.opts.AllowedDirs)
+		if err != nil {
+			return input{}, tools.InvalidArgument("path", "%v", err)
+		}
+		st, err := os.Stat(path)
+		if err != nil {
+			return input{}, tools.InvalidArgument("path", "%v", err)
+		}
+		if st.Size() > s.opts.MaxFileBytes {
+			return input{}, tools.InvalidArgument("path", "%s is %d bytes; the limit is %d", in.Path, st.Size(), s.opts.MaxFileBytes)
+		}
+		src.name = filepath.Base(path)
+		src.open = func() (io.ReadCloser, error) { return os.Open(path) }
+	} else {
+		if int64(base64.StdEncoding.DecodedLen(len(in.ContentBase64))) > s.opts.MaxFileBytes {
+			return input{}, tools.InvalidArgument("content_base64", "content is larger than the %d-byte limit", s.opts.MaxFileBytes)
+		}
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(in.ContentBase64))
+		if err != nil {
+			return input{}, tools.InvalidArgument("content_base64", "content_base64 is not valid base64: %v", err)
+		}
+		src.name = in.Filename
+		if src.name == "" {
+			src.name = "upload"
+		}
+		src.open = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil }
+	}
+	src.format = bulkfile.Format(in.Format)
+	if src.format == "" {
+		if f, ok := bulkfile.DetectFormat(src.name); ok {
+			src.format = f
+		} else {
+			src.format = bulkfile.FormatXLSX
+		}
+	}
+	return src, nil
+}
+
+// load validates the whole input locally, then uploads it in one execution,
+// or in several of at most RowsPerUpload rows each.
+func (s *service) load(ctx context.Context, t target, integrationID, delimiter string, src input) (UploadResult, error) {
+	opt := bulkfile.Options{Format: src.format, NoHeader: src.noHeader, MaxBytes: s.opts.MaxFileBytes}
+	if delimiter != "" {
+		if src.format != bulkfile.FormatCSV {
+			return UploadResult{}, tools.InvalidArgument("column_delimiter", "column_delimiter applies to csv only, not %s", src.format)
+		}
+		opt.Delimiter = []rune(delimiter)[0]
+	}
+	field := "data"
+	if src.file {
+		field = "path"
+	}
+	sum, err := withReader(src, func(r io.Reader) (bulkfile.Summary, error) { return bulkfile.Validate(r, opt) })
+	if err != nil {
+		return UploadResult{}, inputError(field, src.name, err)
+	}
+	out := UploadResult{IntegrationID: integrationID, Format: string(src.format), Rows: sum.Rows, Columns: sum.Columns, Executions: []Execution{}}
+	if sum.Rows <= s.opts.RowsPerUpload {
+		raw, err := withReader(src, io.ReadAll)
+		if err != nil {
+			return UploadResult{}, err
+		}
+		exec, err := s.upload(ctx, t, integrationID, src.file, src.name, src.format, opt.Delimiter, !src.noHeader, raw)
+		if err != nil {
+			return UploadResult{}, err
+		}
+		first := 2 // below the header row
+		if src.format == bulkfile.FormatJSON || src.noHeader {
+			first = 1
+		}
+		out.Executions = append(out.Executions, Execution{ExecutionID: exec, FirstRow: first, Rows: sum.Rows})
+	} else {
+		// Chunks are background work: interactive calls go first.
+		bctx := throttle.WithPriority(ctx, throttle.Background)
+		uploaded := 0
+		_, err = withReader(src, func(r io.Reader) (bulkfile.Summary, error) {
+			return bulkfile.Split(r, opt, s.opts.RowsPerUpload, func(c bulkfile.Chunk) error {
+				name := fmt.Sprintf("%s.part%d.%s", strings.TrimSuffix(src.name, filepath.Ext(src.name)), c.Index+1, c.Format)
+				exec, err := s.upload(bctx, t, integrationID, src.file, name, c.Format, chunkDelimiter(c, opt), true, c.Body)
+				if err != nil {
+					return partialError(out.Executions, c.FirstRow, err)
+				}
+				out.Executions = append(out.Executions, Execution{ExecutionID: exec, FirstRow: c.FirstRow, Rows: c.Rows})
+				uploaded += c.Rows
+				tools.Progress(ctx, float64(uploaded), float64(sum.Rows), fmt.Sprintf("uploaded %d of %d rows", uploaded, sum.Rows))
+				return nil
+			})
+		})
+		if err != nil {
+			return UploadResult{}, err
+		}
+	}
+	out.Next = "call workspan_get_bulk_load_status with these execution ids (wait=true to follow them to completion)"
+	return out, nil
+}
+
+// chunkDelimiter is the delimiter of a chunk body: the input's for csv,
+// a comma for csv made from xlsx.
+func chunkDelimiter(c bulkfile.Chunk, opt bulkfile.Options) rune {
+	if opt.Format == bulkfile.FormatCSV {
+		return opt.Delimiter
+	}
+	return 0
+}
+
+func (s *service) upload(ctx context.Context, t target, integrationID string, file bool, name string, format bulkfile.Format, delim rune, header bool, body []byte) (string, error) {
+	p := ws.BulkParams{IntegrationID: integrationID, Format: string(format)}
+	if delim != 0 && delim != ',' {
+		p.ColumnDelimiter = string(delim)
+	}
+	if t == toOpportunities && file {
+		p.HasHeaderRow = &header
+	}
+	var exec *ws.BulkExecution
+	var err error
+	switch {
+	case t == toData && file:
+		exec, err = s.client.BulkLoadFile(ctx, p, name, body)
+	case t == toData:
+		exec, err = s.client.BulkLoad(ctx, p, body)
+	case file:
+		exec, err = s.client.BulkLoadOpportunitiesFile(ctx, p, name, body)
+	default:
+		exec, err = s.client.BulkLoadOpportunities(ctx, p, body)
+	}
+	if err != nil {
+		return "", err
+	}
+	return exec.ExecutionID, nil
+}
+
+func withReader[T any](src input, fn func(io.Reader) (T, error)) (T, error) {
+	r, err := src.open()
+	if err != nil {
+		var zero T
+		return zero, tools.InvalidArgument("path", "cannot read %s: %v", src.name, err)
+	}
+	defer r.Close()
+	return fn(r)
+}
+
+// inputError turns a validation failure into invalid_argument naming rows and columns.
+func inputError(field, name string, err error) error {
+	var ve *bulkfile.ValidationError
+	if errors.As(err, &ve) {
+		return tools.InvalidArgument(field, "%s was not uploaded: %s", name, ve.Error())
+	}
+	var te *tools.Error
+	if errors.As(err, &te) {
+		return te
+	}
+	return tools.InvalidArgument(field, "%s could not be read: %v", name, err)
+}
+
+// partialError reports an upload that failed part-way: what was uploaded
+// and where to resume, with the upstream failure's own code.
+func partialError(done []Execution, firstRow int, err error) error {
+	te := tools.AsError(err)
+	ids := make([]string, len(done))
+	for i, e := range done {
+		ids[i] = e.ExecutionID
+	}
+	te = &tools.Error{Code: te.Code, RetryAfterSeconds: te.RetryAfterSeconds, Message: fmt.Sprintf(
+		"upload stopped at data row %d: %s. Already uploaded executions: [%s]; rows from %d on were not uploaded",
+		firstRow, te.Message, strings.Join(ids, ", "), firstRow)}
+	return te
+}

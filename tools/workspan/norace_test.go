@@ -1,0 +1,5 @@
+//go:build !race
+
+package workspan_test
+
+const raceEnabled = false

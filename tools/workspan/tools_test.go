@@ -1,0 +1,188 @@
+package workspan_test
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/xuri/excelize/v2"
+
+	ws "github.com/cosell-mcp/cosell-mcp/connectors/workspan"
+	"github.com/cosell-mcp/cosell-mcp/connectors/workspan/sandbox"
+	"github.com/cosell-mcp/cosell-mcp/internal/httpx"
+	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
+	"github.com/cosell-mcp/cosell-mcp/tools"
+	"github.com/cosell-mcp/cosell-mcp/tools/toolstest"
+	wstools "github.com/cosell-mcp/cosell-mcp/tools/workspan"
+)
+
+const integration = "int-crm-001"
+
+type harness struct {
+	*toolstest.Client
+	sandbox *sandbox.Server
+	dir     string
+}
+
+func newHarness(t *testing.T) *harness { return newHarnessRows(t, 5000) }
+
+func newHarnessRows(t *testing.T, rowsPerUpload int) *harness {
+	t.Helper()
+	sb := sandbox.New(sandbox.Options{})
+	ts := httptest.NewServer(sb)
+	t.Cleanup(ts.Close)
+	budgets := throttle.NewRegistry(throttle.Config{Limit: 100})
+	budget := budgets.Budget(wstools.Toolset)
+	client := ws.New(ws.Config{
+		BaseURL: ts.URL, HostName: sandbox.DefaultHostName, AppUserID: sandbox.DefaultAppUserID, AppUserSecret: sandbox.DefaultAppUserSecret,
+		HTTPClient: &http.Client{Transport: httpx.Chain(budget, http.DefaultTransport)},
+	})
+	dir := t.TempDir()
+	reg := tools.NewRegistry()
+	reg.Add(wstools.Tools(client, wstools.Options{AllowedDirs: []string{dir}, RowsPerUpload: rowsPerUpload, PollInterval: 20 * time.Millisecond, Budget: budget})...)
+	return &harness{Client: toolstest.New(t, reg, tools.Policy{}, budgets), sandbox: sb, dir: dir}
+}
+
+// writeXLSX writes an opportunities workbook of n rows; every 500th row has a bad amount.
+func writeXLSX(t *testing.T, path string, n int) {
+	t.Helper()
+	f := excelize.NewFile()
+	defer f.Close()
+	sw, err := f.NewStreamWriter("Sheet1")
+	require.NoError(t, err)
+	require.NoError(t, sw.SetRow("A1", []any{"name", "stage", "amount", "currency", "close_date", "crm_opportunity_id"}))
+	for i := 1; i <= n; i++ {
+		amount := any(1000 + i)
+		if i%500 == 0 {
+			amount = "lots"
+		}
+		cell, _ := excelize.CoordinatesToCellName(1, i+1)
+		require.NoError(t, sw.SetRow(cell, []any{fmt.Sprintf("Bulk Opp %05d", i), "Qualify", amount, "USD", "2027-03-31", fmt.Sprintf("PD-%05d", i)}))
+	}
+	require.NoError(t, sw.Flush())
+	require.NoError(t, f.SaveAs(path))
+}
+
+// The story of the issue: a 10,000-row xlsx from an allowed folder, followed
+// to completion, errors read back, one opportunity linked and audited — in a
+// handful of upstream calls.
+func TestBulkLoadXLSXToAuditedLink(t *testing.T) {
+	rows := 10000
+	if raceEnabled {
+		rows = 2000
+	}
+	h := newHarnessRows(t, rows/2)
+	path := filepath.Join(h.dir, "opportunities.xlsx")
+	writeXLSX(t, path, rows)
+
+	var up wstools.UploadResult
+	h.Call("workspan_bulk_load_opportunities_file", map[string]any{"integration_id": integration, "path": path}, &up)
+	assert.Equal(t, rows, up.Rows)
+	require.Len(t, up.Executions, 2, "split at %d rows per upload", rows/2)
+	assert.Equal(t, 2, up.Executions[0].FirstRow)
+	assert.Equal(t, rows/2+2, up.Executions[1].FirstRow, "file row numbers, header = row 1")
+
+	ids := []any{up.Executions[0].ExecutionID, up.Executions[1].ExecutionID}
+	var st wstools.StatusResult
+	h.Call("workspan_get_bulk_load_status", map[string]any{"integration_id": integration, "execution_ids": ids, "wait": true, "wait_seconds": 600, "max_errors": 3}, &st)
+	require.True(t, st.AllCompleted)
+	assert.Equal(t, rows, st.Totals.Input)
+	assert.Equal(t, rows/500, st.Totals.Errors, "every 500th row has a bad amount")
+	assert.Equal(t, rows-rows/500, st.Totals.Success)
+	require.NotEmpty(t, st.Executions[0].Errors)
+	assert.Contains(t, st.Executions[0].Errors[0].Message, "amount")
+	assert.Contains(t, st.Executions[0].Errors[0].DataRow, "lots")
+
+	var reports wstools.ReportList
+	h.Call("workspan_list_reports", nil, &reports)
+	var open int64
+	for _, r := range reports.Reports {
+		if r.Name == "Open pipeline" {
+			open = r.ID
+		}
+	}
+	require.NotZero(t, open)
+	var found wstools.ReportRows
+	h.Call("workspan_read_report_data", map[string]any{"report_id": open, "filters": []any{
+		map[string]any{"col_id": "name", "type": "TEXT", "op": "EQUAL_TO", "values": []any{"Bulk Opp 00042"}},
+	}}, &found)
+	require.Len(t, found.Rows, 1)
+	assert.Contains(t, string(found.Rows[0]), "PD-00042")
+	var row map[string]any
+	require.NoError(t, jsonUnmarshal(found.Rows[0], &row))
+	objectID := fmt.Sprint(row["opportunity_id"])
+
+	var linked wstools.Connected
+	h.Call("workspan_connect_external_id", map[string]any{"object_id": objectID, "external_id": "deal-777"}, &linked)
+	assert.Equal(t, "deal-777", linked.ExternalID)
+	var audited wstools.Audited
+	h.Call("workspan_add_audit", map[string]any{"object_id": objectID, "status_code": "LINKED", "message": "Linked to Pipedrive deal 777"}, &audited)
+	assert.Equal(t, "LINKED", audited.StatusCode)
+	var ext wstools.ExternalIDs
+	h.Call("workspan_get_external_id", map[string]any{"object_id": objectID}, &ext)
+	assert.Contains(t, fmt.Sprint(ext.ExternalIDs), "deal-777")
+
+	assert.LessOrEqual(t, h.sandbox.RequestCount(), 16, "a handful of upstream calls (token, 2 uploads, a few polls, report, link, audit)")
+	t.Logf("upstream requests: %d, status polls: %d", h.sandbox.RequestCount(), st.Polls)
+}
+
+// Malformed inputs are refused precisely and spend nothing.
+func TestMalformedInputsCostNothing(t *testing.T) {
+	h := newHarness(t)
+	notXLSX := filepath.Join(h.dir, "fake.xlsx")
+	require.NoError(t, os.WriteFile(notXLSX, []byte("name,stage\nA,Qualify\n"), 0o600))
+	outside := filepath.Join(t.TempDir(), "elsewhere.csv")
+	require.NoError(t, os.WriteFile(outside, []byte("name,stage\nA,Qualify\n"), 0o600))
+
+	cases := []struct {
+		tool string
+		args map[string]any
+		want []string
+	}{
+		{"workspan_bulk_load_opportunities", map[string]any{"integration_id": integration, "data": "name,stage,amount\nA,Qualify,1\nB,Qualify\n"}, []string{"row 3", "expected 3"}},
+		{"workspan_bulk_load_opportunities", map[string]any{"integration_id": integration, "data": "\nA,Qualify\n"}, []string{"header"}},
+		{"workspan_bulk_load_opportunities", map[string]any{"integration_id": integration, "data": "name;stage;amount\nA;Qualify;1\n"}, []string{"delimiter"}},
+		{"workspan_bulk_load_opportunities", map[string]any{"integration_id": integration, "data": "name,name\nA,B\n"}, []string{"duplicate"}},
+		{"workspan_bulk_load_data", map[string]any{"integration_id": integration, "format": "json", "data": `[{"a":1},{"a":{"b":2}}]`}, []string{"row 2"}},
+		{"workspan_bulk_load_opportunities_file", map[string]any{"integration_id": integration, "path": notXLSX}, []string{"not an xlsx"}},
+		{"workspan_bulk_load_opportunities_file", map[string]any{"integration_id": integration, "path": outside}, []string{"allowed"}},
+		{"workspan_bulk_load_opportunities_file", map[string]any{"integration_id": integration, "path": filepath.Join(h.dir, "..", filepath.Base(filepath.Dir(outside)), "x.csv")}, []string{}},
+		{"workspan_bulk_load_data_file", map[string]any{"integration_id": integration, "content_base64": "%%%"}, []string{"base64"}},
+		{"workspan_read_report_data", map[string]any{"report_id": 1, "filters": []any{map[string]any{"col_id": "amount", "type": "NUMBER", "op": "BETWEEN", "values": []any{"1"}}}}, []string{"BETWEEN"}},
+	}
+	for _, c := range cases {
+		e := h.CallErr(c.tool, c.args)
+		assert.Equal(t, tools.CodeInvalidArgument, e.Code, "%s %v: %s", c.tool, c.args, e.Message)
+		for _, w := range c.want {
+			assert.Contains(t, e.Message, w, "%s %v", c.tool, c.args)
+		}
+	}
+	assert.Zero(t, h.sandbox.RequestCount(), "no upstream call for any malformed input")
+}
+
+func TestInlineAndBase64Loads(t *testing.T) {
+	h := newHarness(t)
+	var up wstools.UploadResult
+	h.Call("workspan_bulk_load_opportunities", map[string]any{"integration_id": integration, "column_delimiter": ";",
+		"data": "name;stage;amount\nAlpha;Qualify;10\nBeta;Develop;20\n"}, &up)
+	require.Len(t, up.Executions, 1)
+	assert.Equal(t, []string{"name", "stage", "amount"}, up.Columns)
+
+	csv := base64.StdEncoding.EncodeToString([]byte("name,stage\nGamma,Propose\n"))
+	h.Call("workspan_bulk_load_data_file", map[string]any{"integration_id": integration, "content_base64": csv, "filename": "g.csv"}, &up)
+	assert.Equal(t, "csv", up.Format)
+
+	var st wstools.StatusResult
+	h.Call("workspan_get_bulk_load_status", map[string]any{"integration_id": integration, "execution_ids": []any{up.Executions[0].ExecutionID}, "wait": true}, &st)
+	assert.True(t, st.AllCompleted)
+	assert.Equal(t, 1, st.Totals.Success)
+	assert.True(t, strings.HasPrefix(st.Executions[0].Status, "completed"))
+}
