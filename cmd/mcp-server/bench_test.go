@@ -20,8 +20,12 @@ import (
 // the sandbox's burst limit lifted, so the benchmark measures our code.
 func benchApp(b *testing.B, includeDeprecated bool) *client.Client {
 	b.Helper()
-	cfg := Config{BudgetLimit: 1_000_000, BudgetWindow: time.Minute, BudgetMaxWait: time.Minute, Sandbox: true,
-		IncludeDeprecated: includeDeprecated, PipedriveSandbox: pdsandbox.Options{Burst: 1 << 30}}
+	cfg, _, err := parseConfig("bench", nil, io.Discard, nil)
+	require.NoError(b, err)
+	require.True(b, cfg.Sandbox && cfg.PartnerCenter.Sandbox && cfg.WorkSpan.Sandbox, "benchmarks run on the sandboxes: unset connector credentials")
+	cfg.BudgetLimit, cfg.BudgetMaxWait = 1_000_000, time.Minute
+	cfg.IncludeDeprecated = includeDeprecated
+	cfg.PipedriveSandbox = pdsandbox.Options{Burst: 1 << 30}
 	app, err := newApp(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(b, err)
 	b.Cleanup(app.Close)

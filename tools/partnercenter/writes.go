@@ -2,7 +2,6 @@ package partnercenter
 
 import (
 	"context"
-	"regexp"
 	"strings"
 
 	pc "github.com/cosell-mcp/cosell-mcp/connectors/partnercenter"
@@ -244,8 +243,6 @@ type CreateDealRegistrationArgs struct {
 	Solutions []SolutionArgs `json:"solutions" jsonschema:"minItems=1"`
 }
 
-var currencyCode = regexp.MustCompile(`^[A-Z]{3}$`)
-
 func (c ContractArgs) check() *tools.Error {
 	if err := checkDates("contract.start_date", c.StartDate, "contract.end_date", c.EndDate, "contract.sign_date", c.SignDate); err != nil {
 		return err
@@ -326,15 +323,17 @@ func (s *service) updateDealRegistration(ctx context.Context, in UpdateDealRegis
 	if in.ContractTerm != "" {
 		set(contract+"term", in.ContractTerm)
 	}
-	for path, d := range map[string]string{"startDateTime": in.ContractStartDate, "endDateTime": in.ContractEndDate, "signDateTime": in.ContractSignDate} {
-		if d != "" {
-			set(contract+path, isoDate(d))
+	for _, d := range []struct{ path, date string }{
+		{"startDateTime", in.ContractStartDate}, {"endDateTime", in.ContractEndDate}, {"signDateTime", in.ContractSignDate},
+	} {
+		if d.date != "" {
+			set(contract+d.path, isoDate(d.date))
 		}
 	}
 	if in.SolutionValue != 0 {
 		set(solution+"value", in.SolutionValue)
 	}
-	if in.SolutionCurrency != "" && currencyCode.MatchString(in.SolutionCurrency) {
+	if in.SolutionCurrency != "" {
 		set(solution+"currency", in.SolutionCurrency)
 	}
 	if in.IsDeployedOnAzure != "" {

@@ -151,12 +151,11 @@ func reportQuery(in ReadReportArgs) (ws.ReportQuery, error) {
 			match = "AND"
 		}
 		q.Filters = &ws.FilterGroup{Op: match}
-		for i, f := range in.Filters {
+		for _, f := range in.Filters {
 			vals := make([]any, 0, len(f.Values))
 			for _, v := range f.Values {
 				vals = append(vals, typedValue(f.Type, v))
 			}
-			_ = i
 			q.Filters.FieldFilters = append(q.Filters.FieldFilters, ws.FieldFilter{
 				ColID: f.ColID, Type: f.Type, Filter: ws.FilterSpec{Op: f.Op, Negate: f.Negate, Values: vals},
 			})
