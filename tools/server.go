@@ -49,6 +49,7 @@ func NewServer(reg *Registry, opts ServerOptions) *server.MCPServer {
 		server.WithToolCapabilities(false),
 		server.WithRecovery(),
 		server.WithHooks(hooks),
+		server.WithRoots(),
 	}
 	if opts.Instructions != "" {
 		sopts = append(sopts, server.WithInstructions(opts.Instructions))

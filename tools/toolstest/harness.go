@@ -23,19 +23,20 @@ type Client struct {
 }
 
 // New builds the server with tools.NewServer (budget status from budgets,
-// if given) and connects an initialised client to it.
-func New(t testing.TB, reg *tools.Registry, policy tools.Policy, budgets *throttle.Registry) *Client {
+// if given) and connects an initialised client, with the given client
+// options (e.g. a roots handler), to it.
+func New(t testing.TB, reg *tools.Registry, policy tools.Policy, budgets *throttle.Registry, opts ...client.ClientOption) *Client {
 	t.Helper()
-	opts := tools.ServerOptions{Name: "test", Version: "test", Policy: policy}
+	sopts := tools.ServerOptions{Name: "test", Version: "test", Policy: policy}
 	if budgets != nil {
-		opts.Budget = func(_ context.Context, ts string) *throttle.Budget {
+		sopts.Budget = func(_ context.Context, ts string) *throttle.Budget {
 			if ts == tools.ToolsetServer {
 				return nil
 			}
 			return budgets.Budget(ts)
 		}
 	}
-	c, err := client.NewInProcessClient(tools.NewServer(reg, opts))
+	c, err := client.NewInProcessClientWithOptions(tools.NewServer(reg, sopts), opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	ctx := context.Background()

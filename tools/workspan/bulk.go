@@ -101,21 +101,23 @@ func (s *service) inline(ctx context.Context, t target, in BulkDataArgs) (Upload
 }
 
 func (s *service) fromFile(ctx context.Context, t target, in BulkFileArgs) (UploadResult, error) {
-	src, err := s.fileInput(in)
+	src, err := s.fileInput(ctx, in)
 	if err != nil {
 		return UploadResult{}, err
 	}
 	return s.load(ctx, t, in.IntegrationID, in.ColumnDelimiter, src)
 }
 
-// fileInput resolves a path inside the allowed folders, or decodes base64.
-func (s *service) fileInput(in BulkFileArgs) (input, error) {
+// fileInput resolves a path inside the allowed folders (the configured
+// ones and the client's MCP roots), or decodes base64.
+func (s *service) fileInput(ctx context.Context, in BulkFileArgs) (input, error) {
 	if (in.Path == "") == (in.ContentBase64 == "") {
 		return input{}, tools.InvalidArgument("path", "give exactly one of path or content_base64")
 	}
 	src := input{file: true, noHeader: in.HasHeaderRow != nil && !*in.HasHeaderRow}
 	if in.Path != "" {
-		path, err := bulkfile.ResolvePath(in.Path, s.opts.AllowedDirs)
+		allowed := append(append([]string(nil), s.opts.AllowedDirs...), tools.ClientRoots(ctx)...)
+		path, err := bulkfile.ResolvePath(in.Path, allowed)
 		if err != nil {
 			return input{}, tools.InvalidArgument("path", "%v", err)
 		}

@@ -1,6 +1,7 @@
 package workspan_test
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/xuri/excelize/v2"
@@ -34,7 +37,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness { return newHarnessRows(t, 5000) }
 
-func newHarnessRows(t *testing.T, rowsPerUpload int) *harness {
+func newHarnessRows(t *testing.T, rowsPerUpload int, opts ...client.ClientOption) *harness {
 	t.Helper()
 	sb := sandbox.New(sandbox.Options{})
 	ts := httptest.NewServer(sb)
@@ -48,7 +51,7 @@ func newHarnessRows(t *testing.T, rowsPerUpload int) *harness {
 	dir := t.TempDir()
 	reg := tools.NewRegistry()
 	reg.Add(wstools.Tools(client, wstools.Options{AllowedDirs: []string{dir}, RowsPerUpload: rowsPerUpload, PollInterval: 20 * time.Millisecond, Budget: budget})...)
-	return &harness{Client: toolstest.New(t, reg, tools.Policy{}, budgets), sandbox: sb, dir: dir}
+	return &harness{Client: toolstest.New(t, reg, tools.Policy{}, budgets, opts...), sandbox: sb, dir: dir}
 }
 
 // writeXLSX writes an opportunities workbook of n rows; every 500th row has a bad amount.
@@ -185,4 +188,27 @@ func TestInlineAndBase64Loads(t *testing.T) {
 	assert.True(t, st.AllCompleted)
 	assert.Equal(t, 1, st.Totals.Success)
 	assert.True(t, strings.HasPrefix(st.Executions[0].Status, "completed"))
+}
+
+// rootsHandler offers one folder as an MCP root.
+type rootsHandler struct{ dir string }
+
+func (r rootsHandler) ListRoots(context.Context, mcp.ListRootsRequest) (*mcp.ListRootsResult, error) {
+	return &mcp.ListRootsResult{Roots: []mcp.Root{{URI: "file://" + filepath.ToSlash(r.dir), Name: "project"}}}, nil
+}
+
+// A folder the client offers as an MCP root is allowed like a configured one.
+func TestClientRootsAreAllowedFolders(t *testing.T) {
+	rootDir := t.TempDir()
+	path := filepath.Join(rootDir, "opps.csv")
+	require.NoError(t, os.WriteFile(path, []byte("name,stage\nDelta,Qualify\n"), 0o600))
+
+	without := newHarness(t)
+	e := without.CallErr("workspan_bulk_load_opportunities_file", map[string]any{"integration_id": integration, "path": path})
+	assert.Contains(t, e.Message, "allowed")
+
+	with := newHarnessRows(t, 5000, client.WithRootsHandler(rootsHandler{dir: rootDir}))
+	var up wstools.UploadResult
+	with.Call("workspan_bulk_load_opportunities_file", map[string]any{"integration_id": integration, "path": path}, &up)
+	assert.Equal(t, 1, up.Rows)
 }
