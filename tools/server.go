@@ -24,6 +24,8 @@ type ServerOptions struct {
 	// Budget reports the budget behind a toolset; its status goes into each result's _meta.
 	Budget BudgetFunc
 	Logger *slog.Logger
+	// Hooks, when set, receive the server's own hooks too (e.g. subscription tracking).
+	Hooks *server.Hooks
 	// Extra server options (resources, prompts, hooks) added by the caller.
 	Extra []server.ServerOption
 }
@@ -35,7 +37,10 @@ func NewServer(reg *Registry, opts ServerOptions) *server.MCPServer {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	hooks := &server.Hooks{}
+	hooks := opts.Hooks
+	if hooks == nil {
+		hooks = &server.Hooks{}
+	}
 	hooks.AddAfterListTools(func(_ context.Context, _ any, _ *mcp.ListToolsRequest, res *mcp.ListToolsResult) {
 		kept := res.Tools[:0]
 		for _, mt := range res.Tools {

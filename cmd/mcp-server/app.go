@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -17,10 +18,13 @@ import (
 	"github.com/cosell-mcp/cosell-mcp/connectors/workspan"
 	wssandbox "github.com/cosell-mcp/cosell-mcp/connectors/workspan/sandbox"
 	"github.com/cosell-mcp/cosell-mcp/internal/httpx"
+	"github.com/cosell-mcp/cosell-mcp/internal/store"
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
+	"github.com/cosell-mcp/cosell-mcp/internal/triggers"
 	"github.com/cosell-mcp/cosell-mcp/tools"
 	pctools "github.com/cosell-mcp/cosell-mcp/tools/partnercenter"
 	pdtools "github.com/cosell-mcp/cosell-mcp/tools/pipedrive"
+	trtools "github.com/cosell-mcp/cosell-mcp/tools/triggers"
 	wstools "github.com/cosell-mcp/cosell-mcp/tools/workspan"
 )
 
@@ -35,6 +39,7 @@ type App struct {
 	Server   *server.MCPServer
 	Registry *tools.Registry
 	Budgets  *throttle.Registry
+	Triggers *triggers.Manager
 	closers  []func()
 }
 
@@ -80,7 +85,15 @@ func newApp(cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 
+	hooks := &server.Hooks{}
+	resources, err := app.startTriggers(cfg, log, hooks, trtools.Clients{Pipedrive: pdClient, PartnerCenter: pcClient, WorkSpan: wsClient, PollInterval: cfg.PollInterval})
+	if err != nil {
+		app.Close()
+		return nil, err
+	}
+
 	reg := buildRegistry(app.Budgets, pdClient, pcClient, wsClient, wsOptions(cfg, app.Budgets))
+	reg.Add(trtools.Tools(app.Triggers, resources)...)
 	app.Registry = reg
 
 	policy := tools.Policy{Toolsets: cfg.Toolsets, ReadOnly: cfg.ReadOnly, IncludeDeprecated: cfg.IncludeDeprecated}
@@ -100,8 +113,45 @@ func newApp(cfg Config, log *slog.Logger) (*App, error) {
 			return app.Budgets.Budget(toolset)
 		},
 		Logger: log,
+		Hooks:  hooks,
+		Extra:  []server.ServerOption{server.WithResourceCapabilities(true, true)},
 	})
+	resources.Attach(app.Server)
 	return app, nil
+}
+
+// startTriggers opens the event store, starts the webhook listener and the
+// trigger manager, and restores the triggers that were active.
+func (a *App) startTriggers(cfg Config, log *slog.Logger, hooks *server.Hooks, clients trtools.Clients) (*trtools.Resources, error) {
+	st, err := store.Open(cfg.StateDB, store.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("open the state database %s: %w", cfg.StateDB, err)
+	}
+	a.closers = append(a.closers, func() { _ = st.Close() })
+	ln, err := net.Listen("tcp", cfg.WebhookListen)
+	if err != nil {
+		return nil, fmt.Errorf("webhook listener: %w", err)
+	}
+	public := cfg.PublicURL
+	if public == "" {
+		public = "http://" + ln.Addr().String()
+	}
+	resources := trtools.NewResources(log)
+	resources.Hook(hooks)
+	a.Triggers = triggers.NewManager(st, trtools.Kinds(clients), triggers.Options{PublicURL: public, Logger: log, Notify: resources.Notify})
+	resources.SetManager(a.Triggers)
+	mux := http.NewServeMux()
+	mux.Handle("/webhooks/", a.Triggers.WebhookHandler())
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	a.closers = append(a.closers, func() { _ = hs.Close() }, a.Triggers.Close)
+	go func() {
+		if err := a.Triggers.Restore(context.Background()); err != nil {
+			log.Warn("some triggers could not be restored", "error", err)
+		}
+	}()
+	log.Info("webhook listener", "url", public+"/webhooks/", "state_db", cfg.StateDB)
+	return resources, nil
 }
 
 // buildRegistry registers every tool of every connector.
@@ -139,7 +189,7 @@ func (a *App) workSpanClient(cfg Config, log *slog.Logger) (*workspan.Client, er
 		if err != nil {
 			return nil, fmt.Errorf("start the WorkSpan sandbox: %w", err)
 		}
-		a.closers = append(a.closers, func() { _ = srv.Close() })
+		a.closers = append(a.closers, func() { _ = srv.Close(); srv.Handler.(*wssandbox.Server).Close() })
 		base, host, user, secret = root, orDefault(cfg.WorkSpanSandbox.HostName, wssandbox.DefaultHostName),
 			orDefault(cfg.WorkSpanSandbox.AppUserID, wssandbox.DefaultAppUserID), orDefault(cfg.WorkSpanSandbox.AppUserSecret, wssandbox.DefaultAppUserSecret)
 		log.Warn("no WorkSpan credentials are set: WorkSpan runs on the embedded sandbox", "base_url", base)
@@ -194,8 +244,10 @@ func (a *App) partnerCenterClient(cfg Config, log *slog.Logger) (*partnercenter.
 // its clients are never called.
 func staticRegistry() *tools.Registry {
 	budgets := throttle.NewRegistry(throttle.Config{})
-	return buildRegistry(budgets, pipedrive.New(""), partnercenter.New(partnercenter.StaticToken("")),
+	reg := buildRegistry(budgets, pipedrive.New(""), partnercenter.New(partnercenter.StaticToken("")),
 		workspan.New(workspan.Config{}), wstools.Options{Budget: budgets.Budget(wstools.Toolset)})
+	reg.Add(trtools.Tools(nil, nil)...)
+	return reg
 }
 
 func orDefault(v, def string) string {
@@ -216,7 +268,9 @@ func instructions(cfg Config) string {
 		"partnercenter_get_referral, then update tools that need the referral's etag from the last read; " +
 		"a conflict error means someone changed it: re-read. Status moves: New→Active(Accepted)→Closed(Won/Lost); New→Closed(Declined); Closed is final. " +
 		"WorkSpan: bulk loads (inline data, or a file path inside the allowed folders, or base64) are validated locally before upload; " +
-		"follow them with workspan_get_bulk_load_status (wait=true); link objects with workspan_connect_external_id and workspan_add_audit. ")
+		"follow them with workspan_get_bulk_load_status (wait=true); link objects with workspan_connect_external_id and workspan_add_audit. " +
+		"Triggers are resources (templates in resources/templates/list, e.g. pipedrive://triggers/new-deals): subscribe to start one and be notified, " +
+		"read it for events after your cursor; without resource support use trigger_list, trigger_start, trigger_read_events, trigger_stop. ")
 	fmt.Fprintf(&b, "Each connection may make %d upstream calls per %s; every result's _meta.budget shows what remains, "+
 		"throttle_status shows all; a throttled error says retry_after_seconds. Errors are JSON {\"error\":{\"code\",\"message\"}}; "+
 		"invalid_argument errors cost no budget.", cfg.BudgetLimit, cfg.BudgetWindow)

@@ -20,6 +20,7 @@ import (
 // the sandbox's burst limit lifted, so the benchmark measures our code.
 func benchApp(b *testing.B, includeDeprecated bool) *client.Client {
 	b.Helper()
+	b.Setenv("COSELL_STATE_DIR", b.TempDir())
 	cfg, _, err := parseConfig("bench", nil, io.Discard, nil)
 	require.NoError(b, err)
 	require.True(b, cfg.Sandbox && cfg.PartnerCenter.Sandbox && cfg.WorkSpan.Sandbox, "benchmarks run on the sandboxes: unset connector credentials")

@@ -13,6 +13,7 @@ import (
 	pcsandbox "github.com/cosell-mcp/cosell-mcp/connectors/partnercenter/sandbox"
 	pdsandbox "github.com/cosell-mcp/cosell-mcp/connectors/pipedrive/sandbox"
 	wssandbox "github.com/cosell-mcp/cosell-mcp/connectors/workspan/sandbox"
+	"github.com/cosell-mcp/cosell-mcp/internal/store"
 )
 
 // Config is everything the server needs, from flags and the environment.
@@ -38,6 +39,13 @@ type Config struct {
 	PartnerCenter PartnerCenterConfig
 	// PartnerCenterSandbox configures the embedded sandbox (tests and benchmarks).
 	PartnerCenterSandbox pcsandbox.Options
+
+	// StateDB is the SQLite file of triggers and events.
+	StateDB string
+	// WebhookListen is the address of the webhook listener; PublicURL how upstreams reach it.
+	WebhookListen, PublicURL string
+	// PollInterval overrides the 120 s polling pace of trigger pollers (0 keeps it).
+	PollInterval time.Duration
 
 	WorkSpan WorkSpanConfig
 	// WorkSpanSandbox configures the embedded sandbox (tests and benchmarks).
@@ -137,6 +145,10 @@ func bindFlags(fs *flag.FlagSet, c *Config) *string {
 	fs.StringVar(&c.WorkSpan.HostName, "workspan-hostname", envOr("WORKSPAN_HOSTNAME", ""), "WorkSpan host name sent as x-ws-env, e.g. app.workspan.com [WORKSPAN_HOSTNAME]")
 	fs.StringVar(&c.WorkSpan.AppUserID, "workspan-app-user-id", envOr("WORKSPAN_APP_USER_ID", ""), "WorkSpan application user id [WORKSPAN_APP_USER_ID]")
 	fs.IntVar(&c.WorkSpan.RowsPerUpload, "workspan-rows-per-upload", envInt("WORKSPAN_ROWS_PER_UPLOAD", 5000), "bulk inputs larger than this are split into several executions [WORKSPAN_ROWS_PER_UPLOAD]")
+	fs.StringVar(&c.StateDB, "state-db", envOr("COSELL_STATE_DB", ""), "SQLite file of triggers and events (default under the user's state directory, or COSELL_STATE_DIR) [COSELL_STATE_DB]")
+	fs.StringVar(&c.WebhookListen, "webhook-listen", envOr("COSELL_WEBHOOK_LISTEN", "127.0.0.1:0"), "address of the webhook listener [COSELL_WEBHOOK_LISTEN]")
+	fs.StringVar(&c.PublicURL, "public-url", envOr("COSELL_PUBLIC_URL", ""), "URL upstreams post webhooks to (default the listener's own address) [COSELL_PUBLIC_URL]")
+	fs.DurationVar(&c.PollInterval, "poll-interval", envDuration("COSELL_POLL_INTERVAL", 0), "trigger polling pace (default the connectors' 120s) [COSELL_POLL_INTERVAL]")
 	allowed := fs.String("allowed-dirs", envOr("COSELL_ALLOWED_DIRS", ""), "folders file inputs may be read from, separated by "+string(os.PathListSeparator)+" [COSELL_ALLOWED_DIRS]")
 	c.allowedDirs = allowed
 	return toolsets
@@ -169,6 +181,17 @@ func (c *Config) finish(toolsets string) error {
 	}
 	if err := c.WorkSpan.finish(); err != nil {
 		return err
+	}
+	if c.StateDB == "" {
+		p, err := store.DefaultPath()
+		if err != nil {
+			return fmt.Errorf("state database: %w (set --state-db)", err)
+		}
+		c.StateDB = p
+	}
+	// A poller may spend at most a tenth of its connection's budget.
+	if floor := c.BudgetWindow * 10 / time.Duration(c.BudgetLimit); c.PollInterval != 0 && c.PollInterval < floor {
+		return fmt.Errorf("--poll-interval %s is faster than the budget allows (%d per %s): at least %s", c.PollInterval, c.BudgetLimit, c.BudgetWindow, floor)
 	}
 	if c.Sandbox && c.PipedriveBaseURL != "" {
 		return errors.New("PIPEDRIVE_BASE_URL is set but PIPEDRIVE_API_TOKEN is not: set the token (or PIPEDRIVE_API_TOKEN_FILE), or unset the URL to use the sandbox")

@@ -43,6 +43,14 @@ func binary(t testing.TB) string {
 	return binPath
 }
 
+// stateDir is a fresh state directory for one test's server.
+func stateDir(t testing.TB) string {
+	dir, err := os.MkdirTemp("", "cosell-state")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
+}
+
 // sandboxEnv is the environment with every connector credential removed.
 func sandboxEnv() []string {
 	var env []string
@@ -63,12 +71,14 @@ type stdioSession struct {
 	out    *bufio.Reader
 	stderr *lockedWriter
 	nextID int
+	// notes are the notifications seen while waiting for responses.
+	notes []map[string]any
 }
 
 func startServer(t testing.TB, args ...string) *stdioSession {
 	t.Helper()
 	cmd := exec.Command(binary(t), args...)
-	cmd.Env = sandboxEnv()
+	cmd.Env = append(sandboxEnv(), "COSELL_STATE_DIR="+stateDir(t))
 	in, err := cmd.StdinPipe()
 	require.NoError(t, err)
 	out, err := cmd.StdoutPipe()
@@ -141,7 +151,22 @@ func (s *stdioSession) request(method string, params any) map[string]any {
 		if rid, ok := resp["id"].(float64); ok && int(rid) == id {
 			return resp
 		}
+		if _, hasID := resp["id"]; !hasID {
+			s.notes = append(s.notes, resp)
+		}
 	}
+}
+
+// notified reports whether a resources/updated notification for uri was seen.
+func (s *stdioSession) notified(uri string) bool {
+	for _, n := range s.notes {
+		if n["method"] == "notifications/resources/updated" {
+			if p, ok := n["params"].(map[string]any); ok && p["uri"] == uri {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (s *stdioSession) initialize(version string) map[string]any {
@@ -215,7 +240,7 @@ func TestBinaryModernProtocol(t *testing.T) {
 
 func TestCallSubcommand(t *testing.T) {
 	cmd := exec.Command(binary(t), "call", "pipedrive_get_stage", `{"stage_id":2}`)
-	cmd.Env = sandboxEnv()
+	cmd.Env = append(sandboxEnv(), "COSELL_STATE_DIR="+stateDir(t))
 	out, err := cmd.Output()
 	require.NoError(t, err)
 	var stage map[string]any
@@ -224,7 +249,7 @@ func TestCallSubcommand(t *testing.T) {
 	assert.Equal(t, "Sales", stage["pipeline_name"])
 
 	cmd = exec.Command(binary(t), "call", "pipedrive_get_deal", `{"deal_id":0}`)
-	cmd.Env = sandboxEnv()
+	cmd.Env = append(sandboxEnv(), "COSELL_STATE_DIR="+stateDir(t))
 	out, err = cmd.Output()
 	var exit *exec.ExitError
 	require.True(t, errors.As(err, &exit), "a tool error exits non-zero")
@@ -232,7 +257,7 @@ func TestCallSubcommand(t *testing.T) {
 	assert.Contains(t, string(out), "invalid_argument")
 
 	cmd = exec.Command(binary(t), "--read-only", "call", "pipedrive_get_deal", `{"deal_id":1}`)
-	cmd.Env = sandboxEnv()
+	cmd.Env = append(sandboxEnv(), "COSELL_STATE_DIR="+stateDir(t))
 	_, err = cmd.Output()
 	require.Error(t, err, "flags go after the subcommand")
 }
@@ -265,4 +290,43 @@ func TestSecretsComeFromFiles(t *testing.T) {
 	t.Setenv("PIPEDRIVE_API_TOKEN_FILE", filepath.Join(dir, "missing"))
 	_, _, err = parseConfig("serve", nil, io.Discard, nil)
 	assert.Error(t, err)
+}
+
+// With the binary over stdio: subscribe to new deals, add one, get told,
+// read exactly that deal.
+func TestBinaryTriggerSubscription(t *testing.T) {
+	s := startServer(t, "--poll-interval", "100ms", "--budget-limit", "10000")
+	s.initialize("2025-11-25")
+	const uri = "pipedrive://triggers/new-deals"
+	sub := s.request("resources/subscribe", map[string]any{"uri": uri})
+	require.NotNil(t, sub["result"], "%v", sub)
+	time.Sleep(400 * time.Millisecond) // the first poll marks "now"
+
+	add := s.request("tools/call", map[string]any{"name": "pipedrive_add_deal", "arguments": map[string]any{"title": "Subscribed deal"}})["result"].(map[string]any)
+	require.Nil(t, add["isError"], "%v", add)
+	id := add["structuredContent"].(map[string]any)["id"]
+
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.notified(uri) && time.Now().Before(deadline) {
+		s.request("ping", nil)
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.True(t, s.notified(uri), "notifications/resources/updated arrives")
+	read := s.request("resources/read", map[string]any{"uri": uri})["result"].(map[string]any)
+	text := read["contents"].([]any)[0].(map[string]any)["text"].(string)
+	var page struct {
+		Events []struct {
+			Data map[string]any `json:"data"`
+		} `json:"events"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(text), &page))
+	require.Len(t, page.Events, 1)
+	assert.Equal(t, id, page.Events[0].Data["id"])
+	assert.Equal(t, "Subscribed deal", page.Events[0].Data["title"])
+}
+
+func TestPollIntervalRespectsTheBudget(t *testing.T) {
+	_, _, err := parseConfig("serve", []string{"--poll-interval", "1s"}, io.Discard, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "faster than the budget allows")
 }

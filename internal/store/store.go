@@ -318,8 +318,8 @@ CREATE INDEX cursors_by_trigger ON cursors (trigger_uri);
 `,
 }
 
-// SchemaVersion is the user_version of a database whose schema is current.
-var SchemaVersion = len(migrations)
+// schemaVersion is the user_version of a database whose schema is current.
+var schemaVersion = len(migrations)
 
 func (s *Store) migrate(ctx context.Context) error {
 	for {

@@ -103,6 +103,7 @@ func TestTokenErrors(t *testing.T) {
 func TestCustomCredentialsAndHost(t *testing.T) {
 	e := newEnv(t, Options{}) // for the helpers only
 	srv := New(Options{HostName: "demo.workspan.com", AppUserID: "u1", AppUserSecret: "s1", Now: e.clock.Now})
+	t.Cleanup(srv.Close)
 	e.ts.Config.Handler = srv
 	e.srv = srv
 	r := e.tokenRequest(creds("client_id", "u1", "client_secret", "s1"), "demo.workspan.com").ok(t, http.StatusOK)
@@ -143,6 +144,7 @@ func TestListen(t *testing.T) {
 	base, srv, err := Listen("127.0.0.1:0", Options{})
 	require.NoError(t, err)
 	defer srv.Close()
+	defer srv.Handler.(*Server).Close()
 	res, err := http.Get(base + "/event/v1/metadata/event")
 	require.NoError(t, err)
 	res.Body.Close()

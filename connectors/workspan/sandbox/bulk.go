@@ -48,6 +48,9 @@ package sandbox
 // properties; any other column is kept as a custom field. An update changes only the
 // properties whose column is present and not empty.
 //
+// Each created opportunity raises object.create, each changed one object.update (and
+// object.stage_change), for the execution's integration: see deliver.go.
+//
 // GET /bulk/v1/status/{integration_id}?execution_id=… (required, else 400; an unknown
 // integration or execution, or one of another integration, is 404) answers {integration_id,
 // execution_id, status, succcess_count (sic), error_count, input_count, skip_count,
@@ -510,6 +513,11 @@ func (s *Server) applyRow(ex *execution, row *bulkRow, now time.Time) {
 		return
 	}
 
+	created := target == nil
+	before, previousStage := "", ""
+	if !created {
+		before, previousStage = s.changeKey(target), target.stage
+	}
 	if target == nil {
 		target = &object{
 			id:          s.newObjectID(),
@@ -556,6 +564,11 @@ func (s *Server) applyRow(ex *execution, row *bulkRow, now time.Time) {
 	}
 	s.touch(target, now)
 	ex.success++
+	if created {
+		s.emit([]string{"object.create"}, target, ex.integrationID, "", now)
+	} else {
+		s.emitChange(target, before, previousStage, ex.integrationID, now)
+	}
 }
 
 func isCurrencyCode(c string) bool {

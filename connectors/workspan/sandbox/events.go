@@ -20,14 +20,18 @@ package sandbox
 // name or an array of them (duplicates are dropped), all known; name a non-blank string;
 // subscriber_type "webhook"; callback_url an absolute http or https URL; integration_id, when
 // given, a known integration, and required when an object event (object.*) or report.submit
-// is subscribed; object_ids strings naming known objects; filters a string, stored as is.
-// Anything else is 400. The reply is 200 {subscriber_id} with a Location header naming
+// is subscribed; object_ids strings naming known objects; filters a string in the filter
+// syntax of filter.go (stored as given; one that does not parse is 400). Anything else is
+// 400. The reply is 200 {subscriber_id} with a Location header naming
 // {base}/event/v1/subscriber/{subscriber_id}.
 //
 // GET /event/v1/subscriber/{id} answers {subscriber_id, name, objectids, event, filters,
 // integraion_id (sic, as in the API), subscriber_type}; DELETE removes the subscriber and
-// answers 200 with an empty body. Both are 404 for an unknown id. Events are not delivered:
-// subscriptions are only stored (see Server.Subscribers).
+// answers 200 with an empty body, and drops the events still queued for it. Both are 404 for
+// an unknown id.
+//
+// Object events are delivered to the callback URLs as described in deliver.go. Collaboration
+// events and report.submit can be subscribed but are never raised.
 
 import (
 	"net/url"
@@ -47,6 +51,8 @@ type Subscriber struct {
 	ObjectIDs      []string
 	Filters        string
 	CreatedAt      time.Time
+
+	filter filterExpr // parsed Filters; nil matches everything
 }
 
 // Subscribers returns copies of the stored subscriptions in creation order.
@@ -294,6 +300,10 @@ func (s *Server) subscribe(req *request) (*reply, *apiError) {
 	if err != nil {
 		return nil, err
 	}
+	filter, ferr := parseFilter(filters)
+	if ferr != nil {
+		return nil, badRequest("Invalid filters %q: %v", filters, ferr)
+	}
 
 	id := newHex(s.rng, 24)
 	for s.subscribers[id] != nil {
@@ -302,6 +312,7 @@ func (s *Server) subscribe(req *request) (*reply, *apiError) {
 	s.subscribers[id] = &Subscriber{
 		ID: id, Name: name, Events: events, IntegrationID: integrationID, SubscriberType: subType,
 		CallbackURL: callback, ObjectIDs: objectIDs, Filters: filters, CreatedAt: req.now,
+		filter: filter,
 	}
 	s.subOrder = append(s.subOrder, id)
 	return &reply{
@@ -346,5 +357,6 @@ func (s *Server) deleteSubscriber(req *request) (*reply, *apiError) {
 	}
 	delete(s.subscribers, sub.ID)
 	s.subOrder = slices.DeleteFunc(s.subOrder, func(id string) bool { return id == sub.ID })
+	s.deliveries.dropSubscriber(sub.ID)
 	return &reply{status: 200}, nil
 }

@@ -54,6 +54,7 @@ func newEnv(t *testing.T, opts Options) *env {
 	srv := New(opts)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
+	t.Cleanup(srv.Close)
 	e := &env{t: t, srv: srv, ts: ts, clock: clock}
 	tok := e.tokenRequest(url.Values{
 		"grant_type": {"client_credentials"}, "client_id": {DefaultAppUserID},

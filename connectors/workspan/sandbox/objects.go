@@ -25,6 +25,9 @@ package sandbox
 // status_code}.
 //
 // The unknown object check (404) comes before body validation (400).
+//
+// Both PATCH requests raise webhook events (object.update, and
+// object.partner_center_referral_submit for a SCHEDULED audit): see deliver.go.
 
 import (
 	"maps"
@@ -288,8 +291,12 @@ func (s *Server) connectExternalID(req *request) (*reply, *apiError) {
 	if !fieldNameRE.MatchString(field) {
 		return nil, badRequest("Invalid field_name %q: expected a WorkSpan field path such as %s", field, defaultExternalField(o.kind))
 	}
+	changed := o.externalIDs[field] != ext
 	o.externalIDs[field] = ext
 	s.touch(o, req.now)
+	if changed {
+		s.emit([]string{"object.update"}, o, s.externalIDIntegration(field), "", req.now)
+	}
 	return ok(map[string]string{"external_id": ext, "object_id": o.id, "field_name": field})
 }
 
@@ -336,6 +343,15 @@ func (s *Server) addAudit(req *request) (*reply, *apiError) {
 		o.externalIDs[fieldReferralID] = ext
 	}
 	s.touch(o, req.now)
+	events := []string{"object.update"}
+	if code == "SCHEDULED" {
+		events = append(events, "object.partner_center_referral_submit")
+	}
+	eventIntegration := strings.TrimSpace(integrationID)
+	if eventIntegration == "" {
+		eventIntegration = s.integrationOfType("PARTNER_CENTER")
+	}
+	s.emit(events, o, eventIntegration, "", req.now)
 	return ok(map[string]string{"object_id": o.id, "field_name": field, "status_code": code})
 }
 

@@ -55,7 +55,15 @@
 // REQUEST_ENTITY_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE.
 //
 // Objects, bulk loads, reports and events are described in objects.go, bulk.go, reports.go and
-// events.go.
+// events.go; webhook delivery of object events in deliver.go and subscriber filters in
+// filter.go.
+//
+// # Event delivery
+//
+// New starts a background worker that POSTs object events (object.create, object.update,
+// object.stage_change, object.partner_center_referral_submit) to the callback URLs of the
+// matching subscribers, with retries. Call Close to stop it; Deliveries and WaitDelivered
+// observe it.
 package sandbox
 
 import (
@@ -107,9 +115,18 @@ type Options struct {
 	// not Options.Now). Default 0: rows are processed at once in the background, and the
 	// execution is still reported running on the first status poll (see bulk.go).
 	RowDelay time.Duration
+
+	// Webhook delivery of object events (see deliver.go). Zero values take the defaults.
+	RetryBase           time.Duration // first retry backoff; default DefaultRetryBase (1s)
+	RetryMax            time.Duration // backoff cap; default DefaultRetryMax (1 min)
+	MaxAttempts         int           // attempts before an event is dropped; default DefaultMaxAttempts (20)
+	DeliveryTimeout     time.Duration // timeout of one attempt; default DefaultDeliveryTimeout (10s)
+	DeliveryConcurrency int           // attempts in flight overall; default DefaultDeliveryConcurrency (4)
+	QueueLimit          int           // events waiting for delivery; default DefaultQueueLimit (100000)
 }
 
 // Server is the fake WorkSpan API. It implements http.Handler and is safe for concurrent use.
+// New starts a background worker that delivers webhook events; stop it with Close.
 type Server struct {
 	hostName  string
 	appUserID string
@@ -130,8 +147,11 @@ type Server struct {
 	executions   map[string]*execution // by execution id
 	reports      []*report
 	subscribers  map[string]*Subscriber
-	subOrder     []string // subscriber ids in creation order
+	subOrder     []string   // subscriber ids in creation order
+	eventRng     *rand.Rand // event ids
 	table        []route
+
+	deliveries *deliverer // has its own lock, taken after mu
 }
 
 // New returns a Server seeded from opts.
@@ -172,21 +192,26 @@ func New(opts Options) *Server {
 		objects:     map[string]*object{},
 		executions:  map[string]*execution{},
 		subscribers: map[string]*Subscriber{},
+		eventRng:    rand.New(rand.NewPCG(seed, 0x3a5b0004)),
 	}
 	s.seed(opts.Seed, opts.Now().UTC().Truncate(time.Second))
 	s.table = s.routes()
+	s.deliveries = newDeliverer(deliveryConfigOf(opts))
 	return s
 }
 
 // Listen serves a new Server on addr (for example "127.0.0.1:0") in a goroutine. It returns
 // the base URL to configure a client with (for example "http://127.0.0.1:43123") and the
-// http.Server, whose Handler is the *Server; stop it with Close or Shutdown.
+// http.Server, whose Handler is the *Server; stop it with Close or Shutdown. Shutdown also
+// stops event delivery; after Close, also call srv.Handler.(*Server).Close() to stop it.
 func Listen(addr string, opts Options) (baseURL string, srv *http.Server, err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, err
 	}
-	srv = &http.Server{Handler: New(opts), ReadHeaderTimeout: 10 * time.Second}
+	sb := New(opts)
+	srv = &http.Server{Handler: sb, ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(sb.Close)
 	go func() { _ = srv.Serve(ln) }()
 	return "http://" + ln.Addr().String(), srv, nil
 }

@@ -25,13 +25,17 @@ func snapshot(s *Server) map[string]map[string]any {
 
 func TestSeedIsDeterministic(t *testing.T) {
 	now := func() time.Time { return testNow }
-	a, b := New(Options{Now: now, Seed: 7}), New(Options{Now: now, Seed: 7})
+	a, b, c := New(Options{Now: now, Seed: 7}), New(Options{Now: now, Seed: 7}), New(Options{Now: now, Seed: 8})
+	for _, s := range []*Server{a, b, c} {
+		t.Cleanup(s.Close)
+	}
 	assert.Equal(t, snapshot(a), snapshot(b))
-	assert.NotEqual(t, snapshot(a), snapshot(New(Options{Now: now, Seed: 8})))
+	assert.NotEqual(t, snapshot(a), snapshot(c))
 }
 
 func TestSeedContents(t *testing.T) {
 	s := New(Options{Now: func() time.Time { return testNow }})
+	t.Cleanup(s.Close)
 	docs := snapshot(s)
 	idRE := regexp.MustCompile(`^[1-9][0-9]{17}$`)
 	kinds := map[string]int{}

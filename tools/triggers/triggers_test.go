@@ -1,0 +1,256 @@
+package triggers_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	pd "github.com/cosell-mcp/cosell-mcp/connectors/pipedrive"
+	pdsandbox "github.com/cosell-mcp/cosell-mcp/connectors/pipedrive/sandbox"
+	ws "github.com/cosell-mcp/cosell-mcp/connectors/workspan"
+	wssandbox "github.com/cosell-mcp/cosell-mcp/connectors/workspan/sandbox"
+	"github.com/cosell-mcp/cosell-mcp/internal/store"
+	"github.com/cosell-mcp/cosell-mcp/internal/triggers"
+	"github.com/cosell-mcp/cosell-mcp/tools"
+	trtools "github.com/cosell-mcp/cosell-mcp/tools/triggers"
+)
+
+type fixture struct {
+	mcp     *client.Client
+	manager *triggers.Manager
+	store   *store.Store
+	pd      *pd.Client
+
+	mu      sync.Mutex
+	updated []string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ts := httptest.NewServer(pdsandbox.New(pdsandbox.Options{}))
+	t.Cleanup(ts.Close)
+	pc := pd.New(pdsandbox.DefaultToken, pd.WithBaseURL(ts.URL))
+	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"), store.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+
+	res := trtools.NewResources(nil)
+	hooks := &server.Hooks{}
+	res.Hook(hooks)
+	m := triggers.NewManager(st, trtools.Kinds(trtools.Clients{Pipedrive: pc, PollInterval: 30 * time.Millisecond}), triggers.Options{Notify: res.Notify})
+	t.Cleanup(m.Close)
+	res.SetManager(m)
+	reg := tools.NewRegistry()
+	reg.Add(trtools.Tools(m, res)...)
+	srv := tools.NewServer(reg, tools.ServerOptions{Name: "t", Version: "t", Hooks: hooks,
+		Extra: []server.ServerOption{server.WithResourceCapabilities(true, true)}})
+	res.Attach(srv)
+
+	c, err := client.NewInProcessClient(srv)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	f := &fixture{mcp: c, manager: m, store: st, pd: pc}
+	c.OnNotification(func(n mcp.JSONRPCNotification) {
+		if n.Method == string(mcp.MethodNotificationResourceUpdated) {
+			f.mu.Lock()
+			f.updated = append(f.updated, n.Params.AdditionalFields["uri"].(string))
+			f.mu.Unlock()
+		}
+	})
+	require.NoError(t, c.Start(context.Background()))
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+	_, err = c.Initialize(context.Background(), init)
+	require.NoError(t, err)
+	return f
+}
+
+func (f *fixture) notified() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.updated...)
+}
+
+// waitArmed waits for the first poll, which marks "now" without events.
+func (f *fixture) waitArmed(t *testing.T, uri string) {
+	require.Eventually(t, func() bool {
+		tr, ok, err := f.store.Trigger(context.Background(), uri)
+		return err == nil && ok && len(tr.State) > 0 && string(tr.State) != "null"
+	}, 5*time.Second, 10*time.Millisecond)
+}
+
+func (f *fixture) read(t *testing.T, uri string) trtools.Page {
+	req := mcp.ReadResourceRequest{}
+	req.Params.URI = uri
+	res, err := f.mcp.ReadResource(context.Background(), req)
+	require.NoError(t, err)
+	require.Len(t, res.Contents, 1)
+	var page trtools.Page
+	require.NoError(t, json.Unmarshal([]byte(res.Contents[0].(mcp.TextResourceContents).Text), &page))
+	return page
+}
+
+// Subscribe to new deals, add one through the sandbox API, get told, read exactly it.
+func TestSubscribeToNewDeals(t *testing.T) {
+	f := newFixture(t)
+	const uri = "pipedrive://triggers/new-deals"
+	templates, err := f.mcp.ListResourceTemplates(context.Background(), mcp.ListResourceTemplatesRequest{})
+	require.NoError(t, err)
+	var raws []string
+	for _, tm := range templates.ResourceTemplates {
+		raws = append(raws, tm.URITemplate.Raw())
+	}
+	assert.Contains(t, raws, uri+"{?after}")
+	assert.NotContains(t, raws, "pipedrive://triggers/new-deals-deprecated{?after}", "deprecated trigger hidden")
+
+	sub := mcp.SubscribeRequest{}
+	sub.Params.URI = uri
+	require.NoError(t, f.mcp.Subscribe(context.Background(), sub))
+	f.waitArmed(t, uri)
+	assert.Empty(t, f.read(t, uri).Events, "a new trigger starts from now: no history")
+
+	title := "Trigger test deal " + time.Now().Format(time.RFC3339Nano)
+	d, err := f.pd.AddDeal(context.Background(), pd.DealInput{Title: &title})
+	require.NoError(t, err)
+
+	require.Eventually(t, func() bool { return len(f.notified()) > 0 }, 5*time.Second, 10*time.Millisecond)
+	assert.Equal(t, uri, f.notified()[0])
+	page := f.read(t, uri)
+	require.Len(t, page.Events, 1)
+	var got pd.Deal
+	require.NoError(t, json.Unmarshal(page.Events[0].Data, &got))
+	assert.Equal(t, d.ID, got.ID)
+	assert.Equal(t, title, got.Title)
+	assert.Empty(t, f.read(t, uri).Events, "the session's cursor moved past it")
+
+	// A reader with an explicit cursor sees it again.
+	again := f.read(t, uri+"?after=0")
+	assert.Len(t, again.Events, 1)
+}
+
+func TestTriggerToolsForClientsWithoutResources(t *testing.T) {
+	f := newFixture(t)
+	call := func(name string, args map[string]any) *mcp.CallToolResult {
+		req := mcp.CallToolRequest{}
+		req.Params.Name = name
+		req.Params.Arguments = args
+		res, err := f.mcp.CallTool(context.Background(), req)
+		require.NoError(t, err)
+		return res
+	}
+	res := call("trigger_start", map[string]any{"uri": "pipedrive://triggers/new-activities"})
+	require.False(t, res.IsError)
+	f.waitArmed(t, "pipedrive://triggers/new-activities")
+	subj := "Follow up"
+	_, err := f.pd.AddActivity(context.Background(), pd.ActivityInput{Subject: subj, Type: "call", DealID: 1})
+	require.NoError(t, err)
+	var page trtools.Page
+	require.Eventually(t, func() bool {
+		res := call("trigger_read_events", map[string]any{"uri": "pipedrive://triggers/new-activities", "consumer": "script"})
+		require.False(t, res.IsError)
+		var p trtools.Page
+		require.NoError(t, json.Unmarshal([]byte(res.Content[0].(mcp.TextContent).Text), &p))
+		if len(p.Events) > 0 {
+			page = p
+			return true
+		}
+		return false
+	}, 5*time.Second, 20*time.Millisecond)
+	assert.Len(t, page.Events, 1)
+
+	bad := call("trigger_start", map[string]any{"uri": "pipedrive://triggers/nonsense"})
+	assert.True(t, bad.IsError)
+	assert.Contains(t, bad.Content[0].(mcp.TextContent).Text, "invalid_argument")
+
+	res = call("trigger_stop", map[string]any{"uri": "pipedrive://triggers/new-activities"})
+	require.False(t, res.IsError)
+	active, err := f.manager.Active(context.Background())
+	require.NoError(t, err)
+	assert.Empty(t, active)
+}
+
+// A WorkSpan bulk load produces object.create events delivered over HTTP
+// to our listener; forged and oversized callbacks are stored nowhere.
+func TestWorkSpanWebhooks(t *testing.T) {
+	wsb := wssandbox.New(wssandbox.Options{RetryBase: 10 * time.Millisecond})
+	t.Cleanup(wsb.Close)
+	api := httptest.NewServer(wsb)
+	t.Cleanup(api.Close)
+	wc := ws.New(ws.Config{BaseURL: api.URL, HostName: wssandbox.DefaultHostName, AppUserID: wssandbox.DefaultAppUserID, AppUserSecret: wssandbox.DefaultAppUserSecret})
+
+	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"), store.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	mux := http.NewServeMux()
+	listener := httptest.NewServer(mux)
+	t.Cleanup(listener.Close)
+	var notified sync.Map
+	m := triggers.NewManager(st, trtools.Kinds(trtools.Clients{WorkSpan: wc}), triggers.Options{PublicURL: listener.URL, Notify: func(uri string) { notified.Store(uri, true) }})
+	t.Cleanup(m.Close)
+	mux.Handle("/webhooks/", m.WebhookHandler())
+
+	uri, err := m.Start(context.Background(), "workspan://triggers/object-events?integration_id=int-crm-001&event=object.create")
+	require.NoError(t, err)
+	require.Len(t, wsb.Subscribers(), 1)
+	callback := wsb.Subscribers()[0].CallbackURL
+	assert.Contains(t, callback, listener.URL+"/webhooks/workspan/")
+
+	exec, err := wc.BulkLoadOpportunities(context.Background(), ws.BulkParams{IntegrationID: "int-crm-001", Format: "csv"},
+		[]byte("name,stage\nHook One,Qualify\nHook Two,Develop\nHook Three,Propose\n"))
+	require.NoError(t, err)
+	require.NotEmpty(t, exec.ExecutionID)
+	_, _ = wc.BulkStatus(context.Background(), "int-crm-001", exec.ExecutionID, false, 0) // sandbox executions advance on polls
+	require.Eventually(t, func() bool {
+		_, _ = wc.BulkStatus(context.Background(), "int-crm-001", exec.ExecutionID, false, 0)
+		evs, err := st.EventsAfter(context.Background(), uri, 0, 10)
+		return err == nil && len(evs) == 3
+	}, 10*time.Second, 20*time.Millisecond)
+	_, ok := notified.Load(uri)
+	assert.True(t, ok)
+
+	// Forged secret, unknown trigger, oversized and non-JSON bodies: refused, nothing stored.
+	forged := callback[:len(callback)-4] + "beef"
+	for _, c := range []struct {
+		url, body string
+		status    int
+	}{
+		{forged, `{"event":"object.create"}`, http.StatusNotFound},
+		{listener.URL + "/webhooks/workspan/deadbeef/cafe", `{}`, http.StatusNotFound},
+		{callback, `not json`, http.StatusBadRequest},
+		{callback, `[1,2]`, http.StatusBadRequest},
+		{callback, `{"pad":"` + strings.Repeat("x", triggers.MaxCallbackBytes) + `"}`, http.StatusRequestEntityTooLarge},
+	} {
+		resp, err := http.Post(c.url, "application/json", strings.NewReader(c.body))
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		assert.Equal(t, c.status, resp.StatusCode, c.url)
+	}
+	evs, err := st.EventsAfter(context.Background(), uri, 0, 100)
+	require.NoError(t, err)
+	assert.Len(t, evs, 3, "refused callbacks stored nowhere")
+
+	// A duplicate delivery (same event id) is stored once.
+	req, _ := http.NewRequest(http.MethodPost, callback, strings.NewReader(string(evs[0].Payload)))
+	req.Header.Set("X-WS-Event-Id", evs[0].Key)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	evs, _ = st.EventsAfter(context.Background(), uri, 0, 100)
+	assert.Len(t, evs, 3)
+
+	require.NoError(t, m.Stop(context.Background(), uri))
+	assert.Empty(t, wsb.Subscribers(), "stopping deletes the upstream subscriber")
+}
