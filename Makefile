@@ -53,7 +53,7 @@ clean: ## Remove build output
 INSPECTOR ?= npx -y @modelcontextprotocol/inspector@2.12.0 --cli
 
 SANDBOX_ENV := env -u PIPEDRIVE_API_TOKEN -u PIPEDRIVE_API_TOKEN_FILE -u PARTNERCENTER_ACCESS_TOKEN \
-	-u PARTNERCENTER_ACCESS_TOKEN_FILE -u PARTNERCENTER_CLIENT_ID -u WORKSPAN_APP_USER_ID
+	-u PARTNERCENTER_ACCESS_TOKEN_FILE -u PARTNERCENTER_CLIENT_ID -u WORKSPAN_APP_USER_ID COSELL_STATE_DIR=$$(mktemp -d)
 
 .PHONY: inspect
 inspect: build ## Check the server with the official MCP Inspector CLI (strict schema portability, calls)

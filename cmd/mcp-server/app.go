@@ -145,6 +145,7 @@ func (a *App) startTriggers(cfg Config, log *slog.Logger, hooks *server.Hooks, c
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 	a.closers = append(a.closers, func() { _ = hs.Close() }, a.Triggers.Close)
+	a.Triggers.StartRetention()
 	go func() {
 		if err := a.Triggers.Restore(context.Background()); err != nil {
 			log.Warn("some triggers could not be restored", "error", err)

@@ -331,6 +331,29 @@ func (m *Manager) PollOnce(ctx context.Context, k Kind, uri string, params url.V
 	}
 }
 
+// pruneEvery is how often retention runs.
+const pruneEvery = time.Hour
+
+// StartRetention prunes old events now and then every hour until Close.
+func (m *Manager) StartRetention() {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		for {
+			if n, err := m.store.Prune(m.ctx); err != nil && m.ctx.Err() == nil {
+				m.log.Warn("pruning events failed", "error", err)
+			} else if n > 0 {
+				m.log.Info("pruned old events", "removed", n)
+			}
+			select {
+			case <-m.ctx.Done():
+				return
+			case <-time.After(pruneEvery):
+			}
+		}
+	}()
+}
+
 // Close stops every poller and waits for them.
 func (m *Manager) Close() {
 	m.cancel()

@@ -21,7 +21,9 @@ import (
 	pdsandbox "github.com/cosell-mcp/cosell-mcp/connectors/pipedrive/sandbox"
 	ws "github.com/cosell-mcp/cosell-mcp/connectors/workspan"
 	wssandbox "github.com/cosell-mcp/cosell-mcp/connectors/workspan/sandbox"
+	"github.com/cosell-mcp/cosell-mcp/internal/httpx"
 	"github.com/cosell-mcp/cosell-mcp/internal/store"
+	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
 	"github.com/cosell-mcp/cosell-mcp/internal/triggers"
 	"github.com/cosell-mcp/cosell-mcp/tools"
 	trtools "github.com/cosell-mcp/cosell-mcp/tools/triggers"
@@ -253,4 +255,74 @@ func TestWorkSpanWebhooks(t *testing.T) {
 
 	require.NoError(t, m.Stop(context.Background(), uri))
 	assert.Empty(t, wsb.Subscribers(), "stopping deletes the upstream subscriber")
+}
+
+// recorder notes when each request leaves, below the throttle.
+type recorder struct {
+	mu    sync.Mutex
+	times []time.Time
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.mu.Lock()
+	r.times = append(r.times, time.Now())
+	r.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// Pollers share the connection's budget with tool calls and never push it
+// over: every Pipedrive trigger polls as fast as it may while agents call.
+func TestPollersStayWithinTheBudget(t *testing.T) {
+	const limit, window = 15, time.Second
+	ts := httptest.NewServer(pdsandbox.New(pdsandbox.Options{Burst: 1 << 20}))
+	t.Cleanup(ts.Close)
+	budget := throttle.New("pipedrive", throttle.Config{Limit: limit, Window: window, MaxWait: 5 * time.Second})
+	rec := &recorder{}
+	pc := pd.New(pdsandbox.DefaultToken, pd.WithBaseURL(ts.URL), pd.WithHTTPClient(&http.Client{Transport: httpx.Chain(budget, rec)}))
+	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"), store.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	m := triggers.NewManager(st, trtools.Kinds(trtools.Clients{Pipedrive: pc, PollInterval: time.Millisecond}), triggers.Options{})
+	for _, uri := range []string{"pipedrive://triggers/new-deals", "pipedrive://triggers/new-deals-deprecated", "pipedrive://triggers/new-activities"} {
+		_, err := m.Start(context.Background(), uri)
+		require.NoError(t, err)
+	}
+	var calls sync.WaitGroup
+	var ok atomicCount
+	stop := time.Now().Add(2500 * time.Millisecond)
+	for range 4 {
+		calls.Add(1)
+		go func() {
+			defer calls.Done()
+			for time.Now().Before(stop) {
+				if _, err := pc.GetDeal(context.Background(), 1); err == nil {
+					ok.add()
+				}
+			}
+		}()
+	}
+	calls.Wait()
+	m.Close()
+
+	rec.mu.Lock()
+	times := append([]time.Time(nil), rec.times...)
+	rec.mu.Unlock()
+	require.Greater(t, len(times), 2*limit, "the budget was used")
+	for i := limit; i < len(times); i++ {
+		// Each request is noted just after its grant; allow that small lag.
+		assert.GreaterOrEqual(t, times[i].Sub(times[i-limit]), window-50*time.Millisecond, "more than %d requests within %s", limit, window)
+	}
+	assert.Positive(t, ok.get(), "interactive calls got through while pollers ran")
+}
+
+type atomicCount struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (a *atomicCount) add() { a.mu.Lock(); a.n++; a.mu.Unlock() }
+func (a *atomicCount) get() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.n
 }
