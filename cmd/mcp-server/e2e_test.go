@@ -77,8 +77,14 @@ type stdioSession struct {
 
 func startServer(t testing.TB, args ...string) *stdioSession {
 	t.Helper()
+	return startServerEnv(t, []string{"COSELL_STATE_DIR=" + stateDir(t)}, args...)
+}
+
+// startServerEnv starts the binary on the sandboxes with extra environment.
+func startServerEnv(t testing.TB, env []string, args ...string) *stdioSession {
+	t.Helper()
 	cmd := exec.Command(binary(t), args...)
-	cmd.Env = append(sandboxEnv(), "COSELL_STATE_DIR="+stateDir(t))
+	cmd.Env = append(sandboxEnv(), env...)
 	in, err := cmd.StdinPipe()
 	require.NoError(t, err)
 	out, err := cmd.StdoutPipe()
