@@ -336,3 +336,32 @@ func TestPollIntervalRespectsTheBudget(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "faster than the budget allows")
 }
+
+// The same with protocol 2026-07-28: no initialize, per-request _meta, and
+// subscriptions/listen instead of resources/subscribe.
+func TestBinaryTriggerSubscriptionModern(t *testing.T) {
+	s := startServer(t, "--poll-interval", "100ms", "--budget-limit", "10000")
+	meta := map[string]any{
+		"io.modelcontextprotocol/protocolVersion":    "2026-07-28",
+		"io.modelcontextprotocol/clientCapabilities": map[string]any{},
+		"io.modelcontextprotocol/clientInfo":         map[string]any{"name": "e2e", "version": "1"},
+	}
+	const uri = "pipedrive://triggers/new-deals"
+	listen, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 9999, "method": "subscriptions/listen",
+		"params": map[string]any{"_meta": meta, "notifications": map[string]any{"resourceSubscriptions": []string{uri}}}})
+	_, err := s.in.Write(append(listen, '\n'))
+	require.NoError(t, err)
+	time.Sleep(400 * time.Millisecond) // the first poll marks "now"
+
+	add := s.request("tools/call", map[string]any{"_meta": meta, "name": "pipedrive_add_deal", "arguments": map[string]any{"title": "Listened deal"}})["result"].(map[string]any)
+	require.Nil(t, add["isError"], "%v", add)
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.notified(uri) && time.Now().Before(deadline) {
+		s.request("tools/call", map[string]any{"_meta": meta, "name": "throttle_status", "arguments": map[string]any{}})
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.True(t, s.notified(uri), "notifications/resources/updated arrives on the listen stream: %v", s.notes)
+	read := s.request("resources/read", map[string]any{"_meta": meta, "uri": uri + "?after=0"})["result"].(map[string]any)
+	text := read["contents"].([]any)[0].(map[string]any)["text"].(string)
+	assert.Contains(t, text, "Listened deal")
+}

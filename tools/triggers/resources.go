@@ -50,6 +50,19 @@ func (r *Resources) Hook(h *server.Hooks) {
 	h.AddAfterUnsubscribe(func(ctx context.Context, _ any, req *mcp.UnsubscribeRequest, _ *mcp.EmptyResult) {
 		r.unsubscribe(ctx, req.Params.URI)
 	})
+	// Protocol 2026-07-28 replaces resources/subscribe with subscriptions/listen:
+	// its resource subscriptions start triggers the same way, for as long
+	// as the stream is open.
+	h.AddBeforeSubscriptionsListen(func(ctx context.Context, _ any, req *mcp.SubscriptionsListenRequest) {
+		for _, uri := range req.Params.Notifications.ResourceSubscriptions {
+			r.subscribe(ctx, uri)
+		}
+	})
+	h.AddAfterSubscriptionsListen(func(ctx context.Context, _ any, req *mcp.SubscriptionsListenRequest, _ *mcp.SubscriptionsListenResult) {
+		for _, uri := range req.Params.Notifications.ResourceSubscriptions {
+			r.unsubscribe(ctx, uri)
+		}
+	})
 	h.AddOnUnregisterSession(func(_ context.Context, s server.ClientSession) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
