@@ -365,3 +365,47 @@ func TestBinaryTriggerSubscriptionModern(t *testing.T) {
 	text := read["contents"].([]any)[0].(map[string]any)["text"].(string)
 	assert.Contains(t, text, "Listened deal")
 }
+
+// A WorkSpan bulk load produces object.create events that the embedded
+// sandbox delivers over HTTP to our listener; the subscribed client is told.
+func TestBinaryWorkSpanWebhookSubscription(t *testing.T) {
+	s := startServer(t)
+	s.initialize("2025-11-25")
+	const uri = "workspan://triggers/object-events?event=object.create&integration_id=int-crm-001"
+	sub := s.request("resources/subscribe", map[string]any{"uri": uri})
+	require.NotNil(t, sub["result"], "%v", sub)
+
+	up := s.request("tools/call", map[string]any{"name": "workspan_bulk_load_opportunities", "arguments": map[string]any{
+		"integration_id": "int-crm-001", "data": "name,stage\nWebhook A,Qualify\nWebhook B,Develop\n"}})["result"].(map[string]any)
+	require.Nil(t, up["isError"], "%v", up)
+	id := up["structuredContent"].(map[string]any)["executions"].([]any)[0].(map[string]any)["execution_id"]
+	st := s.request("tools/call", map[string]any{"name": "workspan_get_bulk_load_status", "arguments": map[string]any{
+		"integration_id": "int-crm-001", "execution_ids": []any{id}, "wait": true, "wait_seconds": 30}})["result"].(map[string]any)
+	require.Nil(t, st["isError"], "%v", st)
+
+	deadline := time.Now().Add(15 * time.Second)
+	for !s.notified(uri) && time.Now().Before(deadline) {
+		s.request("ping", nil)
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.True(t, s.notified(uri), "notified of the webhook events")
+	var names []string
+	for time.Now().Before(deadline) && len(names) < 2 {
+		read := s.request("resources/read", map[string]any{"uri": uri + "&after=0"})
+		require.NotNil(t, read["result"], "%v", read)
+		text := read["result"].(map[string]any)["contents"].([]any)[0].(map[string]any)["text"].(string)
+		var page struct {
+			Events []struct {
+				Data map[string]any `json:"data"`
+			} `json:"events"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(text), &page))
+		names = names[:0]
+		for _, e := range page.Events {
+			assert.Equal(t, "object.create", e.Data["event"])
+			names = append(names, fmt.Sprint(e.Data["name"]))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	assert.ElementsMatch(t, []string{"Webhook A", "Webhook B"}, names)
+}
