@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cosell-mcp/cosell-mcp/internal/tokencache"
 	"github.com/cosell-mcp/cosell-mcp/internal/upstream"
 )
 
@@ -22,12 +23,6 @@ const DefaultScope = "https://api.partner.microsoft.com/.default"
 
 // authConnectorName labels errors from the token endpoint.
 const authConnectorName = "partnercenter-auth"
-
-// refreshEarly is how long before expiry a cached token is replaced.
-const refreshEarly = 2 * time.Minute
-
-// tokenFetchTimeout bounds one token request that callers share.
-const tokenFetchTimeout = time.Minute
 
 // TenantTokenURL returns the v2.0 token endpoint of an Entra ID tenant (an id
 // or a domain such as "contoso.onmicrosoft.com").
@@ -75,20 +70,11 @@ type OAuthConfig struct {
 
 // oauthSource is the TokenSource of NewOAuthTokenSource.
 type oauthSource struct {
-	cfg OAuthConfig
+	cfg   OAuthConfig
+	cache *tokencache.Cache
 
-	mu       sync.Mutex
-	token    string
-	expiry   time.Time // when to stop using token (already early)
-	refresh  string
-	inflight *tokenFetch
-}
-
-// tokenFetch is one token request that concurrent callers share.
-type tokenFetch struct {
-	done  chan struct{}
-	token string
-	err   error
+	mu      sync.Mutex
+	refresh string // the current refresh token; the endpoint may rotate it
 }
 
 // NewOAuthTokenSource returns a TokenSource that gets tokens from an OAuth
@@ -106,93 +92,39 @@ func NewOAuthTokenSource(cfg OAuthConfig) TokenSource {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &oauthSource{cfg: cfg, refresh: cfg.RefreshToken}
+	s := &oauthSource{cfg: cfg, refresh: cfg.RefreshToken}
+	s.cache = tokencache.New(s.fetch, cfg.Now)
+	return s
 }
 
 // Token returns a cached token or waits for a fresh one.
-func (s *oauthSource) Token(ctx context.Context) (string, error) {
-	s.mu.Lock()
-	if s.token != "" && s.cfg.Now().Before(s.expiry) {
-		t := s.token
-		s.mu.Unlock()
-		return t, nil
-	}
-	f := s.inflight
-	if f == nil {
-		f = &tokenFetch{done: make(chan struct{})}
-		s.inflight = f
-		// The fetch outlives the caller that started it, so that a caller
-		// giving up does not fail the others waiting on it.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tokenFetchTimeout)
-		go func() {
-			defer cancel()
-			s.fetch(fctx, f)
-		}()
-	}
-	s.mu.Unlock()
-	select {
-	case <-f.done:
-		return f.token, f.err
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
-}
+func (s *oauthSource) Token(ctx context.Context) (string, error) { return s.cache.Token(ctx) }
 
 // Invalidate drops the cached token if it is still token.
-func (s *oauthSource) Invalidate(token string) {
+func (s *oauthSource) Invalidate(token string) { s.cache.Invalidate(token) }
+
+// fetch requests a token and keeps a rotated refresh token.
+func (s *oauthSource) fetch(ctx context.Context) (string, time.Time, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.token == token {
-		s.token, s.expiry = "", time.Time{}
+	refresh := s.refresh
+	s.mu.Unlock()
+	token, useUntil, rotated, err := s.request(ctx, refresh)
+	if err == nil && rotated != "" {
+		s.mu.Lock()
+		s.refresh = rotated
+		s.mu.Unlock()
 	}
+	return token, useUntil, err
 }
 
 // tokenReply is a token endpoint's reply, success or error.
 type tokenReply struct {
-	AccessToken      string        `json:"access_token"`
-	TokenType        string        `json:"token_type"`
-	ExpiresIn        flexibleInt64 `json:"expires_in"`
-	RefreshToken     string        `json:"refresh_token"`
-	Error            string        `json:"error"`
-	ErrorDescription string        `json:"error_description"`
-}
-
-// flexibleInt64 reads a JSON number or a numeric string (the v1.0 endpoint
-// sends expires_in as a string).
-type flexibleInt64 int64
-
-func (n *flexibleInt64) UnmarshalJSON(b []byte) error {
-	s := strings.Trim(string(b), `"`)
-	if s == "" || s == "null" {
-		*n = 0
-		return nil
-	}
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return err
-	}
-	*n = flexibleInt64(v)
-	return nil
-}
-
-func (s *oauthSource) fetch(ctx context.Context, f *tokenFetch) {
-	s.mu.Lock()
-	refresh := s.refresh
-	s.mu.Unlock()
-
-	token, expiry, rotated, err := s.request(ctx, refresh)
-
-	s.mu.Lock()
-	if err == nil {
-		s.token, s.expiry = token, expiry
-		if rotated != "" {
-			s.refresh = rotated
-		}
-	}
-	s.inflight = nil
-	s.mu.Unlock()
-	f.token, f.err = token, err
-	close(f.done)
+	AccessToken      string             `json:"access_token"`
+	TokenType        string             `json:"token_type"`
+	ExpiresIn        tokencache.Seconds `json:"expires_in"`
+	RefreshToken     string             `json:"refresh_token"`
+	Error            string             `json:"error"`
+	ErrorDescription string             `json:"error_description"`
 }
 
 // request performs one token request.
@@ -250,11 +182,7 @@ func (s *oauthSource) request(ctx context.Context, refresh string) (token string
 	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "Bearer") {
 		return "", time.Time{}, "", &upstream.Error{Connector: authConnectorName, Status: http.StatusBadGateway, Message: "token endpoint replied with unsupported token type " + strconv.Quote(tr.TokenType)}
 	}
-	// Replace the token refreshEarly before it expires, or halfway through
-	// its life if that is shorter.
-	life := time.Duration(tr.ExpiresIn) * time.Second
-	expiry = start.Add(life - min(refreshEarly, life/2))
-	return tr.AccessToken, expiry, tr.RefreshToken, nil
+	return tr.AccessToken, tokencache.UseUntil(start, tr.ExpiresIn.Duration()), tr.RefreshToken, nil
 }
 
 // scrub removes the configured secrets from text that will reach an error.

@@ -9,23 +9,17 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/cosell-mcp/cosell-mcp/internal/tokencache"
 	"github.com/cosell-mcp/cosell-mcp/internal/upstream"
 )
 
 // authConnectorName labels errors from the token endpoint.
 const authConnectorName = "workspan-auth"
 
-// refreshEarly is how long before expiry a cached token is replaced.
-const refreshEarly = 2 * time.Minute
-
 // defaultTokenLife is assumed when the token reply carries no expires_in.
 const defaultTokenLife = 5 * time.Minute
-
-// tokenFetchTimeout bounds one token request that callers share.
-const tokenFetchTimeout = time.Minute
 
 // tokenSource gets bearer tokens from {BaseURL}/oauth/token with the
 // application user's client credentials, caches them until 2 minutes
@@ -39,21 +33,11 @@ type tokenSource struct {
 	now      func() time.Time
 	ua       string
 
-	mu       sync.Mutex
-	token    string
-	expiry   time.Time // when to stop using token (already early)
-	inflight *tokenFetch
-}
-
-// tokenFetch is one token request that concurrent callers share.
-type tokenFetch struct {
-	done  chan struct{}
-	token string
-	err   error
+	cache *tokencache.Cache
 }
 
 func newTokenSource(cfg Config) *tokenSource {
-	return &tokenSource{
+	s := &tokenSource{
 		tokenURL: cfg.BaseURL + "/oauth/token?x-ws-env=" + url.QueryEscape(cfg.HostName),
 		hostName: cfg.HostName,
 		userID:   cfg.AppUserID,
@@ -62,67 +46,27 @@ func newTokenSource(cfg Config) *tokenSource {
 		now:      cfg.Now,
 		ua:       cfg.UserAgent,
 	}
+	s.cache = tokencache.New(s.fetch, s.now)
+	return s
 }
 
 // Token returns a cached token or waits for a fresh one.
-func (s *tokenSource) Token(ctx context.Context) (string, error) {
-	s.mu.Lock()
-	if s.token != "" && s.now().Before(s.expiry) {
-		t := s.token
-		s.mu.Unlock()
-		return t, nil
-	}
-	f := s.inflight
-	if f == nil {
-		f = &tokenFetch{done: make(chan struct{})}
-		s.inflight = f
-		// The fetch outlives the caller that started it, so that a caller
-		// giving up does not fail the others waiting on it.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tokenFetchTimeout)
-		go func() {
-			defer cancel()
-			s.fetch(fctx, f)
-		}()
-	}
-	s.mu.Unlock()
-	select {
-	case <-f.done:
-		return f.token, f.err
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
-}
+func (s *tokenSource) Token(ctx context.Context) (string, error) { return s.cache.Token(ctx) }
 
 // Invalidate drops the cached token if it is still token.
-func (s *tokenSource) Invalidate(token string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.token == token {
-		s.token, s.expiry = "", time.Time{}
-	}
-}
+func (s *tokenSource) Invalidate(token string) { s.cache.Invalidate(token) }
 
-func (s *tokenSource) fetch(ctx context.Context, f *tokenFetch) {
-	token, expiry, err := s.request(ctx)
-	s.mu.Lock()
-	if err == nil {
-		s.token, s.expiry = token, expiry
-	}
-	s.inflight = nil
-	s.mu.Unlock()
-	f.token, f.err = token, err
-	close(f.done)
-}
+func (s *tokenSource) fetch(ctx context.Context) (string, time.Time, error) { return s.request(ctx) }
 
 // tokenReply is the token endpoint's reply, success or error.
 type tokenReply struct {
-	AccessToken      string    `json:"access_token"`
-	TokenType        string    `json:"token_type"`
-	ExpiresIn        flexInt64 `json:"expires_in"`
-	RefreshToken     string    `json:"refresh_token"`
-	Error            string    `json:"error"`
-	ErrorDescription string    `json:"error_description"`
-	Message          string    `json:"message"`
+	AccessToken      string             `json:"access_token"`
+	TokenType        string             `json:"token_type"`
+	ExpiresIn        tokencache.Seconds `json:"expires_in"`
+	RefreshToken     string             `json:"refresh_token"`
+	Error            string             `json:"error"`
+	ErrorDescription string             `json:"error_description"`
+	Message          string             `json:"message"`
 }
 
 // request performs one token request.
@@ -166,32 +110,9 @@ func (s *tokenSource) request(ctx context.Context) (string, time.Time, error) {
 	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "Bearer") {
 		return "", time.Time{}, &upstream.Error{Connector: authConnectorName, Status: http.StatusBadGateway, Message: "token endpoint replied with unsupported token type " + strconv.Quote(truncate(tr.TokenType))}
 	}
-	// Replace the token refreshEarly before it expires, or halfway through
-	// its life if that is shorter.
-	life := time.Duration(tr.ExpiresIn) * time.Second
+	life := tr.ExpiresIn.Duration()
 	if life <= 0 {
 		life = defaultTokenLife
 	}
-	return tr.AccessToken, start.Add(life - min(refreshEarly, life/2)), nil
-}
-
-// flexInt64 reads a JSON number (integral or not) or a numeric string.
-type flexInt64 int64
-
-func (n *flexInt64) UnmarshalJSON(b []byte) error {
-	s := strings.Trim(strings.TrimSpace(string(b)), `"`)
-	if s == "" || s == "null" {
-		*n = 0
-		return nil
-	}
-	if v, err := strconv.ParseInt(s, 10, 64); err == nil {
-		*n = flexInt64(v)
-		return nil
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return fmt.Errorf("not a number: %q", truncate(s))
-	}
-	*n = flexInt64(f)
-	return nil
+	return tr.AccessToken, tokencache.UseUntil(start, life), nil
 }

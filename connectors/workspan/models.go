@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // Field names of WorkSpan objects the API documents.
@@ -438,5 +440,26 @@ func (s *Subscriber) UnmarshalJSON(b []byte) error {
 			return fmt.Errorf("event: %w", err)
 		}
 	}
+	return nil
+}
+
+// flexInt64 reads a JSON number (integral or not) or a numeric string.
+type flexInt64 int64
+
+func (n *flexInt64) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(strings.TrimSpace(string(b)), `"`)
+	if s == "" || s == "null" {
+		*n = 0
+		return nil
+	}
+	if v, err := strconv.ParseInt(s, 10, 64); err == nil {
+		*n = flexInt64(v)
+		return nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return fmt.Errorf("not a number: %q", truncate(s))
+	}
+	*n = flexInt64(f)
 	return nil
 }
