@@ -33,6 +33,13 @@ func serveCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return err
 	}
 	defer app.Close()
+	if cfg.HTTPAddr != "" {
+		hc, err := httpAuth(cfg)
+		if err != nil {
+			return err
+		}
+		return serveHTTP(ctx, app, hc, log)
+	}
 	log.Info("serving MCP over stdio", "version", version, "tools", len(app.Registry.Tools()), "read_only", cfg.ReadOnly)
 	stdio := server.NewStdioServer(app.Server)
 	stdio.SetErrorLogger(newStdLogger(log))

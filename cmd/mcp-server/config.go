@@ -40,6 +40,12 @@ type Config struct {
 	// PartnerCenterSandbox configures the embedded sandbox (tests and benchmarks).
 	PartnerCenterSandbox pcsandbox.Options
 
+	// HTTPAddr serves streamable HTTP instead of stdio when set.
+	HTTPAddr string
+	// AllowedOrigins may call the HTTP endpoint from a browser.
+	AllowedOrigins []string
+	allowedOrigins *string
+
 	// StateDB is the SQLite file of triggers and events.
 	StateDB string
 	// WebhookListen is the address of the webhook listener; PublicURL how upstreams reach it.
@@ -145,6 +151,8 @@ func bindFlags(fs *flag.FlagSet, c *Config) *string {
 	fs.StringVar(&c.WorkSpan.HostName, "workspan-hostname", envOr("WORKSPAN_HOSTNAME", ""), "WorkSpan host name sent as x-ws-env, e.g. app.workspan.com [WORKSPAN_HOSTNAME]")
 	fs.StringVar(&c.WorkSpan.AppUserID, "workspan-app-user-id", envOr("WORKSPAN_APP_USER_ID", ""), "WorkSpan application user id [WORKSPAN_APP_USER_ID]")
 	fs.IntVar(&c.WorkSpan.RowsPerUpload, "workspan-rows-per-upload", envInt("WORKSPAN_ROWS_PER_UPLOAD", 5000), "bulk inputs larger than this are split into several executions [WORKSPAN_ROWS_PER_UPLOAD]")
+	fs.StringVar(&c.HTTPAddr, "http", envOr("COSELL_HTTP_ADDR", ""), "serve MCP over streamable HTTP on this address (e.g. 127.0.0.1:8080) instead of stdio [COSELL_HTTP_ADDR]")
+	c.allowedOrigins = fs.String("allowed-origins", envOr("COSELL_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed to call the HTTP endpoint [COSELL_ALLOWED_ORIGINS]")
 	fs.StringVar(&c.StateDB, "state-db", envOr("COSELL_STATE_DB", ""), "SQLite file of triggers and events (default under the user's state directory, or COSELL_STATE_DIR) [COSELL_STATE_DB]")
 	fs.StringVar(&c.WebhookListen, "webhook-listen", envOr("COSELL_WEBHOOK_LISTEN", "127.0.0.1:0"), "address of the webhook listener [COSELL_WEBHOOK_LISTEN]")
 	fs.StringVar(&c.PublicURL, "public-url", envOr("COSELL_PUBLIC_URL", ""), "URL upstreams post webhooks to (default the listener's own address) [COSELL_PUBLIC_URL]")
@@ -175,6 +183,13 @@ func (c *Config) finish(toolsets string) error {
 	c.Sandbox = tok == ""
 	if err := c.PartnerCenter.finish(); err != nil {
 		return err
+	}
+	if c.allowedOrigins != nil {
+		for _, o := range strings.Split(*c.allowedOrigins, ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				c.AllowedOrigins = append(c.AllowedOrigins, o)
+			}
+		}
 	}
 	if c.allowedDirs != nil {
 		c.WorkSpan.AllowedDirs = filepath.SplitList(*c.allowedDirs)

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/server"
+)
+
+// maxRequestBytes bounds one MCP request body.
+const maxRequestBytes = 4 << 20
+
+// shutdownGrace is how long in-flight calls may finish on SIGINT/SIGTERM.
+const shutdownGrace = 30 * time.Second
+
+// HTTPConfig is the streamable HTTP transport's configuration.
+type HTTPConfig struct {
+	Addr           string
+	AllowedOrigins []string
+	// Auth wraps the MCP endpoint with bearer authentication; nil means none.
+	Auth func(http.Handler) http.Handler
+	// Extra routes (e.g. protected resource metadata) served beside /mcp.
+	Extra map[string]http.Handler
+}
+
+// isLoopback reports whether a listen address only accepts local connections.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && ip.IsLoopback()
+}
+
+// httpHandler is the HTTP surface: /mcp, /healthz, /readyz and extras.
+func httpHandler(app *App, hc HTTPConfig, log *slog.Logger) (http.Handler, *server.StreamableHTTPServer) {
+	mcpSrv := server.NewStreamableHTTPServer(app.Server,
+		server.WithEndpointPath("/mcp"),
+		server.WithStateful(true),
+		server.WithHeartbeatInterval(30*time.Second),
+		server.WithSessionIdleTTL(30*time.Minute),
+		server.WithStreamableHTTPLogger(log),
+	)
+	var mcp http.Handler = mcpSrv
+	mcp = limitBody(mcp)
+	if hc.Auth != nil {
+		mcp = hc.Auth(mcp)
+	}
+	mcp = checkOrigin(hc.AllowedOrigins, mcp)
+
+	mux := http.NewServeMux()
+	mux.Handle("/mcp", mcp)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := app.Triggers.Active(r.Context()); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": "state database unavailable"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	for path, h := range hc.Extra {
+		mux.Handle(path, h)
+	}
+	return accessLog(log, mux), mcpSrv
+}
+
+// serveHTTP serves until ctx ends, then lets in-flight calls finish.
+func serveHTTP(ctx context.Context, app *App, hc HTTPConfig, log *slog.Logger) error {
+	handler, mcpSrv := httpHandler(app, hc, log)
+	ln, err := net.Listen("tcp", hc.Addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	log.Info("serving MCP over streamable HTTP", "url", "http://"+ln.Addr().String()+"/mcp", "auth", hc.Auth != nil)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: waiting for in-flight calls")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	_ = mcpSrv.Shutdown(sctx)
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// checkOrigin refuses browser requests from foreign origins (DNS
+// rebinding, cross-site): an Origin header must be listed or match the Host.
+func checkOrigin(allowed []string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin != "" && !slices.Contains(allowed, origin) {
+			u, err := url.Parse(origin)
+			if err != nil || !strings.EqualFold(u.Host, r.Host) {
+				writeJSON(w, http.StatusForbidden, map[string]string{"error": "forbidden", "message": fmt.Sprintf("origin %q is not allowed (--allowed-origins)", origin)})
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > maxRequestBytes {
+			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "request too large"})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxRequestBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// statusWriter remembers the status code for the access log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) { s.status = code; s.ResponseWriter.WriteHeader(code) }
+
+// Flush keeps SSE streaming working through the wrapper.
+func (s *statusWriter) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// accessLog writes one structured line per request; it never logs headers
+// (which carry credentials) or bodies.
+func accessLog(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		log.Info("http", "method", r.Method, "path", r.URL.Path, "status", sw.status, "ms", time.Since(start).Milliseconds(), "remote", r.RemoteAddr)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
