@@ -62,3 +62,14 @@ inspect: build ## Check the server with the official MCP Inspector CLI (strict s
 	$(SANDBOX_ENV) $(INSPECTOR) ./$(BIN) --method tools/call --tool-name partnercenter_list_referrals --tool-arg status=New limit=3 > /dev/null
 	$(SANDBOX_ENV) $(INSPECTOR) ./$(BIN) --method tools/call --tool-name workspan_list_reports --tool-arg limit=3 > /dev/null
 	@echo "inspector: tools/list --strict and tools/call passed"
+
+CONFORMANCE ?= npx -y -p node@22 -p @modelcontextprotocol/conformance@0.1.16 -- conformance
+CONFORMANCE_ADDR ?= 127.0.0.1:18931
+
+.PHONY: conformance
+conformance: build ## Run the official MCP conformance suite against the HTTP server (baseline in cmd/mcp-server/testdata)
+	@state=$$(mktemp -d); out=$$(mktemp -d); \
+	$(SANDBOX_ENV) ./$(BIN) --http $(CONFORMANCE_ADDR) --state-db $$state/state.db > $$state/server.log 2>&1 & pid=$$!; \
+	if command -v curl >/dev/null; then for i in $$(seq 1 100); do curl -fs http://$(CONFORMANCE_ADDR)/healthz >/dev/null 2>&1 && break; sleep 0.1; done; else sleep 3; fi; \
+	$(CONFORMANCE) server --url http://$(CONFORMANCE_ADDR)/mcp --expected-failures cmd/mcp-server/testdata/conformance-expected-failures.yml -o $$out; rc=$$?; \
+	kill $$pid; wait $$pid 2>/dev/null; exit $$rc

@@ -55,6 +55,7 @@ func NewServer(reg *Registry, opts ServerOptions) *server.MCPServer {
 		server.WithRecovery(),
 		server.WithHooks(hooks),
 		server.WithRoots(),
+		server.WithLogging(),
 	}
 	if opts.Instructions != "" {
 		sopts = append(sopts, server.WithInstructions(opts.Instructions))
