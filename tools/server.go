@@ -24,6 +24,8 @@ type ServerOptions struct {
 	// Budget reports the budget behind a toolset; its status goes into each result's _meta.
 	Budget BudgetFunc
 	Logger *slog.Logger
+	// OnToolCall, when set, learns of every tool call (for metrics).
+	OnToolCall func(tool string, failed bool, took time.Duration)
 	// Hooks, when set, receive the server's own hooks too (e.g. subscription tracking).
 	Hooks *server.Hooks
 	// Extra server options (resources, prompts, hooks) added by the caller.
@@ -116,6 +118,9 @@ func (t Tool) handler(opts ServerOptions) server.ToolHandlerFunc {
 			attrs = append(attrs, "error", errorCode(res))
 		}
 		opts.Logger.Info("tool call", attrs...)
+		if opts.OnToolCall != nil {
+			opts.OnToolCall(t.Name, res.IsError, time.Since(start))
+		}
 		return res, nil
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/cosell-mcp/cosell-mcp/connectors/workspan"
 	wssandbox "github.com/cosell-mcp/cosell-mcp/connectors/workspan/sandbox"
 	"github.com/cosell-mcp/cosell-mcp/internal/httpx"
+	"github.com/cosell-mcp/cosell-mcp/internal/metrics"
 	"github.com/cosell-mcp/cosell-mcp/internal/store"
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
 	"github.com/cosell-mcp/cosell-mcp/internal/triggers"
@@ -40,7 +41,9 @@ type App struct {
 	Registry *tools.Registry
 	Budgets  *throttle.Registry
 	Triggers *triggers.Manager
+	Metrics  *metrics.Metrics
 	closers  []func()
+	subs     func() int
 }
 
 // Close stops embedded sandboxes.
@@ -53,6 +56,12 @@ func (a *App) Close() {
 // newApp wires connectors, budgets and tools into an MCP server.
 func newApp(cfg Config, log *slog.Logger) (*App, error) {
 	app := &App{Budgets: throttle.NewRegistry(throttle.Config{Limit: cfg.BudgetLimit, Window: cfg.BudgetWindow, MaxWait: cfg.BudgetMaxWait})}
+	app.Metrics = metrics.New(app.Budgets, func() int {
+		if app.subs == nil {
+			return 0
+		}
+		return app.subs()
+	})
 
 	pdBase, pdToken := cfg.PipedriveBaseURL, cfg.PipedriveToken
 	if cfg.Sandbox {
@@ -67,7 +76,7 @@ func newApp(cfg Config, log *slog.Logger) (*App, error) {
 	pdClient := pipedrive.New(pdToken,
 		pipedrive.WithBaseURL(orDefault(pdBase, pipedrive.DefaultBaseURL)),
 		pipedrive.WithHTTPClient(&http.Client{
-			Transport: httpx.Chain(app.Budgets.Budget(pdtools.Toolset), http.DefaultTransport),
+			Transport: app.transport(pdtools.Toolset),
 			Timeout:   upstreamTimeout,
 		}),
 		pipedrive.WithUserAgent("cosell-mcp/"+version),
@@ -86,12 +95,15 @@ func newApp(cfg Config, log *slog.Logger) (*App, error) {
 	}
 
 	hooks := &server.Hooks{}
+	hooks.AddOnRegisterSession(func(context.Context, server.ClientSession) { app.Metrics.SessionOpened() })
+	hooks.AddOnUnregisterSession(func(context.Context, server.ClientSession) { app.Metrics.SessionClosed() })
 	resources, err := app.startTriggers(cfg, log, hooks, trtools.Clients{Pipedrive: pdClient, PartnerCenter: pcClient, WorkSpan: wsClient, PollInterval: cfg.PollInterval})
 	if err != nil {
 		app.Close()
 		return nil, err
 	}
 
+	app.subs = resources.Total
 	reg := buildRegistry(app.Budgets, pdClient, pcClient, wsClient, wsOptions(cfg, app.Budgets))
 	reg.Add(trtools.Tools(app.Triggers, resources)...)
 	app.Registry = reg
@@ -112,9 +124,10 @@ func newApp(cfg Config, log *slog.Logger) (*App, error) {
 			}
 			return app.Budgets.Budget(toolset)
 		},
-		Logger: log,
-		Hooks:  hooks,
-		Extra:  []server.ServerOption{server.WithResourceCapabilities(true, true)},
+		Logger:     log,
+		Hooks:      hooks,
+		OnToolCall: app.Metrics.ObserveTool,
+		Extra:      []server.ServerOption{server.WithResourceCapabilities(true, true)},
 	})
 	resources.Attach(app.Server)
 	return app, nil
@@ -198,7 +211,7 @@ func (a *App) workSpanClient(cfg Config, log *slog.Logger) (*workspan.Client, er
 	return workspan.New(workspan.Config{
 		BaseURL: base, HostName: host, AppUserID: user, AppUserSecret: secret,
 		HTTPClient: &http.Client{
-			Transport: httpx.Chain(a.Budgets.Budget(wstools.Toolset), http.DefaultTransport),
+			Transport: a.transport(wstools.Toolset),
 			Timeout:   5 * time.Minute, // uploads of large files
 		},
 		TokenHTTPClient: &http.Client{Timeout: upstreamTimeout},
@@ -234,7 +247,7 @@ func (a *App) partnerCenterClient(cfg Config, log *slog.Logger) (*partnercenter.
 	return partnercenter.New(ts,
 		partnercenter.WithBaseURL(base),
 		partnercenter.WithHTTPClient(&http.Client{
-			Transport: httpx.Chain(a.Budgets.Budget(pctools.Toolset), http.DefaultTransport),
+			Transport: a.transport(pctools.Toolset),
 			Timeout:   upstreamTimeout,
 		}),
 		partnercenter.WithUserAgent("cosell-mcp/"+version),
@@ -249,6 +262,13 @@ func staticRegistry() *tools.Registry {
 		workspan.New(workspan.Config{}), wstools.Options{Budget: budgets.Budget(wstools.Toolset)})
 	reg.Add(trtools.Tools(nil, nil)...)
 	return reg
+}
+
+// transport is the HTTP chain of one connection: budget, retries, metrics.
+func (a *App) transport(connection string) http.RoundTripper {
+	return httpx.ChainObserved(a.Budgets.Budget(connection), http.DefaultTransport, func(status int, waited time.Duration) {
+		a.Metrics.ObserveUpstream(connection, status, waited)
+	})
 }
 
 func orDefault(v, def string) string {

@@ -38,6 +38,7 @@ func serveCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		if err != nil {
 			return err
 		}
+		hc.Extra["GET /metrics"] = app.Metrics.Handler()
 		return serveHTTP(ctx, app, hc, log)
 	}
 	log.Info("serving MCP over stdio", "version", version, "tools", len(app.Registry.Tools()), "read_only", cfg.ReadOnly)

@@ -42,6 +42,10 @@ type Config struct {
 
 	// HTTPAddr serves streamable HTTP instead of stdio when set.
 	HTTPAddr string
+	// APIKeysFile lists hashed API keys ("name sha256:hex" per line).
+	APIKeysFile string
+	// JWT* configure OAuth 2.1 resource-server mode.
+	JWTIssuer, JWTAudience, JWTJWKSURL string
 	// AllowedOrigins may call the HTTP endpoint from a browser.
 	AllowedOrigins []string
 	allowedOrigins *string
@@ -152,6 +156,10 @@ func bindFlags(fs *flag.FlagSet, c *Config) *string {
 	fs.StringVar(&c.WorkSpan.AppUserID, "workspan-app-user-id", envOr("WORKSPAN_APP_USER_ID", ""), "WorkSpan application user id [WORKSPAN_APP_USER_ID]")
 	fs.IntVar(&c.WorkSpan.RowsPerUpload, "workspan-rows-per-upload", envInt("WORKSPAN_ROWS_PER_UPLOAD", 5000), "bulk inputs larger than this are split into several executions [WORKSPAN_ROWS_PER_UPLOAD]")
 	fs.StringVar(&c.HTTPAddr, "http", envOr("COSELL_HTTP_ADDR", ""), "serve MCP over streamable HTTP on this address (e.g. 127.0.0.1:8080) instead of stdio [COSELL_HTTP_ADDR]")
+	fs.StringVar(&c.APIKeysFile, "api-keys-file", envOr("COSELL_API_KEYS_FILE", ""), "file of hashed API keys for HTTP bearer auth, one \"name sha256:<hex>\" per line (mcp-server hash-key KEY prints one) [COSELL_API_KEYS_FILE]")
+	fs.StringVar(&c.JWTIssuer, "jwt-issuer", envOr("COSELL_JWT_ISSUER", ""), "OAuth issuer whose JWT access tokens are accepted over HTTP [COSELL_JWT_ISSUER]")
+	fs.StringVar(&c.JWTAudience, "jwt-audience", envOr("COSELL_JWT_AUDIENCE", ""), "audience the JWTs must carry [COSELL_JWT_AUDIENCE]")
+	fs.StringVar(&c.JWTJWKSURL, "jwt-jwks-url", envOr("COSELL_JWT_JWKS_URL", ""), "the issuer's JWKS URL [COSELL_JWT_JWKS_URL]")
 	c.allowedOrigins = fs.String("allowed-origins", envOr("COSELL_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed to call the HTTP endpoint [COSELL_ALLOWED_ORIGINS]")
 	fs.StringVar(&c.StateDB, "state-db", envOr("COSELL_STATE_DB", ""), "SQLite file of triggers and events (default under the user's state directory, or COSELL_STATE_DIR) [COSELL_STATE_DB]")
 	fs.StringVar(&c.WebhookListen, "webhook-listen", envOr("COSELL_WEBHOOK_LISTEN", "127.0.0.1:0"), "address of the webhook listener [COSELL_WEBHOOK_LISTEN]")

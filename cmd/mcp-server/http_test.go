@@ -2,18 +2,31 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
 	"errors"
+	"fmt"
+	"io"
+	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cosell-mcp/cosell-mcp/internal/httpauth"
 )
 
 func freeAddr(t *testing.T) string {
@@ -76,7 +89,16 @@ func TestHTTPTransport(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, res.IsError)
 
-	resp, err := http.Get(base + "/readyz")
+	resp, err := http.Get(base + "/metrics")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	for _, want := range []string{`cosell_upstream_requests_total{connection="pipedrive",status="200"}`, `cosell_tool_call_seconds_count{outcome="ok",tool="pipedrive_get_stage"} 1`,
+		`cosell_budget_remaining{connection="pipedrive"}`, `cosell_budget_wait_seconds_bucket`, "cosell_active_sessions 1", "cosell_trigger_subscriptions 0"} {
+		assert.Contains(t, string(body), want)
+	}
+
+	resp, err = http.Get(base + "/readyz")
 	require.NoError(t, err)
 	_ = resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
@@ -104,4 +126,98 @@ func TestHTTPBeyondLoopbackNeedsAuth(t *testing.T) {
 	var exit *exec.ExitError
 	require.True(t, errors.As(err, &exit), "%s", out)
 	assert.Contains(t, string(out), "configure authentication")
+}
+
+// jwtIssuer is a test OAuth issuer: an RSA key and its JWKS over HTTP.
+type jwtIssuer struct {
+	key  *rsa.PrivateKey
+	jwks string
+}
+
+func newJWTIssuer(t *testing.T) *jwtIssuer {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	n := base64.RawURLEncoding.EncodeToString(key.N.Bytes())
+	e := base64.RawURLEncoding.EncodeToString(big.NewInt(int64(key.E)).Bytes())
+	body := fmt.Sprintf(`{"keys":[{"kty":"RSA","kid":"k1","use":"sig","alg":"RS256","n":%q,"e":%q}]}`, n, e)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	return &jwtIssuer{key: key, jwks: srv.URL}
+}
+
+func (i *jwtIssuer) token(t *testing.T, aud string, exp time.Time, key *rsa.PrivateKey) string {
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"iss": "https://issuer.test", "aud": aud, "sub": "agent-1", "exp": exp.Unix(), "iat": time.Now().Unix()})
+	tok.Header["kid"] = "k1"
+	s, err := tok.SignedString(key)
+	require.NoError(t, err)
+	return s
+}
+
+func TestHTTPJWTAuth(t *testing.T) {
+	iss := newJWTIssuer(t)
+	base := startHTTP(t, "--jwt-issuer", "https://issuer.test", "--jwt-audience", "cosell-mcp", "--jwt-jwks-url", iss.jwks)
+	other, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	ping := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
+	post := func(token string) *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, base+"/mcp", strings.NewReader(ping))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		return resp
+	}
+	assert.Equal(t, http.StatusOK, post(iss.token(t, "cosell-mcp", time.Now().Add(time.Hour), iss.key)).StatusCode, "a valid token is accepted")
+	for name, tok := range map[string]string{
+		"missing":        "",
+		"expired":        iss.token(t, "cosell-mcp", time.Now().Add(-time.Hour), iss.key),
+		"wrong audience": iss.token(t, "someone-else", time.Now().Add(time.Hour), iss.key),
+		"wrong signer":   iss.token(t, "cosell-mcp", time.Now().Add(time.Hour), other),
+	} {
+		resp := post(tok)
+		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, name)
+		assert.Contains(t, resp.Header.Get("WWW-Authenticate"), `resource_metadata="`+base+`/.well-known/oauth-protected-resource"`, name)
+	}
+	resp, err := http.Get(base + "/.well-known/oauth-protected-resource")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	assert.Contains(t, string(body), `"authorization_servers":["https://issuer.test"]`)
+
+	// Through a real client with the token.
+	c, err := client.NewStreamableHttpClient(base+"/mcp", transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + iss.token(t, "cosell-mcp", time.Now().Add(time.Hour), iss.key)}))
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Start(context.Background()))
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+	_, err = c.Initialize(context.Background(), init)
+	require.NoError(t, err)
+	list, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
+	require.NoError(t, err)
+	assert.NotEmpty(t, list.Tools)
+}
+
+func TestHTTPAPIKeys(t *testing.T) {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys")
+	require.NoError(t, os.WriteFile(keys, []byte("# team keys\nops "+httpauth.HashKey("s3cret-key")+"\n"), 0o600))
+	base := startHTTP(t, "--api-keys-file", keys)
+	for key, want := range map[string]int{"s3cret-key": http.StatusOK, "wrong": http.StatusUnauthorized} {
+		req, _ := http.NewRequest(http.MethodPost, base+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		assert.Equal(t, want, resp.StatusCode, key)
+	}
 }

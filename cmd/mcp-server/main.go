@@ -8,6 +8,7 @@
 //	mcp-server call TOOL [JSON]        run one tool call and print its result
 //	mcp-server sandbox [--addr ADDR]   serve the Pipedrive sandbox on loopback
 //	mcp-server schemas [--dir DIR]     write every tool's JSON Schemas
+//	mcp-server hash-key KEY            print the hash to put in --api-keys-file
 //	mcp-server version
 package main
 
@@ -22,6 +23,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/cosell-mcp/cosell-mcp/internal/httpauth"
 )
 
 // errToolFailed marks a tool call that returned a tool error (exit status 1).
@@ -60,6 +63,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return sandboxCmd(ctx, args, stdout, stderr)
 	case "schemas":
 		return schemasCmd(args, stdout, stderr)
+	case "hash-key":
+		if len(args) != 1 {
+			return fmt.Errorf("usage: mcp-server hash-key KEY")
+		}
+		fmt.Fprintln(stdout, httpauth.HashKey(args[0]))
+		return nil
 	case "version":
 		fmt.Fprintln(stdout, "mcp-server", version)
 		return nil

@@ -12,8 +12,14 @@ import (
 // budget. Waits between retries use the budget's clock. A nil base means
 // http.DefaultTransport; a nil budget means unlimited.
 func Chain(budget *throttle.Budget, base http.RoundTripper) http.RoundTripper {
+	return ChainObserved(budget, base, nil)
+}
+
+// ChainObserved is Chain with an observer of every request that leaves
+// (for metrics).
+func ChainObserved(budget *throttle.Budget, base http.RoundTripper, observe func(status int, waited time.Duration)) http.RoundTripper {
 	return &RetryTransport{
-		Base:  &ThrottleTransport{Base: base, Budget: budget},
+		Base:  &ThrottleTransport{Base: base, Budget: budget, Observe: observe},
 		Clock: budget.Clock(),
 	}
 }

@@ -29,15 +29,27 @@ type ThrottleTransport struct {
 	Base http.RoundTripper
 	// Budget is spent from; nil means unlimited.
 	Budget *throttle.Budget
+	// Observe, when set, learns of every request that left: its status
+	// (0 without a reply) and how long it waited for budget.
+	Observe func(status int, waited time.Duration)
 }
 
 // RoundTrip implements http.RoundTripper.
 func (t *ThrottleTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	start := time.Now()
 	if err := t.Budget.Acquire(req.Context()); err != nil {
 		closeBody(req)
 		return nil, err
 	}
+	waited := time.Since(start)
 	resp, err := base(t.Base).RoundTrip(req)
+	if t.Observe != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		t.Observe(status, waited)
+	}
 	if err != nil {
 		return nil, err
 	}

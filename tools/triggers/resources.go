@@ -136,6 +136,17 @@ func (r *Resources) unsubscribe(ctx context.Context, raw string) {
 	delete(r.subs[uri], sessionID(ctx))
 }
 
+// Total returns how many (session, trigger) subscriptions are open.
+func (r *Resources) Total() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, sessions := range r.subs {
+		n += len(sessions)
+	}
+	return n
+}
+
 // Subscribers returns how many sessions subscribed to a trigger.
 func (r *Resources) Subscribers(uri string) int {
 	r.mu.Lock()
