@@ -39,6 +39,12 @@ func freeAddr(t *testing.T) string {
 
 // startHTTP runs the binary with --http and waits for /healthz.
 func startHTTP(t *testing.T, args ...string) string {
+	base, _ := startHTTPLogs(t, args...)
+	return base
+}
+
+// startHTTPLogs is startHTTP that also returns the server's log.
+func startHTTPLogs(t *testing.T, args ...string) (string, *lockedWriter) {
 	addr := freeAddr(t)
 	cmd := exec.Command(binary(t), append([]string{"--http", addr}, args...)...)
 	cmd.Env = append(sandboxEnv(), "COSELL_STATE_DIR="+stateDir(t))
@@ -64,7 +70,7 @@ func startHTTP(t *testing.T, args ...string) string {
 		_ = resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	}, 15*time.Second, 50*time.Millisecond, "server did not come up: %s", stderr.String())
-	return base
+	return base, stderr
 }
 
 func TestHTTPTransport(t *testing.T) {
@@ -209,7 +215,7 @@ func TestHTTPAPIKeys(t *testing.T) {
 	dir := t.TempDir()
 	keys := filepath.Join(dir, "keys")
 	require.NoError(t, os.WriteFile(keys, []byte("# team keys\nops "+httpauth.HashKey("s3cret-key")+"\n"), 0o600))
-	base := startHTTP(t, "--api-keys-file", keys)
+	base, logs := startHTTPLogs(t, "--api-keys-file", keys)
 	for key, want := range map[string]int{"s3cret-key": http.StatusOK, "wrong": http.StatusUnauthorized} {
 		req, _ := http.NewRequest(http.MethodPost, base+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`))
 		req.Header.Set("Content-Type", "application/json")
@@ -220,4 +226,6 @@ func TestHTTPAPIKeys(t *testing.T) {
 		_ = resp.Body.Close()
 		assert.Equal(t, want, resp.StatusCode, key)
 	}
+	assert.NotContains(t, logs.String(), "s3cret-key", "no secret in any log line")
+	assert.NotContains(t, logs.String(), "Bearer")
 }
