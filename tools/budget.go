@@ -2,6 +2,7 @@ package tools
 
 import (
 	"context"
+	"strings"
 
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
 )
@@ -46,11 +47,24 @@ func ThrottleStatusTool(budgets *throttle.Registry) Tool {
 		Name: "throttle_status", Title: "Throttle budget status", Toolset: ToolsetServer, Operation: "ThrottleStatus",
 		ReadOnly: true, Idempotent: true, Local: true,
 		Description: "Show each connection's upstream call budget: limit per window, used, remaining, seconds until a slot frees. Costs no budget.",
-	}, func(context.Context, ThrottleStatusArgs) (ThrottleStatus, error) {
+	}, func(ctx context.Context, _ ThrottleStatusArgs) (ThrottleStatus, error) {
 		out := ThrottleStatus{Connections: []Budget{}}
 		for _, s := range budgets.Statuses() {
-			out.Connections = append(out.Connections, BudgetOf(s))
+			if visibleTo(ctx, s.Connection) {
+				out.Connections = append(out.Connections, BudgetOf(s))
+			}
 		}
 		return out, nil
 	})
+}
+
+// visibleTo reports whether a connection's budget may be shown to the
+// caller: the server's own connections, and the caller's, never another
+// caller's.
+func visibleTo(ctx context.Context, connection string) bool {
+	connector, _, own := strings.Cut(connection, ":")
+	if !own {
+		return true
+	}
+	return connection == ConnectionName(connector, Credential(ctx, connector))
 }

@@ -73,16 +73,17 @@ func newApp(cfg Config, log *slog.Logger) (*App, error) {
 		pdBase, pdToken = base, pdsandbox.DefaultToken
 		log.Warn("PIPEDRIVE_API_TOKEN is not set: Pipedrive runs on the embedded sandbox", "base_url", base)
 	}
-	pdClient := pipedrive.New(pdToken,
-		pipedrive.WithBaseURL(orDefault(pdBase, pipedrive.DefaultBaseURL)),
-		pipedrive.WithHTTPClient(&http.Client{
-			Transport: app.transport(pdtools.Toolset),
-			Timeout:   upstreamTimeout,
-		}),
-		pipedrive.WithUserAgent("cosell-mcp/"+version),
-	)
+	newPipedrive := func(connection, token string) *pipedrive.Client {
+		return pipedrive.New(token,
+			pipedrive.WithBaseURL(orDefault(pdBase, pipedrive.DefaultBaseURL)),
+			pipedrive.WithHTTPClient(&http.Client{Transport: app.transport(connection), Timeout: upstreamTimeout}),
+			pipedrive.WithUserAgent("cosell-mcp/"+version),
+		)
+	}
+	pdClient := newPipedrive(pdtools.Toolset, pdToken)
+	pdPool := tools.NewPool(pdtools.Toolset, pdClient, newPipedrive)
 
-	pcClient, err := app.partnerCenterClient(cfg, log)
+	pcClient, pcPool, err := app.partnerCenterClient(cfg, log)
 	if err != nil {
 		app.Close()
 		return nil, err
@@ -104,7 +105,7 @@ func newApp(cfg Config, log *slog.Logger) (*App, error) {
 	}
 
 	app.subs = resources.Total
-	reg := buildRegistry(app.Budgets, pdClient, pcClient, wsClient, wsOptions(cfg, app.Budgets))
+	reg := buildRegistry(app.Budgets, pdPool.For, pcPool.For, wsClient, wsOptions(cfg, app.Budgets))
 	reg.Add(trtools.Tools(app.Triggers, resources)...)
 	app.Registry = reg
 
@@ -118,11 +119,11 @@ func newApp(cfg Config, log *slog.Logger) (*App, error) {
 		Version:      version,
 		Instructions: instructions(cfg),
 		Policy:       policy,
-		Budget: func(_ context.Context, toolset string) *throttle.Budget {
-			if toolset == tools.ToolsetServer {
+		Budget: func(ctx context.Context, toolset string) *throttle.Budget {
+			if toolset == tools.ToolsetServer || toolset == trtools.Toolset {
 				return nil
 			}
-			return app.Budgets.Budget(toolset)
+			return app.Budgets.Budget(tools.ConnectionName(toolset, tools.Credential(ctx, toolset)))
 		},
 		Logger:     log,
 		Hooks:      hooks,
@@ -169,7 +170,7 @@ func (a *App) startTriggers(cfg Config, log *slog.Logger, hooks *server.Hooks, c
 }
 
 // buildRegistry registers every tool of every connector.
-func buildRegistry(budgets *throttle.Registry, pd *pipedrive.Client, pc *partnercenter.Client, ws *workspan.Client, wsOpts wstools.Options) *tools.Registry {
+func buildRegistry(budgets *throttle.Registry, pd pdtools.Connection, pc pctools.Connection, ws *workspan.Client, wsOpts wstools.Options) *tools.Registry {
 	reg := tools.NewRegistry()
 	reg.Add(tools.ThrottleStatusTool(budgets))
 	reg.Add(pdtools.Tools(pd)...)
@@ -221,7 +222,7 @@ func (a *App) workSpanClient(cfg Config, log *slog.Logger) (*workspan.Client, er
 
 // partnerCenterClient connects Partner Center Referrals: the configured
 // credential, or the embedded sandbox (through its own token endpoint).
-func (a *App) partnerCenterClient(cfg Config, log *slog.Logger) (*partnercenter.Client, error) {
+func (a *App) partnerCenterClient(cfg Config, log *slog.Logger) (*partnercenter.Client, *tools.Pool[*partnercenter.Client], error) {
 	pcc := cfg.PartnerCenter
 	base := orDefault(pcc.BaseURL, partnercenter.DefaultBaseURL)
 	tokenHTTP := &http.Client{Timeout: upstreamTimeout}
@@ -230,7 +231,7 @@ func (a *App) partnerCenterClient(cfg Config, log *slog.Logger) (*partnercenter.
 	case pcc.Sandbox:
 		root, srv, err := pcsandbox.Listen("127.0.0.1:0", cfg.PartnerCenterSandbox)
 		if err != nil {
-			return nil, fmt.Errorf("start the Partner Center sandbox: %w", err)
+			return nil, nil, fmt.Errorf("start the Partner Center sandbox: %w", err)
 		}
 		a.closers = append(a.closers, func() { _ = srv.Close() })
 		sb := srv.Handler.(*pcsandbox.Server)
@@ -244,21 +245,26 @@ func (a *App) partnerCenterClient(cfg Config, log *slog.Logger) (*partnercenter.
 		ts = partnercenter.NewOAuthTokenSource(partnercenter.OAuthConfig{TokenURL: pcc.TokenURL(),
 			ClientID: pcc.ClientID, ClientSecret: pcc.ClientSecret, RefreshToken: pcc.RefreshToken, HTTPClient: tokenHTTP})
 	}
-	return partnercenter.New(ts,
-		partnercenter.WithBaseURL(base),
-		partnercenter.WithHTTPClient(&http.Client{
-			Transport: a.transport(pctools.Toolset),
-			Timeout:   upstreamTimeout,
-		}),
-		partnercenter.WithUserAgent("cosell-mcp/"+version),
-	), nil
+	newClient := func(connection string, ts partnercenter.TokenSource) *partnercenter.Client {
+		return partnercenter.New(ts,
+			partnercenter.WithBaseURL(base),
+			partnercenter.WithHTTPClient(&http.Client{Transport: a.transport(connection), Timeout: upstreamTimeout}),
+			partnercenter.WithUserAgent("cosell-mcp/"+version),
+		)
+	}
+	c := newClient(pctools.Toolset, ts)
+	// A caller's own bearer token (HTTP mode) is used as is.
+	pool := tools.NewPool(pctools.Toolset, c, func(connection, token string) *partnercenter.Client {
+		return newClient(connection, partnercenter.StaticToken(token))
+	})
+	return c, pool, nil
 }
 
 // staticRegistry is the registry for commands that only describe tools;
 // its clients are never called.
 func staticRegistry() *tools.Registry {
 	budgets := throttle.NewRegistry(throttle.Config{})
-	reg := buildRegistry(budgets, pipedrive.New(""), partnercenter.New(partnercenter.StaticToken("")),
+	reg := buildRegistry(budgets, pdtools.Static(pipedrive.New("")), pctools.Static(partnercenter.New(partnercenter.StaticToken(""))),
 		workspan.New(workspan.Config{}), wstools.Options{Budget: budgets.Budget(wstools.Toolset)})
 	reg.Add(trtools.Tools(nil, nil)...)
 	return reg

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/cosell-mcp/cosell-mcp/tools"
 )
 
 // maxRequestBytes bounds one MCP request body.
@@ -54,6 +56,7 @@ func httpHandler(app *App, hc HTTPConfig, log *slog.Logger) (http.Handler, *serv
 		server.WithHeartbeatInterval(30*time.Second),
 		server.WithSessionIdleTTL(30*time.Minute),
 		server.WithStreamableHTTPLogger(log),
+		server.WithHTTPContextFunc(callerCredentials),
 	)
 	var mcp http.Handler = mcpSrv
 	mcp = limitBody(mcp)
@@ -104,6 +107,20 @@ func serveHTTP(ctx context.Context, app *App, hc HTTPConfig, log *slog.Logger) e
 		return err
 	}
 	return nil
+}
+
+// Credential headers a caller may send to use its own connector accounts.
+const (
+	HeaderPipedriveToken     = "X-Pipedrive-Api-Token"
+	HeaderPartnerCenterToken = "X-PartnerCenter-Access-Token"
+)
+
+// callerCredentials puts a caller's own connector credentials (if sent)
+// into the request context: each distinct credential is its own
+// connection with its own budget.
+func callerCredentials(ctx context.Context, r *http.Request) context.Context {
+	ctx = tools.WithCredential(ctx, "pipedrive", strings.TrimSpace(r.Header.Get(HeaderPipedriveToken)))
+	return tools.WithCredential(ctx, "partnercenter", strings.TrimSpace(r.Header.Get(HeaderPartnerCenterToken)))
 }
 
 // checkOrigin refuses browser requests from foreign origins (DNS

@@ -229,3 +229,51 @@ func TestHTTPAPIKeys(t *testing.T) {
 	assert.NotContains(t, logs.String(), "s3cret-key", "no secret in any log line")
 	assert.NotContains(t, logs.String(), "Bearer")
 }
+
+// Two users with their own Pipedrive tokens each get their own budget:
+// exhausting one leaves the other untouched, and neither sees the other's.
+func TestHTTPPerUserBudgets(t *testing.T) {
+	base := startHTTP(t, "--budget-limit", "6", "--budget-max-wait", "1ms")
+	user := func(token string) *client.Client {
+		c, err := client.NewStreamableHttpClient(base+"/mcp", transport.WithHTTPHeaders(map[string]string{HeaderPipedriveToken: token}))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		require.NoError(t, c.Start(context.Background()))
+		init := mcp.InitializeRequest{}
+		init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+		_, err = c.Initialize(context.Background(), init)
+		require.NoError(t, err)
+		return c
+	}
+	call := func(c *client.Client, name string, args map[string]any) *mcp.CallToolResult {
+		req := mcp.CallToolRequest{}
+		req.Params.Name = name
+		req.Params.Arguments = args
+		res, err := c.CallTool(context.Background(), req)
+		require.NoError(t, err)
+		return res
+	}
+	alice, bob := user("sandbox-user-alice"), user("sandbox-user-bob")
+
+	throttled := false
+	for range 10 {
+		res := call(alice, "pipedrive_get_stage", map[string]any{"stage_id": 1})
+		if res.IsError {
+			assert.Contains(t, res.Content[0].(mcp.TextContent).Text, `"code":"throttled"`)
+			throttled = true
+			break
+		}
+	}
+	require.True(t, throttled, "alice exhausted her budget")
+
+	res := call(bob, "pipedrive_get_stage", map[string]any{"stage_id": 1})
+	require.False(t, res.IsError, "bob's budget is his own")
+	budget := res.Meta.AdditionalFields["budget"].(map[string]any)
+	assert.Contains(t, budget["connection"], "pipedrive:")
+	assert.Less(t, budget["used"], float64(6))
+
+	st := call(bob, "throttle_status", nil)
+	text := st.Content[0].(mcp.TextContent).Text
+	assert.Contains(t, text, budget["connection"].(string))
+	assert.Equal(t, 1, strings.Count(text, `"connection":"pipedrive:`), "bob sees his own per-user budget only: %s", text)
+}

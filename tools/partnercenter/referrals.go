@@ -98,14 +98,14 @@ func (s *service) listReferrals(ctx context.Context, in ListReferralsArgs) (Refe
 		limit = 25
 	}
 	out := ReferralList{Referrals: []Row{}, Filter: cur.Filter}
-	page, err := s.client.ListReferrals(ctx, pc.ListParams{Filter: cur.Filter, OrderBy: cur.OrderBy, Top: min(limit, pageSize), Skip: cur.Skip})
+	page, err := s.conn(ctx).ListReferrals(ctx, pc.ListParams{Filter: cur.Filter, OrderBy: cur.OrderBy, Top: min(limit, pageSize), Skip: cur.Skip})
 	var got []pc.Referral
 	for err == nil {
 		got = append(got, page.Value...)
 		if len(got) >= limit || page.NextLink == "" {
 			break
 		}
-		page, err = s.client.NextPage(ctx, page.NextLink)
+		page, err = s.conn(ctx).NextPage(ctx, page.NextLink)
 	}
 	if err != nil {
 		return ReferralList{}, err
@@ -116,7 +116,7 @@ func (s *service) listReferrals(ctx context.Context, in ListReferralsArgs) (Refe
 		out.NextCursor = encodeCursor(listCursor{Filter: cur.Filter, OrderBy: cur.OrderBy, Skip: cur.Skip + len(got)})
 	}
 	for i := range got {
-		s.versions.remember(&got[i])
+		s.versionsFor(ctx).remember(&got[i])
 		out.Referrals = append(out.Referrals, rowOf(&got[i]))
 	}
 	if in.Full {
@@ -231,11 +231,11 @@ type ReferralResult struct {
 }
 
 func (s *service) getReferral(ctx context.Context, in ReferralIDArgs) (ReferralResult, error) {
-	r, err := s.client.GetReferral(ctx, in.ID)
+	r, err := s.conn(ctx).GetReferral(ctx, in.ID)
 	if err != nil {
 		return ReferralResult{}, err
 	}
-	s.versions.remember(r)
+	s.versionsFor(ctx).remember(r)
 	return ReferralResult{Referral: forOutput(*r)}, nil
 }
 
@@ -243,18 +243,18 @@ func (s *service) getReferral(ctx context.Context, in ReferralIDArgs) (ReferralR
 // unknown version is read once; if the referral has moved on, the caller
 // gets a conflict and nothing is written.
 func (s *service) current(ctx context.Context, id, etag string) (version, error) {
-	if v, ok := s.versions.lookup(id, etag); ok {
+	if v, ok := s.versionsFor(ctx).lookup(id, etag); ok {
 		return v, nil
 	}
-	r, err := s.client.GetReferral(ctx, id)
+	r, err := s.conn(ctx).GetReferral(ctx, id)
 	if err != nil {
 		return version{}, err
 	}
-	s.versions.remember(r)
+	s.versionsFor(ctx).remember(r)
 	if normalizeETag(r.ETag) != normalizeETag(etag) {
 		return version{}, conflict(id)
 	}
-	v, _ := s.versions.lookup(id, etag)
+	v, _ := s.versionsFor(ctx).lookup(id, etag)
 	return v, nil
 }
 
@@ -276,6 +276,6 @@ func (s *service) written(ctx context.Context, id string, r *pc.Referral, err er
 	if r == nil {
 		return s.getReferral(ctx, ReferralIDArgs{ID: id})
 	}
-	s.versions.remember(r)
+	s.versionsFor(ctx).remember(r)
 	return ReferralResult{Referral: forOutput(*r)}, nil
 }

@@ -5,6 +5,9 @@
 package partnercenter
 
 import (
+	"context"
+	"sync"
+
 	pc "github.com/cosell-mcp/cosell-mcp/connectors/partnercenter"
 	"github.com/cosell-mcp/cosell-mcp/tools"
 )
@@ -12,15 +15,41 @@ import (
 // Toolset is the toolset of every Partner Center tool.
 const Toolset = "partnercenter"
 
-// service is what the Partner Center tools share.
+// Connection resolves the client of a call: the caller's own credential
+// in HTTP mode, or the server's.
+type Connection func(ctx context.Context) *pc.Client
+
+// Static is the Connection of a single client.
+func Static(c *pc.Client) Connection { return func(context.Context) *pc.Client { return c } }
+
+// service is what the Partner Center tools share: the connection and, per
+// client, the referral versions it has seen.
 type service struct {
-	client   *pc.Client
-	versions *versionCache
+	conn Connection
+
+	mu       sync.Mutex
+	versions map[*pc.Client]*versionCache
 }
 
-// Tools returns every Partner Center Referrals tool bound to the client.
-func Tools(c *pc.Client) []tools.Tool {
-	s := &service{client: c, versions: newVersionCache()}
+// versionsFor returns the version cache of the call's client.
+func (s *service) versionsFor(ctx context.Context) *versionCache {
+	c := s.conn(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.versions[c]
+	if !ok {
+		if len(s.versions) >= 1000 {
+			clear(s.versions)
+		}
+		v = newVersionCache()
+		s.versions[c] = v
+	}
+	return v
+}
+
+// Tools returns every Partner Center Referrals tool, each call using conn's client.
+func Tools(conn Connection) []tools.Tool {
+	s := &service{conn: conn, versions: map[*pc.Client]*versionCache{}}
 	return []tools.Tool{
 		tools.New(tools.Spec{
 			Name: "partnercenter_list_referrals", Title: "List referrals", Toolset: Toolset, Operation: "GetAllReferrals",

@@ -34,7 +34,7 @@ func newHarness(t *testing.T, policy tools.Policy) *harness {
 	client := pc.New(pc.StaticToken(sandbox.DefaultToken), pc.WithBaseURL(sb.APIBase(ts.URL)),
 		pc.WithHTTPClient(&http.Client{Transport: httpx.Chain(budgets.Budget(pctools.Toolset), http.DefaultTransport)}))
 	reg := tools.NewRegistry()
-	reg.Add(pctools.Tools(client)...)
+	reg.Add(pctools.Tools(pctools.Static(client))...)
 	return &harness{Client: toolstest.New(t, reg, policy, budgets), sandbox: sb, url: ts.URL}
 }
 

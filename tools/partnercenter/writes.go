@@ -101,14 +101,14 @@ func (s *service) createReferral(ctx context.Context, in CreateReferralArgs) (Cr
 	if in.DealValue != 0 {
 		r.Details.DealValue = &in.DealValue
 	}
-	created, err := s.client.CreateReferral(ctx, r, reqID)
+	created, err := s.conn(ctx).CreateReferral(ctx, r, reqID)
 	if err != nil {
 		return CreateResult{}, err
 	}
 	if created == nil {
 		return CreateResult{}, &tools.Error{Code: tools.CodeUpstreamError, Message: "Partner Center accepted the referral but returned no body; list referrals to find it"}
 	}
-	s.versions.remember(created)
+	s.versionsFor(ctx).remember(created)
 	return CreateResult{Referral: forOutput(*created), RequestID: reqID}, nil
 }
 
@@ -188,7 +188,7 @@ func (s *service) updateReferralFields(ctx context.Context, in UpdateReferralFie
 			return ReferralResult{}, tools.InvalidArgument("status", "%s", strings.TrimPrefix(err.Error(), "partnercenter: "))
 		}
 	}
-	r, err := s.client.PatchReferral(ctx, in.ID, ops, in.ETag)
+	r, err := s.conn(ctx).PatchReferral(ctx, in.ID, ops, in.ETag)
 	return s.written(ctx, in.ID, r, err)
 }
 
@@ -209,7 +209,7 @@ func (s *service) updateReferral(ctx context.Context, in UpdateReferralArgs) (Re
 			return ReferralResult{}, tools.InvalidArgument("referral.status", "%s", strings.TrimPrefix(err.Error(), "partnercenter: "))
 		}
 	}
-	r, err := s.client.UpdateReferral(ctx, in.ID, in.Referral, in.ETag)
+	r, err := s.conn(ctx).UpdateReferral(ctx, in.ID, in.Referral, in.ETag)
 	return s.written(ctx, in.ID, r, err)
 }
 
@@ -284,7 +284,7 @@ func (s *service) createDealRegistration(ctx context.Context, in CreateDealRegis
 	if cur.Status != pc.StatusActive {
 		return ReferralResult{}, tools.InvalidArgument("id", "a deal can only be registered on an accepted referral (Active/Accepted); this one is %s/%s", cur.Status, cur.Substatus)
 	}
-	r, err := s.client.AddDealRegistration(ctx, in.ID, reg, in.ETag)
+	r, err := s.conn(ctx).AddDealRegistration(ctx, in.ID, reg, in.ETag)
 	return s.written(ctx, in.ID, r, err)
 }
 
@@ -364,6 +364,6 @@ func (s *service) updateDealRegistration(ctx context.Context, in UpdateDealRegis
 	if cur.Registrations == 0 {
 		return ReferralResult{}, tools.InvalidArgument("id", "referral %s has no deal registration yet; create one with partnercenter_create_deal_registration", in.ID)
 	}
-	r, err := s.client.PatchReferral(ctx, in.ID, ops, in.ETag)
+	r, err := s.conn(ctx).PatchReferral(ctx, in.ID, ops, in.ETag)
 	return s.written(ctx, in.ID, r, err)
 }

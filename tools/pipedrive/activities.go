@@ -41,6 +41,7 @@ type Activity struct {
 }
 
 func (s *service) addActivity(ctx context.Context, in AddActivityArgs) (Activity, error) {
+	c, ref := s.at(ctx)
 	if strings.TrimSpace(in.Subject) == "" {
 		return Activity{}, tools.InvalidArgument("subject", "subject must not be blank")
 	}
@@ -53,7 +54,7 @@ func (s *service) addActivity(ctx context.Context, in AddActivityArgs) (Activity
 			return Activity{}, c
 		}
 	}
-	types, err := s.ref.activityTypes(ctx)
+	types, err := ref.activityTypes(ctx)
 	if err != nil {
 		return Activity{}, err
 	}
@@ -71,14 +72,14 @@ func (s *service) addActivity(ctx context.Context, in AddActivityArgs) (Activity
 	if !known {
 		return Activity{}, tools.InvalidArgument("type", "unknown activity type %q; known types: %s", in.Type, strings.Join(keys, ", "))
 	}
-	a, err := s.client.AddActivity(ctx, pd.ActivityInput{
+	a, err := c.AddActivity(ctx, pd.ActivityInput{
 		Subject: in.Subject, Type: in.Type, OwnerID: in.UserID, DealID: in.DealID, PersonID: in.PersonID, OrgID: in.OrgID,
 		DueDate: in.DueDate, DueTime: in.DueTime, Duration: in.Duration, Note: in.Note,
 	})
 	if err != nil {
 		return Activity{}, err
 	}
-	snap, _ := s.ref.get(ctx, false)
+	snap, _ := ref.get(ctx, false)
 	return Activity{
 		ID: a.ID, Type: a.Type, Subject: a.Subject, Done: a.Done, DueDate: a.DueDate, DueTime: a.DueTime,
 		Duration: a.Duration, Note: a.Note, OwnerID: a.OwnerID, OwnerName: snap.users[a.OwnerID],

@@ -64,7 +64,7 @@ func TestFiftyConcurrentCallersForThreeMinutes(t *testing.T) {
 	rec := &recorder{clock: fc, base: http.DefaultTransport}
 	pc := pd.New(sandbox.DefaultToken, pd.WithBaseURL(ts.URL), pd.WithHTTPClient(&http.Client{Transport: httpx.Chain(budget, rec)}))
 	reg := tools.NewRegistry()
-	reg.Add(pdtools.Tools(pc)...)
+	reg.Add(pdtools.Tools(pdtools.Static(pc))...)
 	c := toolstest.New(t, reg, tools.Policy{}, nil).MCP
 	ctx := context.Background()
 

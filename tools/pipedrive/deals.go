@@ -14,12 +14,13 @@ type DealIDArgs struct {
 }
 
 func (s *service) getDeal(ctx context.Context, in DealIDArgs) (Deal, error) {
-	d, err := s.client.GetDeal(ctx, in.DealID)
+	c, ref := s.at(ctx)
+	d, err := c.GetDeal(ctx, in.DealID)
 	if err != nil {
 		return Deal{}, err
 	}
-	snap, _ := s.ref.get(ctx, false)
-	return s.shapeDeal(ctx, snap, *d, true), nil
+	snap, _ := ref.get(ctx, false)
+	return shapeDeal(ctx, ref, snap, *d, true), nil
 }
 
 // ListDealsArgs are the arguments of pipedrive_list_deals.
@@ -46,11 +47,12 @@ type DealList struct {
 }
 
 func (s *service) listDeals(ctx context.Context, in ListDealsArgs) (DealList, error) {
+	c, ref := s.at(ctx)
 	since, verr := tools.ParseSince("updated_since", in.UpdatedSince)
 	if verr != nil {
 		return DealList{}, verr
 	}
-	snap, err := s.checkStage(ctx, in.PipelineID, in.StageID)
+	snap, err := checkStage(ctx, ref, in.PipelineID, in.StageID)
 	if err != nil {
 		return DealList{}, err
 	}
@@ -58,7 +60,7 @@ func (s *service) listDeals(ctx context.Context, in ListDealsArgs) (DealList, er
 	if limit == 0 {
 		limit = 50
 	}
-	deals, resp, err := s.client.ListDeals(ctx, pd.ListDealsParams{
+	deals, resp, err := c.ListDeals(ctx, pd.ListDealsParams{
 		Status: in.Status, PipelineID: in.PipelineID, StageID: in.StageID, OwnerID: in.OwnerID,
 		OrgID: in.OrgID, PersonID: in.PersonID, UpdatedSince: since,
 		SortBy: in.SortBy, SortDirection: in.SortDirection, Limit: limit, Cursor: in.Cursor,
@@ -68,7 +70,7 @@ func (s *service) listDeals(ctx context.Context, in ListDealsArgs) (DealList, er
 	}
 	out := DealList{Deals: make([]Deal, 0, len(deals)), NextCursor: resp.NextCursor, HasMore: resp.NextCursor != ""}
 	for _, d := range deals {
-		out.Deals = append(out.Deals, s.shapeDeal(ctx, snap, d, false))
+		out.Deals = append(out.Deals, shapeDeal(ctx, ref, snap, d, false))
 	}
 	return out, nil
 }
@@ -99,6 +101,7 @@ type SearchResult struct {
 const orgMatchLimit = 3
 
 func (s *service) searchDeals(ctx context.Context, in SearchDealsArgs) (SearchResult, error) {
+	c, ref := s.at(ctx)
 	term := strings.TrimSpace(in.Term)
 	if len([]rune(term)) < 2 {
 		return SearchResult{}, tools.InvalidArgument("term", "term needs at least 2 characters")
@@ -107,7 +110,7 @@ func (s *service) searchDeals(ctx context.Context, in SearchDealsArgs) (SearchRe
 	if limit == 0 {
 		limit = 20
 	}
-	snap, _ := s.ref.get(ctx, false)
+	snap, _ := ref.get(ctx, false)
 	out := SearchResult{Deals: []SearchHit{}}
 	seen := map[int64]bool{}
 	add := func(d Deal, on string) bool {
@@ -123,7 +126,7 @@ func (s *service) searchDeals(ctx context.Context, in SearchDealsArgs) (SearchRe
 		return true
 	}
 
-	hits, resp, err := s.client.SearchDeals(ctx, pd.SearchDealsParams{Term: term, Fields: "title", ExactMatch: in.ExactMatch, Status: in.Status, Limit: limit})
+	hits, resp, err := c.SearchDeals(ctx, pd.SearchDealsParams{Term: term, Fields: "title", ExactMatch: in.ExactMatch, Status: in.Status, Limit: limit})
 	if err != nil {
 		return SearchResult{}, err
 	}
@@ -136,11 +139,11 @@ func (s *service) searchDeals(ctx context.Context, in SearchDealsArgs) (SearchRe
 		}
 		if it.Organization != nil {
 			d.OrgID, d.OrgName = it.Organization.ID, it.Organization.Name
-			s.ref.rememberOrg(d.OrgID, d.OrgName)
+			ref.rememberOrg(d.OrgID, d.OrgName)
 		}
 		if it.Person != nil {
 			d.PersonID, d.PersonName = it.Person.ID, it.Person.Name
-			s.ref.rememberPerson(d.PersonID, d.PersonName)
+			ref.rememberPerson(d.PersonID, d.PersonName)
 		}
 		if !add(d, "title") {
 			break
@@ -153,18 +156,18 @@ func (s *service) searchDeals(ctx context.Context, in SearchDealsArgs) (SearchRe
 		return out, nil
 	}
 
-	orgs, _, err := s.client.SearchOrganizations(ctx, term, orgMatchLimit)
+	orgs, _, err := c.SearchOrganizations(ctx, term, orgMatchLimit)
 	if err != nil {
 		return SearchResult{}, err
 	}
 	for _, o := range orgs {
-		s.ref.rememberOrg(o.Item.ID, o.Item.Name)
-		deals, resp, err := s.client.ListDeals(ctx, pd.ListDealsParams{OrgID: o.Item.ID, Status: in.Status, Limit: limit, SortBy: "update_time", SortDirection: "desc"})
+		ref.rememberOrg(o.Item.ID, o.Item.Name)
+		deals, resp, err := c.ListDeals(ctx, pd.ListDealsParams{OrgID: o.Item.ID, Status: in.Status, Limit: limit, SortBy: "update_time", SortDirection: "desc"})
 		if err != nil {
 			return SearchResult{}, err
 		}
 		for _, d := range deals {
-			if !add(s.shapeDeal(ctx, snap, d, false), "organization") {
+			if !add(shapeDeal(ctx, ref, snap, d, false), "organization") {
 				return out, nil
 			}
 		}
@@ -204,13 +207,14 @@ type AddDealDeprecatedArgs struct {
 }
 
 func (s *service) addDealV2(ctx context.Context, in AddDealArgs) (Deal, error) {
+	c, ref := s.at(ctx)
 	if strings.TrimSpace(in.Title) == "" {
 		return Deal{}, tools.InvalidArgument("title", "title must not be blank")
 	}
 	if err := tools.CheckDate("expected_close_date", in.ExpectedCloseDate); err != nil {
 		return Deal{}, err
 	}
-	snap, err := s.checkStage(ctx, in.PipelineID, in.StageID)
+	snap, err := checkStage(ctx, ref, in.PipelineID, in.StageID)
 	if err != nil {
 		return Deal{}, err
 	}
@@ -242,11 +246,11 @@ func (s *service) addDealV2(ctx context.Context, in AddDealArgs) (Deal, error) {
 		v := visibility[in.VisibleTo]
 		body.VisibleTo = &v
 	}
-	d, err := s.client.AddDeal(ctx, body)
+	d, err := c.AddDeal(ctx, body)
 	if err != nil {
 		return Deal{}, err
 	}
-	return s.shapeDeal(ctx, snap, *d, true), nil
+	return shapeDeal(ctx, ref, snap, *d, true), nil
 }
 
 func (s *service) addDeal(ctx context.Context, in AddDealDeprecatedArgs) (Deal, error) {
@@ -272,27 +276,29 @@ type UpdateDealStageDeprecatedArgs struct {
 }
 
 func (s *service) updateDealStageV2(ctx context.Context, in UpdateDealStageArgs) (Deal, error) {
+	c, ref := s.at(ctx)
 	if err := tools.CheckDate("expected_close_date", in.ExpectedCloseDate); err != nil {
 		return Deal{}, err
 	}
-	snap, err := s.checkStage(ctx, in.PipelineID, in.StageID)
+	snap, err := checkStage(ctx, ref, in.PipelineID, in.StageID)
 	if err != nil {
 		return Deal{}, err
 	}
-	d, err := s.client.UpdateDeal(ctx, in.DealID, pd.DealInput{
+	d, err := c.UpdateDeal(ctx, in.DealID, pd.DealInput{
 		PipelineID: &in.PipelineID, StageID: &in.StageID, ExpectedCloseDate: opt(in.ExpectedCloseDate),
 	})
 	if err != nil {
 		return Deal{}, err
 	}
-	return s.shapeDeal(ctx, snap, *d, true), nil
+	return shapeDeal(ctx, ref, snap, *d, true), nil
 }
 
 func (s *service) updateDealStage(ctx context.Context, in UpdateDealStageDeprecatedArgs) (Deal, error) {
+	_, ref := s.at(ctx)
 	if err := tools.CheckDate("expected_close_date", in.ExpectedCloseDate); err != nil {
 		return Deal{}, err
 	}
-	snap, err := s.checkStage(ctx, 0, in.StageID)
+	snap, err := checkStage(ctx, ref, 0, in.StageID)
 	if err != nil {
 		return Deal{}, err
 	}
@@ -308,21 +314,22 @@ type UpdateDealStatusArgs struct {
 }
 
 func (s *service) updateDealStatus(ctx context.Context, in UpdateDealStatusArgs) (Deal, error) {
+	c, ref := s.at(ctx)
 	if in.LostReason != "" && in.Status != "lost" {
 		return Deal{}, tools.InvalidArgument("lost_reason", "lost_reason can only be given with status lost, not %q", in.Status)
 	}
 	if in.Status == "deleted" {
-		if err := s.client.DeleteDeal(ctx, in.DealID); err != nil {
+		if err := c.DeleteDeal(ctx, in.DealID); err != nil {
 			return Deal{}, err
 		}
 		return Deal{ID: in.DealID, Status: "deleted"}, nil
 	}
-	d, err := s.client.UpdateDeal(ctx, in.DealID, pd.DealInput{Status: &in.Status, LostReason: opt(in.LostReason)})
+	d, err := c.UpdateDeal(ctx, in.DealID, pd.DealInput{Status: &in.Status, LostReason: opt(in.LostReason)})
 	if err != nil {
 		return Deal{}, err
 	}
-	snap, _ := s.ref.get(ctx, false)
-	return s.shapeDeal(ctx, snap, *d, true), nil
+	snap, _ := ref.get(ctx, false)
+	return shapeDeal(ctx, ref, snap, *d, true), nil
 }
 
 // opt returns a pointer to v, or nil for the zero value (not sent).

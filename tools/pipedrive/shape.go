@@ -54,7 +54,7 @@ func visibilityLabel(code int) string {
 
 // shapeDeal converts an upstream deal, filling names from reference data.
 // With lookup set, unknown organization and person names are fetched.
-func (s *service) shapeDeal(ctx context.Context, snap snapshot, d pd.Deal, lookup bool) Deal {
+func shapeDeal(ctx context.Context, ref *refData, snap snapshot, d pd.Deal, lookup bool) Deal {
 	out := Deal{
 		ID: d.ID, Title: d.Title, Status: d.Status, Value: d.Value, Currency: d.Currency,
 		PipelineID: d.PipelineID, PipelineName: snap.pipelineName(d.PipelineID),
@@ -70,11 +70,11 @@ func (s *service) shapeDeal(ctx context.Context, snap snapshot, d pd.Deal, looku
 		out.Status = "deleted"
 	}
 	if lookup {
-		out.OrgName = s.ref.orgName(ctx, d.OrgID)
-		out.PersonName = s.ref.personName(ctx, d.PersonID)
+		out.OrgName = ref.orgName(ctx, d.OrgID)
+		out.PersonName = ref.personName(ctx, d.PersonID)
 	} else {
-		out.OrgName = s.ref.cachedOrg(d.OrgID)
-		out.PersonName = s.ref.cachedPerson(d.PersonID)
+		out.OrgName = ref.cachedOrg(d.OrgID)
+		out.PersonName = ref.cachedPerson(d.PersonID)
 	}
 	return out
 }

@@ -24,11 +24,12 @@ type Stage struct {
 }
 
 func (s *service) getStage(ctx context.Context, in GetStageArgs) (Stage, error) {
-	st, err := s.client.GetStage(ctx, in.StageID)
+	c, ref := s.at(ctx)
+	st, err := c.GetStage(ctx, in.StageID)
 	if err != nil {
 		return Stage{}, err
 	}
-	snap, _ := s.ref.get(ctx, false) // names are best effort
+	snap, _ := ref.get(ctx, false) // names are best effort
 	return Stage{
 		ID: st.ID, Name: st.Name, PipelineID: st.PipelineID, PipelineName: snap.pipelineName(st.PipelineID),
 		OrderNr: st.OrderNr, DealProbability: st.DealProbability, IsDeleted: st.IsDeleted,
@@ -61,7 +62,8 @@ type Pipelines struct {
 }
 
 func (s *service) listPipelines(ctx context.Context, in ListPipelinesArgs) (Pipelines, error) {
-	snap, err := s.ref.get(ctx, in.Refresh)
+	_, ref := s.at(ctx)
+	snap, err := ref.get(ctx, in.Refresh)
 	if err != nil {
 		return Pipelines{}, err
 	}
@@ -86,15 +88,15 @@ func (s *service) listPipelines(ctx context.Context, in ListPipelinesArgs) (Pipe
 // checkStage validates a stage (and optionally its pipeline) against the
 // cached reference data, refreshing once when an id is unknown, so that a
 // wrong id costs at most the reference reload and never a write.
-func (s *service) checkStage(ctx context.Context, pipelineID, stageID int64) (snapshot, error) {
-	snap, err := s.ref.get(ctx, false)
+func checkStage(ctx context.Context, ref *refData, pipelineID, stageID int64) (snapshot, error) {
+	snap, err := ref.get(ctx, false)
 	if err != nil {
 		return snap, err
 	}
 	_, stageOK := snap.stage(stageID)
 	_, pipeOK := snap.pipeline(pipelineID)
 	if (stageID != 0 && !stageOK) || (pipelineID != 0 && !pipeOK) {
-		if snap, err = s.ref.get(ctx, true); err != nil {
+		if snap, err = ref.get(ctx, true); err != nil {
 			return snap, err
 		}
 	}

@@ -3,6 +3,9 @@
 package pipedrive
 
 import (
+	"context"
+	"sync"
+
 	pd "github.com/cosell-mcp/cosell-mcp/connectors/pipedrive"
 	"github.com/cosell-mcp/cosell-mcp/tools"
 )
@@ -10,16 +13,41 @@ import (
 // Toolset is the toolset of every Pipedrive tool.
 const Toolset = "pipedrive"
 
-// service is what the Pipedrive tools share: the client and its cached
-// reference data.
+// Connection resolves the client of a call: the caller's own credential
+// in HTTP mode, or the server's.
+type Connection func(ctx context.Context) *pd.Client
+
+// Static is the Connection of a single client.
+func Static(c *pd.Client) Connection { return func(context.Context) *pd.Client { return c } }
+
+// service is what the Pipedrive tools share: the connection and each
+// client's cached reference data.
 type service struct {
-	client *pd.Client
-	ref    *refData
+	conn Connection
+
+	mu   sync.Mutex
+	refs map[*pd.Client]*refData
 }
 
-// Tools returns every Pipedrive tool bound to the client.
-func Tools(c *pd.Client) []tools.Tool {
-	s := &service{client: c, ref: newRefData(c)}
+// at returns the call's client and its reference data.
+func (s *service) at(ctx context.Context) (*pd.Client, *refData) {
+	c := s.conn(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.refs[c]
+	if !ok {
+		if len(s.refs) >= 1000 {
+			clear(s.refs)
+		}
+		r = newRefData(c)
+		s.refs[c] = r
+	}
+	return c, r
+}
+
+// Tools returns every Pipedrive tool, each call using conn's client.
+func Tools(conn Connection) []tools.Tool {
+	s := &service{conn: conn, refs: map[*pd.Client]*refData{}}
 	return []tools.Tool{
 		tools.New(tools.Spec{
 			Name: "pipedrive_get_stage", Title: "Get stage", Toolset: Toolset, Operation: "GetStage",

@@ -39,7 +39,7 @@ func newHarness(t *testing.T, policy tools.Policy) *harness {
 		pd.WithHTTPClient(&http.Client{Transport: httpx.Chain(budgets.Budget(pdtools.Toolset), http.DefaultTransport)}))
 	reg := tools.NewRegistry()
 	reg.Add(tools.ThrottleStatusTool(budgets))
-	reg.Add(pdtools.Tools(pc)...)
+	reg.Add(pdtools.Tools(pdtools.Static(pc))...)
 	return &harness{Client: toolstest.New(t, reg, policy, budgets), sandbox: sb, budgets: budgets}
 }
 

@@ -25,6 +25,11 @@ import (
 	"time"
 )
 
+// UserTokenPrefix marks further tokens the sandbox accepts, one per
+// simulated user of the same company (for per-user connections); each has
+// its own burst window.
+const UserTokenPrefix = "sandbox-user-"
+
 // DefaultToken is the API token the sandbox accepts when Options.Token is empty.
 const DefaultToken = "sandbox-token"
 
@@ -173,7 +178,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, v1, &apiError{status: http.StatusTooManyRequests, msg: "Request over limit"})
 		return
 	}
-	if presented != s.token {
+	if presented != s.token && !strings.HasPrefix(presented, UserTokenPrefix) {
 		writeError(w, v1, &apiError{status: http.StatusUnauthorized, msg: "unauthorized access"})
 		return
 	}
