@@ -38,6 +38,10 @@ lint: ## gofmt and go vet
 schemas: ## Regenerate schemas/<tool>.json from the tool definitions
 	$(GO) run ./cmd/mcp-server schemas --dir schemas
 
+.PHONY: docs
+docs: ## Regenerate the tool and resource tables in README.md (a test fails when they are stale)
+	$(GO) run ./cmd/mcp-server docs
+
 .PHONY: bench
 bench: ## Benchmarks: tools/list size, tool-call latency, start-up time, throttle
 	$(GO) test -run '^$$' -bench . -benchmem ./cmd/mcp-server ./internal/...

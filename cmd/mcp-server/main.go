@@ -8,6 +8,7 @@
 //	mcp-server call TOOL [JSON]        run one tool call and print its result
 //	mcp-server sandbox [--addr ADDR]   serve the Pipedrive sandbox on loopback
 //	mcp-server schemas [--dir DIR]     write every tool's JSON Schemas
+//	mcp-server docs                    regenerate the tool and resource tables in README.md
 //	mcp-server hash-key KEY            print the hash to put in --api-keys-file
 //	mcp-server version
 package main
@@ -63,6 +64,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return sandboxCmd(ctx, args, stdout, stderr)
 	case "schemas":
 		return schemasCmd(args, stdout, stderr)
+	case "docs":
+		return docsCmd("README.md")
 	case "hash-key":
 		if len(args) != 1 {
 			return fmt.Errorf("usage: mcp-server hash-key KEY")

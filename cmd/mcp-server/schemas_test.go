@@ -78,3 +78,16 @@ func walkSchema(t *testing.T, where string, s map[string]any) {
 		walkSchema(t, where+"[]", items)
 	}
 }
+
+// TestReadmeTablesAreCurrent fails when README.md's generated tables drift
+// from the registry; `make docs` regenerates them.
+func TestReadmeTablesAreCurrent(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	require.NoError(t, err)
+	want, err := renderDocs(string(raw))
+	require.NoError(t, err)
+	assert.Equal(t, want, string(raw), "README.md tables are stale: run make docs")
+	for _, tl := range staticRegistry().Tools() {
+		assert.Contains(t, string(raw), "`"+tl.Name+"`")
+	}
+}
