@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
@@ -43,7 +44,10 @@ type App struct {
 	Triggers *triggers.Manager
 	Metrics  *metrics.Metrics
 	closers  []func()
-	subs     func() int
+
+	errMu     sync.Mutex
+	lastError map[string]upstreamFailure // by connection
+	subs      func() int
 }
 
 // Close stops embedded sandboxes.
@@ -106,6 +110,9 @@ func newApp(cfg Config, log *slog.Logger) (*App, error) {
 
 	app.subs = resources.Total
 	reg := buildRegistry(app.Budgets, pdPool.For, pcPool.For, wsClient, wsOptions(cfg, app.Budgets))
+	reg.Add(tools.ConnectionStatusTool(app.connectionReport(cfg, pdPool.For, map[string]string{
+		pdtools.Toolset: pdClient.BaseURL(), pctools.Toolset: pcClient.BaseURL(), wstools.Toolset: wsClient.BaseURL(),
+	})))
 	reg.Add(trtools.Tools(app.Triggers, resources)...)
 	app.Registry = reg
 
@@ -267,14 +274,68 @@ func staticRegistry() *tools.Registry {
 	reg := buildRegistry(budgets, pdtools.Static(pipedrive.New("")), pctools.Static(partnercenter.New(partnercenter.StaticToken(""))),
 		workspan.New(workspan.Config{}), wstools.Options{Budget: budgets.Budget(wstools.Toolset)})
 	reg.Add(trtools.Tools(nil, nil)...)
+	reg.Add(tools.ConnectionStatusTool(nil))
 	return reg
 }
 
-// transport is the HTTP chain of one connection: budget, retries, metrics.
+// upstreamFailure is the last failed upstream exchange of a connection.
+type upstreamFailure struct {
+	Status int
+	At     time.Time
+}
+
+// transport is the HTTP chain of one connection: budget, retries, metrics
+// and the last failure for connection_status.
 func (a *App) transport(connection string) http.RoundTripper {
 	return httpx.ChainObserved(a.Budgets.Budget(connection), http.DefaultTransport, func(status int, waited time.Duration) {
 		a.Metrics.ObserveUpstream(connection, status, waited)
+		if status == 0 || status >= 400 {
+			a.errMu.Lock()
+			if a.lastError == nil {
+				a.lastError = map[string]upstreamFailure{}
+			}
+			a.lastError[connection] = upstreamFailure{Status: status, At: time.Now().UTC()}
+			a.errMu.Unlock()
+		}
 	})
+}
+
+// connectionReport gathers connection_status for the caller's connections.
+func (a *App) connectionReport(cfg Config, pd pdtools.Connection, endpoints map[string]string) func(ctx context.Context) ([]tools.ConnectionInfo, error) {
+	sandbox := map[string]bool{pdtools.Toolset: cfg.Sandbox, pctools.Toolset: cfg.PartnerCenter.Sandbox, wstools.Toolset: cfg.WorkSpan.Sandbox}
+	return func(ctx context.Context) ([]tools.ConnectionInfo, error) {
+		active, _ := a.Triggers.Active(ctx)
+		var out []tools.ConnectionInfo
+		for _, connector := range []string{pdtools.Toolset, pctools.Toolset, wstools.Toolset} {
+			name := tools.ConnectionName(connector, tools.Credential(ctx, connector))
+			info := tools.ConnectionInfo{Connector: connector, Mode: "live", Endpoint: endpoints[connector]}
+			if connector == pdtools.Toolset {
+				if me, err := pd(ctx).Me(ctx); err == nil {
+					info.Account = fmt.Sprintf("%s <%s>", me.Name, me.Email)
+				}
+			}
+			info.Budget = tools.BudgetOf(a.Budgets.Budget(name).Status())
+			if sandbox[connector] && tools.Credential(ctx, connector) == "" {
+				info.Mode = "sandbox"
+			}
+			a.errMu.Lock()
+			if f, ok := a.lastError[name]; ok {
+				info.LastError = fmt.Sprintf("HTTP %d", f.Status)
+				if f.Status == 0 {
+					info.LastError = "no reply (network error or timeout)"
+				}
+				info.LastErrorAt = f.At.Format(time.RFC3339)
+			}
+			a.errMu.Unlock()
+			for _, t := range active {
+				if strings.HasPrefix(t.Kind, connector+".") {
+					info.ActiveTriggers++
+				}
+			}
+			out = append(out, info)
+		}
+		return out, nil
+	}
 }
 
 func orDefault(v, def string) string {

@@ -268,6 +268,27 @@ func TestCallSubcommand(t *testing.T) {
 	require.Error(t, err, "flags go after the subcommand")
 }
 
+func TestConnectionStatus(t *testing.T) {
+	cmd := exec.Command(binary(t), "call", "connection_status")
+	cmd.Env = append(sandboxEnv(), "COSELL_STATE_DIR="+stateDir(t))
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	var st struct {
+		Connections []struct {
+			Connector, Mode, Account string
+			Budget                   struct{ Used int }
+		}
+	}
+	require.NoError(t, json.Unmarshal(out, &st), "%s", out)
+	require.Len(t, st.Connections, 3)
+	for _, c := range st.Connections {
+		assert.Equal(t, "sandbox", c.Mode, c.Connector)
+	}
+	assert.Equal(t, "pipedrive", st.Connections[0].Connector)
+	assert.Contains(t, st.Connections[0].Account, "@", "Pipedrive tells whose token it is")
+	assert.Equal(t, 1, st.Connections[0].Budget.Used, "learning the account cost one call")
+}
+
 func TestToolsSubcommand(t *testing.T) {
 	out, err := exec.Command(binary(t), "tools", "--json").Output()
 	require.NoError(t, err)
