@@ -24,6 +24,7 @@ import (
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
 	"github.com/cosell-mcp/cosell-mcp/internal/triggers"
 	"github.com/cosell-mcp/cosell-mcp/tools"
+	"github.com/cosell-mcp/cosell-mcp/tools/completions"
 	pctools "github.com/cosell-mcp/cosell-mcp/tools/partnercenter"
 	pdtools "github.com/cosell-mcp/cosell-mcp/tools/pipedrive"
 	trtools "github.com/cosell-mcp/cosell-mcp/tools/triggers"
@@ -109,6 +110,7 @@ func newApp(cfg Config, log *slog.Logger) (*App, error) {
 	}
 
 	app.subs = resources.Total
+	completer := &completions.Provider{Pipedrive: pdPool.For, PartnerCenter: pcPool.For, WorkSpan: wsClient}
 	reg := buildRegistry(app.Budgets, pdPool.For, pcPool.For, wsClient, wsOptions(cfg, app.Budgets))
 	reg.Add(tools.ConnectionStatusTool(app.connectionReport(cfg, pdPool.For, map[string]string{
 		pdtools.Toolset: pdClient.BaseURL(), pctools.Toolset: pcClient.BaseURL(), wstools.Toolset: wsClient.BaseURL(),
@@ -135,7 +137,12 @@ func newApp(cfg Config, log *slog.Logger) (*App, error) {
 		Logger:     log,
 		Hooks:      hooks,
 		OnToolCall: app.Metrics.ObserveTool,
-		Extra:      []server.ServerOption{server.WithResourceCapabilities(true, true)},
+		Extra: []server.ServerOption{
+			server.WithResourceCapabilities(true, true),
+			server.WithCompletions(),
+			server.WithPromptCompletionProvider(completer),
+			server.WithResourceCompletionProvider(completer),
+		},
 	})
 	resources.Attach(app.Server)
 	return app, nil

@@ -430,3 +430,24 @@ func TestBinaryWorkSpanWebhookSubscription(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []string{"Webhook A", "Webhook B"}, names)
 }
+
+func TestCompletions(t *testing.T) {
+	s := startServer(t)
+	s.initialize("2025-11-25")
+	complete := func(ref map[string]any, name, value string, ctx map[string]any) []any {
+		params := map[string]any{"ref": ref, "argument": map[string]any{"name": name, "value": value}}
+		if ctx != nil {
+			params["context"] = map[string]any{"arguments": ctx}
+		}
+		resp := s.request("completion/complete", params)
+		require.NotNil(t, resp["result"], "%v", resp)
+		return resp["result"].(map[string]any)["completion"].(map[string]any)["values"].([]any)
+	}
+	tmpl := map[string]any{"type": "ref/resource", "uri": "workspan://triggers/object-events{?event,filters,integration_id,name,object_ids,after}"}
+	assert.Equal(t, []any{"int-crm-001"}, complete(tmpl, "integration_id", "int-c", nil))
+	assert.Contains(t, complete(tmpl, "event", "object.", nil), "object.create")
+	assert.ElementsMatch(t, []any{"Sales", "Partner Co-sell"}, complete(tmpl, "pipeline", "", nil))
+	stages := complete(tmpl, "stage", "", map[string]any{"pipeline": "Partner Co-sell"})
+	assert.Contains(t, stages, "Joint Discovery")
+	assert.NotContains(t, stages, "Demo Scheduled", "only the named pipeline's stages")
+}
