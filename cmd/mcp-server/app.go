@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/cosell-mcp/cosell-mcp/internal/store"
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
 	"github.com/cosell-mcp/cosell-mcp/internal/triggers"
+	"github.com/cosell-mcp/cosell-mcp/prompts"
 	"github.com/cosell-mcp/cosell-mcp/tools"
 	"github.com/cosell-mcp/cosell-mcp/tools/completions"
 	pctools "github.com/cosell-mcp/cosell-mcp/tools/partnercenter"
@@ -139,12 +141,18 @@ func newApp(cfg Config, log *slog.Logger) (*App, error) {
 		OnToolCall: app.Metrics.ObserveTool,
 		Extra: []server.ServerOption{
 			server.WithResourceCapabilities(true, true),
+			server.WithPromptCapabilities(false),
 			server.WithCompletions(),
 			server.WithPromptCompletionProvider(completer),
 			server.WithResourceCompletionProvider(completer),
 		},
 	})
 	resources.Attach(app.Server)
+	enabled := func(toolset string) bool { return len(cfg.Toolsets) == 0 || slices.Contains(cfg.Toolsets, toolset) }
+	if err := prompts.Register(app.Server, enabled, cfg.ReadOnly); err != nil {
+		app.Close()
+		return nil, err
+	}
 	return app, nil
 }
 

@@ -451,3 +451,27 @@ func TestCompletions(t *testing.T) {
 	assert.Contains(t, stages, "Joint Discovery")
 	assert.NotContains(t, stages, "Demo Scheduled", "only the named pipeline's stages")
 }
+
+func TestPrompts(t *testing.T) {
+	s := startServer(t)
+	s.initialize("2025-11-25")
+	list := s.request("prompts/list", nil)["result"].(map[string]any)["prompts"].([]any)
+	var names []string
+	for _, p := range list {
+		names = append(names, p.(map[string]any)["name"].(string))
+	}
+	assert.ElementsMatch(t, []string{"triage_referrals", "register_deal", "review_pipeline", "bulk_import_opportunities", "link_referral_to_crm"}, names)
+	got := s.request("prompts/get", map[string]any{"name": "review_pipeline", "arguments": map[string]any{"pipeline": "Sales"}})["result"].(map[string]any)
+	text := got["messages"].([]any)[0].(map[string]any)["content"].(map[string]any)["text"].(string)
+	assert.Contains(t, text, "Sales")
+	assert.Contains(t, text, "pipedrive_list_deals")
+
+	resp := s.request("completion/complete", map[string]any{"ref": map[string]any{"type": "ref/prompt", "name": "review_pipeline"},
+		"argument": map[string]any{"name": "pipeline", "value": "Part"}})
+	assert.Equal(t, []any{"Partner Co-sell"}, resp["result"].(map[string]any)["completion"].(map[string]any)["values"])
+
+	ro := startServer(t, "--read-only")
+	ro.initialize("2025-11-25")
+	list = ro.request("prompts/list", nil)["result"].(map[string]any)["prompts"].([]any)
+	assert.Len(t, list, 2, "read-only mode offers only the read-only prompts")
+}
