@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/invopop/jsonschema"
+
 	pc "github.com/cosell-mcp/cosell-mcp/connectors/partnercenter"
 	"github.com/cosell-mcp/cosell-mcp/internal/upstream"
 	"github.com/cosell-mcp/cosell-mcp/tools"
@@ -53,8 +55,8 @@ type Row struct {
 
 // ReferralList is a page of referrals.
 type ReferralList struct {
-	Referrals []Row         `json:"referrals"`
-	Full      []pc.Referral `json:"full,omitempty"`
+	Referrals []Row          `json:"referrals"`
+	Full      []FullReferral `json:"full,omitempty"`
 	// Filter is the OData $filter that was sent, for the agent to reuse or refine.
 	Filter     string `json:"filter,omitempty"`
 	HasMore    bool   `json:"has_more"`
@@ -168,7 +170,7 @@ func (s *service) listQuery(in ListReferralsArgs) (listCursor, error) {
 // definition leaves customerProfile.ids and requirement items untyped and
 // the documentation shows objects, so anything else is dropped rather than
 // breaking a client that validates results.
-func forOutput(r pc.Referral) pc.Referral {
+func forOutput(r pc.Referral) FullReferral {
 	if cp := r.CustomerProfile; cp != nil && len(cp.IDs) > 0 && !isObject(cp.IDs) {
 		c := *cp
 		c.IDs = nil
@@ -181,7 +183,7 @@ func forOutput(r pc.Referral) pc.Referral {
 		dd.Requirements = &req
 		r.Details = &dd
 	}
-	return r
+	return FullReferral(r)
 }
 
 func isObject(raw json.RawMessage) bool {
@@ -220,6 +222,18 @@ func rowOf(r *pc.Referral) Row {
 	return row
 }
 
+// FullReferral is a whole Partner Center referral. Its schema is declared
+// as a free-form object: the referral's full shape (the connector
+// definition's Referral) would cost an agent kilobytes in every tool
+// listing, for fields the tool descriptions name where they matter.
+type FullReferral pc.Referral
+
+// JSONSchema implements the schema generator's override.
+func (FullReferral) JSONSchema() *jsonschema.Schema {
+	return &jsonschema.Schema{Type: "object", AdditionalProperties: jsonschema.TrueSchema,
+		Description: "A Partner Center referral (id, name, status, substatus, eTag, customerProfile, details, team, registrations …)."}
+}
+
 // ReferralIDArgs identifies a referral.
 type ReferralIDArgs struct {
 	ID string `json:"id" jsonschema:"minLength=1" jsonschema_description:"Referral id."`
@@ -227,7 +241,7 @@ type ReferralIDArgs struct {
 
 // ReferralResult wraps one full referral.
 type ReferralResult struct {
-	Referral pc.Referral `json:"referral"`
+	Referral FullReferral `json:"referral"`
 }
 
 func (s *service) getReferral(ctx context.Context, in ReferralIDArgs) (ReferralResult, error) {

@@ -55,8 +55,8 @@ type CreateReferralArgs struct {
 
 // CreateResult is the created referral and the request id that made it.
 type CreateResult struct {
-	Referral  pc.Referral `json:"referral"`
-	RequestID string      `json:"request_id"`
+	Referral  FullReferral `json:"referral"`
+	RequestID string       `json:"request_id"`
 }
 
 // isoDate turns YYYY-MM-DD into the API's date-time.
@@ -194,9 +194,9 @@ func (s *service) updateReferralFields(ctx context.Context, in UpdateReferralFie
 
 // UpdateReferralArgs are the arguments of the deprecated full replace.
 type UpdateReferralArgs struct {
-	ID       string      `json:"id" jsonschema:"minLength=1"`
-	ETag     string      `json:"etag" jsonschema:"minLength=1"`
-	Referral pc.Referral `json:"referral" jsonschema_description:"The whole referral as read, with your changes."`
+	ID       string       `json:"id" jsonschema:"minLength=1"`
+	ETag     string       `json:"etag" jsonschema:"minLength=1"`
+	Referral FullReferral `json:"referral" jsonschema_description:"The whole referral as read, with your changes."`
 }
 
 func (s *service) updateReferral(ctx context.Context, in UpdateReferralArgs) (ReferralResult, error) {
@@ -209,7 +209,7 @@ func (s *service) updateReferral(ctx context.Context, in UpdateReferralArgs) (Re
 			return ReferralResult{}, tools.InvalidArgument("referral.status", "%s", strings.TrimPrefix(err.Error(), "partnercenter: "))
 		}
 	}
-	r, err := s.conn(ctx).UpdateReferral(ctx, in.ID, in.Referral, in.ETag)
+	r, err := s.conn(ctx).UpdateReferral(ctx, in.ID, pc.Referral(in.Referral), in.ETag)
 	return s.written(ctx, in.ID, r, err)
 }
 
