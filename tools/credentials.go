@@ -75,3 +75,32 @@ func (p *Pool[C]) For(ctx context.Context) C {
 	p.clients[name] = c
 	return c
 }
+
+// PerClient keeps one value (typically a cache) per client, created on
+// first use, so callers with their own credentials never share it.
+type PerClient[C comparable, V any] struct {
+	make func(C) V
+
+	mu sync.Mutex
+	m  map[C]V
+}
+
+// NewPerClient returns an empty PerClient whose values come from make.
+func NewPerClient[C comparable, V any](make func(C) V) *PerClient[C, V] {
+	return &PerClient[C, V]{make: make, m: map[C]V{}}
+}
+
+// Get returns the value of client c.
+func (p *PerClient[C, V]) Get(c C) V {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	v, ok := p.m[c]
+	if !ok {
+		if len(p.m) >= maxPooled {
+			clear(p.m)
+		}
+		v = p.make(c)
+		p.m[c] = v
+	}
+	return v
+}

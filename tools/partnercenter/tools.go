@@ -6,7 +6,6 @@ package partnercenter
 
 import (
 	"context"
-	"sync"
 
 	pc "github.com/cosell-mcp/cosell-mcp/connectors/partnercenter"
 	"github.com/cosell-mcp/cosell-mcp/tools"
@@ -25,31 +24,16 @@ func Static(c *pc.Client) Connection { return func(context.Context) *pc.Client {
 // service is what the Partner Center tools share: the connection and, per
 // client, the referral versions it has seen.
 type service struct {
-	conn Connection
-
-	mu       sync.Mutex
-	versions map[*pc.Client]*versionCache
+	conn     Connection
+	versions *tools.PerClient[*pc.Client, *versionCache]
 }
 
 // versionsFor returns the version cache of the call's client.
-func (s *service) versionsFor(ctx context.Context) *versionCache {
-	c := s.conn(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.versions[c]
-	if !ok {
-		if len(s.versions) >= 1000 {
-			clear(s.versions)
-		}
-		v = newVersionCache()
-		s.versions[c] = v
-	}
-	return v
-}
+func (s *service) versionsFor(ctx context.Context) *versionCache { return s.versions.Get(s.conn(ctx)) }
 
 // Tools returns every Partner Center Referrals tool, each call using conn's client.
 func Tools(conn Connection) []tools.Tool {
-	s := &service{conn: conn, versions: map[*pc.Client]*versionCache{}}
+	s := &service{conn: conn, versions: tools.NewPerClient(func(*pc.Client) *versionCache { return newVersionCache() })}
 	return []tools.Tool{
 		tools.New(tools.Spec{
 			Name: "partnercenter_list_referrals", Title: "List referrals", Toolset: Toolset, Operation: "GetAllReferrals",

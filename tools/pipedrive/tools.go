@@ -4,7 +4,6 @@ package pipedrive
 
 import (
 	"context"
-	"sync"
 
 	pd "github.com/cosell-mcp/cosell-mcp/connectors/pipedrive"
 	"github.com/cosell-mcp/cosell-mcp/tools"
@@ -24,30 +23,18 @@ func Static(c *pd.Client) Connection { return func(context.Context) *pd.Client {
 // client's cached reference data.
 type service struct {
 	conn Connection
-
-	mu   sync.Mutex
-	refs map[*pd.Client]*refData
+	refs *tools.PerClient[*pd.Client, *refData]
 }
 
 // at returns the call's client and its reference data.
 func (s *service) at(ctx context.Context) (*pd.Client, *refData) {
 	c := s.conn(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.refs[c]
-	if !ok {
-		if len(s.refs) >= 1000 {
-			clear(s.refs)
-		}
-		r = newRefData(c)
-		s.refs[c] = r
-	}
-	return c, r
+	return c, s.refs.Get(c)
 }
 
 // Tools returns every Pipedrive tool, each call using conn's client.
 func Tools(conn Connection) []tools.Tool {
-	s := &service{conn: conn, refs: map[*pd.Client]*refData{}}
+	s := &service{conn: conn, refs: tools.NewPerClient(newRefData)}
 	return []tools.Tool{
 		tools.New(tools.Spec{
 			Name: "pipedrive_get_stage", Title: "Get stage", Toolset: Toolset, Operation: "GetStage",
