@@ -121,7 +121,7 @@ func (s *oauthSource) fetch(ctx context.Context) (string, time.Time, error) {
 type tokenReply struct {
 	AccessToken      string             `json:"access_token"`
 	TokenType        string             `json:"token_type"`
-	ExpiresIn        tokencache.Seconds `json:"expires_in"`
+	ExpiresIn        upstream.FlexInt64 `json:"expires_in"`
 	RefreshToken     string             `json:"refresh_token"`
 	Error            string             `json:"error"`
 	ErrorDescription string             `json:"error_description"`
@@ -172,7 +172,7 @@ func (s *oauthSource) request(ctx context.Context, refresh string) (token string
 			e.Message, e.Detail = nonEmpty(e.Detail, http.StatusText(resp.StatusCode)), ""
 		}
 		if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
-			e.RetryAfter = upstream.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+			e.RetryAfter, _ = upstream.RetryAfter(resp.Header, time.Now())
 		}
 		return "", time.Time{}, "", e
 	}
@@ -182,7 +182,7 @@ func (s *oauthSource) request(ctx context.Context, refresh string) (token string
 	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "Bearer") {
 		return "", time.Time{}, "", &upstream.Error{Connector: authConnectorName, Status: http.StatusBadGateway, Message: "token endpoint replied with unsupported token type " + strconv.Quote(tr.TokenType)}
 	}
-	return tr.AccessToken, tokencache.UseUntil(start, tr.ExpiresIn.Duration()), tr.RefreshToken, nil
+	return tr.AccessToken, tokencache.UseUntil(start, time.Duration(tr.ExpiresIn)*time.Second), tr.RefreshToken, nil
 }
 
 // scrub removes the configured secrets from text that will reach an error.

@@ -166,7 +166,7 @@ func checkResponse(resp *http.Response) error {
 		e.Message = http.StatusText(resp.StatusCode)
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		e.RetryAfter = upstream.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		e.RetryAfter, _ = upstream.RetryAfter(resp.Header, time.Now())
 		if e.RetryAfter == 0 {
 			if rl := parseRateLimit(resp.Header); rl.Reset > 0 {
 				e.RetryAfter = rl.Reset

@@ -62,7 +62,7 @@ func (s *tokenSource) fetch(ctx context.Context) (string, time.Time, error) { re
 type tokenReply struct {
 	AccessToken      string             `json:"access_token"`
 	TokenType        string             `json:"token_type"`
-	ExpiresIn        tokencache.Seconds `json:"expires_in"`
+	ExpiresIn        upstream.FlexInt64 `json:"expires_in"`
 	RefreshToken     string             `json:"refresh_token"`
 	Error            string             `json:"error"`
 	ErrorDescription string             `json:"error_description"`
@@ -110,7 +110,7 @@ func (s *tokenSource) request(ctx context.Context) (string, time.Time, error) {
 	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "Bearer") {
 		return "", time.Time{}, &upstream.Error{Connector: authConnectorName, Status: http.StatusBadGateway, Message: "token endpoint replied with unsupported token type " + strconv.Quote(truncate(tr.TokenType))}
 	}
-	life := tr.ExpiresIn.Duration()
+	life := time.Duration(tr.ExpiresIn) * time.Second
 	if life <= 0 {
 		life = defaultTokenLife
 	}

@@ -296,7 +296,7 @@ func checkResponse(resp *http.Response, connector string, secrets ...string) *up
 		e.Message = http.StatusText(resp.StatusCode)
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		e.RetryAfter = upstream.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		e.RetryAfter, _ = upstream.RetryAfter(resp.Header, time.Now())
 	}
 	return e
 }

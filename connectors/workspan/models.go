@@ -4,8 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"strconv"
-	"strings"
+	"github.com/cosell-mcp/cosell-mcp/internal/upstream"
 )
 
 // Field names of WorkSpan objects the API documents.
@@ -155,18 +154,18 @@ type BulkStatus struct {
 // and accepts both spellings of the success count.
 func (s *BulkStatus) UnmarshalJSON(b []byte) error {
 	var w struct {
-		IntegrationID string     `json:"integration_id"`
-		ExecutionID   string     `json:"execution_id"`
-		Status        string     `json:"status"`
-		Succcess      *flexInt64 `json:"succcess_count"`
-		Success       *flexInt64 `json:"success_count"`
-		ErrorCount    flexInt64  `json:"error_count"`
-		InputCount    flexInt64  `json:"input_count"`
-		SkipCount     flexInt64  `json:"skip_count"`
-		StartedAt     string     `json:"started_at"`
-		CompletedAt   string     `json:"completed_at"`
-		IncludeErrors bool       `json:"include_errors"`
-		Errors        []RowError `json:"errors"`
+		IntegrationID string              `json:"integration_id"`
+		ExecutionID   string              `json:"execution_id"`
+		Status        string              `json:"status"`
+		Succcess      *upstream.FlexInt64 `json:"succcess_count"`
+		Success       *upstream.FlexInt64 `json:"success_count"`
+		ErrorCount    upstream.FlexInt64  `json:"error_count"`
+		InputCount    upstream.FlexInt64  `json:"input_count"`
+		SkipCount     upstream.FlexInt64  `json:"skip_count"`
+		StartedAt     string              `json:"started_at"`
+		CompletedAt   string              `json:"completed_at"`
+		IncludeErrors bool                `json:"include_errors"`
+		Errors        []RowError          `json:"errors"`
 	}
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
@@ -440,26 +439,5 @@ func (s *Subscriber) UnmarshalJSON(b []byte) error {
 			return fmt.Errorf("event: %w", err)
 		}
 	}
-	return nil
-}
-
-// flexInt64 reads a JSON number (integral or not) or a numeric string.
-type flexInt64 int64
-
-func (n *flexInt64) UnmarshalJSON(b []byte) error {
-	s := strings.Trim(strings.TrimSpace(string(b)), `"`)
-	if s == "" || s == "null" {
-		*n = 0
-		return nil
-	}
-	if v, err := strconv.ParseInt(s, 10, 64); err == nil {
-		*n = flexInt64(v)
-		return nil
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return fmt.Errorf("not a number: %q", truncate(s))
-	}
-	*n = flexInt64(f)
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
+	up "github.com/cosell-mcp/cosell-mcp/internal/upstream"
 )
 
 // Defaults of RetryTransport.
@@ -136,7 +137,7 @@ func (t *RetryTransport) delay(resp *http.Response, attempt int) (time.Duration,
 		maxDelay = DefaultMaxDelay
 	}
 	if resp != nil {
-		if ra, ok := ParseRetryAfter(resp.Header, time.Now()); ok {
+		if ra, ok := up.RetryAfter(resp.Header, time.Now()); ok {
 			return ra, ra <= maxDelay
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
+	up "github.com/cosell-mcp/cosell-mcp/internal/upstream"
 )
 
 // DefaultPause is how long a budget is paused after a 429 that carries no
@@ -72,7 +73,7 @@ func UpstreamPause(resp *http.Response) (time.Duration, bool) {
 	if resp.StatusCode == http.StatusTooManyRequests {
 		ok = true
 		d = DefaultPause
-		if ra, found := ParseRetryAfter(resp.Header, time.Now()); found {
+		if ra, found := up.RetryAfter(resp.Header, time.Now()); found {
 			d = ra
 		}
 	}
@@ -84,36 +85,6 @@ func UpstreamPause(resp *http.Response) (time.Duration, bool) {
 	}
 	return d, ok
 }
-
-// ParseRetryAfter reads a Retry-After header: either delay-seconds or an
-// HTTP-date. A date is measured from the response's Date header when there
-// is one (so clock skew between us and the upstream does not matter), else
-// from now. A date in the past gives 0. ok is false when the header is
-// missing or malformed.
-func ParseRetryAfter(h http.Header, now time.Time) (d time.Duration, ok bool) {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0, false
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s < 0 {
-			return 0, false
-		}
-		return time.Duration(min(s, int64(maxRetryAfterSeconds))) * time.Second, true
-	}
-	at, err := http.ParseTime(v)
-	if err != nil {
-		return 0, false
-	}
-	ref := now
-	if date, err := http.ParseTime(h.Get("Date")); err == nil {
-		ref = date
-	}
-	return max(at.Sub(ref), 0), true
-}
-
-// maxRetryAfterSeconds keeps absurd values from overflowing a Duration.
-const maxRetryAfterSeconds = 365 * 24 * 60 * 60
 
 func base(rt http.RoundTripper) http.RoundTripper {
 	if rt == nil {

@@ -5,9 +5,6 @@ package tokencache
 
 import (
 	"context"
-	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -98,32 +95,3 @@ func (c *Cache) Invalidate(token string) {
 func UseUntil(start time.Time, life time.Duration) time.Time {
 	return start.Add(life - min(RefreshEarly, life/2))
 }
-
-// Seconds reads a JSON number (integral or not) or a numeric string, as
-// token endpoints send expires_in either way.
-type Seconds int64
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (n *Seconds) UnmarshalJSON(b []byte) error {
-	s := strings.Trim(strings.TrimSpace(string(b)), `"`)
-	if s == "" || s == "null" {
-		*n = 0
-		return nil
-	}
-	if v, err := strconv.ParseInt(s, 10, 64); err == nil {
-		*n = Seconds(v)
-		return nil
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		if len(s) > 40 {
-			s = s[:40] + "…"
-		}
-		return fmt.Errorf("not a number: %q", s)
-	}
-	*n = Seconds(f)
-	return nil
-}
-
-// Duration is the value as a time.Duration.
-func (n Seconds) Duration() time.Duration { return time.Duration(n) * time.Second }

@@ -2,7 +2,6 @@ package tokencache
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -74,16 +73,8 @@ func TestCacheDoesNotCacheFailures(t *testing.T) {
 	assert.Equal(t, "ok", tok)
 }
 
-func TestUseUntilAndSeconds(t *testing.T) {
+func TestUseUntil(t *testing.T) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	assert.Equal(t, start.Add(58*time.Minute), UseUntil(start, time.Hour))
 	assert.Equal(t, start.Add(30*time.Second), UseUntil(start, time.Minute), "short-lived: halfway")
-	for in, want := range map[string]Seconds{`3600`: 3600, `"3599"`: 3599, `12.7`: 12, `null`: 0, `""`: 0} {
-		var s Seconds
-		require.NoError(t, json.Unmarshal([]byte(in), &s), in)
-		assert.Equal(t, want, s, in)
-	}
-	var s Seconds
-	assert.Error(t, json.Unmarshal([]byte(`"soon"`), &s))
-	assert.Equal(t, 2*time.Second, Seconds(2).Duration())
 }

@@ -37,23 +37,57 @@ func (e *Error) Error() string {
 	return s
 }
 
-// ParseRetryAfter reads a Retry-After header value given either as seconds
-// or as an HTTP date, relative to now. It returns 0 when absent or malformed.
-func ParseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
+// RetryAfter reads a Retry-After header given either as delay-seconds or
+// as an HTTP date; a date is measured from the response's Date header when
+// present (so clock skew does not matter), else from now. ok is false when
+// the header is absent or malformed.
+func RetryAfter(h http.Header, now time.Time) (d time.Duration, ok bool) {
+	v := strings.TrimSpace(h.Get("Retry-After"))
 	if v == "" {
-		return 0
+		return 0, false
 	}
-	if secs, err := strconv.Atoi(v); err == nil {
-		if secs < 0 {
-			return 0
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if s < 0 {
+			return 0, false
 		}
-		return time.Duration(secs) * time.Second
+		return time.Duration(min(s, int64(maxRetryAfterSeconds))) * time.Second, true
 	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
+	at, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	ref := now
+	if date, err := http.ParseTime(h.Get("Date")); err == nil {
+		ref = date
+	}
+	return max(at.Sub(ref), 0), true
+}
+
+// maxRetryAfterSeconds keeps absurd values from overflowing a Duration.
+const maxRetryAfterSeconds = 365 * 24 * 60 * 60
+
+// FlexInt64 reads a JSON number (integral or not) or a numeric string, as
+// upstreams send counts and expires_in either way.
+type FlexInt64 int64
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (n *FlexInt64) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(strings.TrimSpace(string(b)), `"`)
+	if s == "" || s == "null" {
+		*n = 0
+		return nil
+	}
+	if v, err := strconv.ParseInt(s, 10, 64); err == nil {
+		*n = FlexInt64(v)
+		return nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		if len(s) > 40 {
+			s = s[:40] + "…"
 		}
+		return fmt.Errorf("not a number: %q", s)
 	}
-	return 0
+	*n = FlexInt64(f)
+	return nil
 }

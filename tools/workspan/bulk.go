@@ -195,7 +195,7 @@ func (s *service) load(ctx context.Context, t target, integrationID, delimiter s
 		_, err = withReader(src, func(r io.Reader) (bulkfile.Summary, error) {
 			return bulkfile.Split(r, opt, s.opts.RowsPerUpload, func(c bulkfile.Chunk) error {
 				name := fmt.Sprintf("%s.part%d.%s", strings.TrimSuffix(src.name, filepath.Ext(src.name)), c.Index+1, c.Format)
-				exec, err := s.upload(bctx, t, integrationID, src.file, name, c.Format, chunkDelimiter(c, opt), true, c.Body)
+				exec, err := s.upload(bctx, t, integrationID, src.file, name, c.Format, chunkDelimiter(opt), true, c.Body)
 				if err != nil {
 					return partialError(out.Executions, c.FirstRow, err)
 				}
@@ -215,7 +215,7 @@ func (s *service) load(ctx context.Context, t target, integrationID, delimiter s
 
 // chunkDelimiter is the delimiter of a chunk body: the input's for csv,
 // a comma for csv made from xlsx.
-func chunkDelimiter(c bulkfile.Chunk, opt bulkfile.Options) rune {
+func chunkDelimiter(opt bulkfile.Options) rune {
 	if opt.Format == bulkfile.FormatCSV {
 		return opt.Delimiter
 	}
