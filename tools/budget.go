@@ -46,7 +46,7 @@ func ThrottleStatusTool(budgets *throttle.Registry) Tool {
 	return New(Spec{
 		Name: "throttle_status", Title: "Throttle budget status", Toolset: ToolsetServer, Operation: "ThrottleStatus",
 		ReadOnly: true, Idempotent: true, Local: true,
-		Description: "Show each connection's upstream call budget: limit per window, used, remaining, seconds until a slot frees. Costs no budget.",
+		Description: "Each connection's call budget: limit per window, used, remaining, seconds until a slot frees. Costs no budget.",
 	}, func(ctx context.Context, _ ThrottleStatusArgs) (ThrottleStatus, error) {
 		out := ThrottleStatus{Connections: []Budget{}}
 		for _, s := range budgets.Statuses() {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 
 	"github.com/invopop/jsonschema"
 )
@@ -50,4 +51,52 @@ func schemaOfType(t reflect.Type) json.RawMessage {
 		panic(fmt.Sprintf("tools: schema of %s: %v", t, err))
 	}
 	return out
+}
+
+// ListedOutputSchemaOf returns the output schema of T as tools/list carries
+// it: an object whose description names the result's fields in declaration
+// order, nested ones in parentheses and lists with [], e.g.
+// "Fields: deals[] (id, title, status), has_more, next_cursor.". An agent
+// learns the shape for a fifth of the bytes of the full schema; the full,
+// closed schema is in schemas/<tool>.json, and the tests validate every
+// result against it.
+func ListedOutputSchemaOf[T any]() json.RawMessage {
+	return listedSchemaOfType(reflect.TypeFor[T]())
+}
+
+func listedSchemaOfType(t reflect.Type) json.RawMessage {
+	full := reflector.ReflectFromType(t)
+	listed := &jsonschema.Schema{Type: "object"}
+	if fields := fieldList(full); fields != "" {
+		listed.Description = "Fields: " + fields + "."
+	}
+	raw, err := json.Marshal(listed)
+	if err != nil {
+		panic(fmt.Sprintf("tools: listed schema of %s: %v", t, err))
+	}
+	return raw
+}
+
+// fieldList names s's fields in order; nested objects list theirs in
+// parentheses, arrays get a trailing [].
+func fieldList(s *jsonschema.Schema) string {
+	if s.Properties == nil {
+		return ""
+	}
+	var b strings.Builder
+	for p := s.Properties.Oldest(); p != nil; p = p.Next() {
+		if b.Len() > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(p.Key)
+		v := p.Value
+		if v.Type == "array" && v.Items != nil {
+			b.WriteString("[]")
+			v = v.Items
+		}
+		if inner := fieldList(v); inner != "" {
+			b.WriteString(" (" + inner + ")")
+		}
+	}
+	return b.String()
 }

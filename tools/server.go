@@ -73,16 +73,35 @@ func NewServer(reg *Registry, opts ServerOptions) *server.MCPServer {
 // MCPTool returns the MCP definition of the tool.
 func (t Tool) MCPTool() mcp.Tool {
 	mt := mcp.NewToolWithRawSchema(t.Name, t.Description, t.InputSchema)
-	mt.RawOutputSchema = t.OutputSchema
-	mt.Annotations = mcp.ToolAnnotation{
-		Title:           t.Title,
-		ReadOnlyHint:    mcp.ToBoolPtr(t.ReadOnly),
-		DestructiveHint: mcp.ToBoolPtr(t.Destructive),
-		IdempotentHint:  mcp.ToBoolPtr(t.Idempotent),
-		OpenWorldHint:   mcp.ToBoolPtr(!t.Local),
+	mt.RawOutputSchema = t.ListedOutputSchema
+	if mt.RawOutputSchema == nil {
+		mt.RawOutputSchema = t.OutputSchema
 	}
+	mt.Annotations = t.annotations()
 	mt.Title = t.Title
 	return mt
+}
+
+// annotations states only the hints that differ from the MCP defaults
+// (readOnly false, destructive true, idempotent false, openWorld true):
+// the destructive and idempotent hints mean nothing on a read-only tool.
+// The title is the tool's top-level title, which clients prefer.
+func (t Tool) annotations() mcp.ToolAnnotation {
+	var a mcp.ToolAnnotation
+	if t.ReadOnly {
+		a.ReadOnlyHint = mcp.ToBoolPtr(true)
+	} else {
+		if !t.Destructive {
+			a.DestructiveHint = mcp.ToBoolPtr(false)
+		}
+		if t.Idempotent {
+			a.IdempotentHint = mcp.ToBoolPtr(true)
+		}
+	}
+	if t.Local {
+		a.OpenWorldHint = mcp.ToBoolPtr(false)
+	}
+	return a
 }
 
 // handler adapts the typed tool to mcp-go: policy check, interactive

@@ -30,7 +30,7 @@ func ConnectionStatusTool(report func(ctx context.Context) ([]ConnectionInfo, er
 	return New(Spec{
 		Name: "connection_status", Title: "Connection status", Toolset: ToolsetServer, Operation: "ConnectionStatus",
 		ReadOnly: true, Idempotent: true,
-		Description: "Per connector: sandbox or live, endpoint, whose account (Pipedrive tells; one call), budget used and remaining, last upstream error, active triggers.",
+		Description: "Per connector: sandbox or live, whose account, budget used and remaining, last upstream error, active triggers.",
 	}, func(ctx context.Context, _ ConnectionStatusArgs) (ConnectionStatus, error) {
 		infos, err := report(ctx)
 		if infos == nil {

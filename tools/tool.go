@@ -45,6 +45,9 @@ type Tool struct {
 	Spec
 	InputSchema  json.RawMessage
 	OutputSchema json.RawMessage
+	// ListedOutputSchema is the compact output schema tools/list carries
+	// (see ListedOutputSchemaOf); OutputSchema is the full one.
+	ListedOutputSchema json.RawMessage
 
 	validator *jsv.Schema
 	call      func(ctx context.Context, args json.RawMessage) (any, error)
@@ -66,7 +69,7 @@ func New[In, Out any](spec Spec, fn func(ctx context.Context, in In) (Out, error
 			panic(fmt.Sprintf("tools: %s: %s is not a struct", spec.Name, t))
 		}
 	}
-	t := Tool{Spec: spec, InputSchema: SchemaOf[In](), OutputSchema: SchemaOf[Out]()}
+	t := Tool{Spec: spec, InputSchema: SchemaOf[In](), OutputSchema: SchemaOf[Out](), ListedOutputSchema: ListedOutputSchemaOf[Out]()}
 	t.validator = compileSchema(spec.Name, t.InputSchema)
 	t.call = func(ctx context.Context, args json.RawMessage) (any, error) {
 		var in In

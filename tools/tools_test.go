@@ -145,3 +145,45 @@ func TestDateAndClockChecks(t *testing.T) {
 	_, err = ParseSince("s", "yesterday")
 	assert.NotNil(t, err)
 }
+
+type listedRow struct {
+	ID     int64  `json:"id"`
+	Status string `json:"status" jsonschema:"enum=open,enum=won"`
+	Owner  struct {
+		Name string `json:"name"`
+	} `json:"owner"`
+}
+
+type listedOut struct {
+	Rows    []listedRow `json:"rows"`
+	HasMore bool        `json:"has_more"`
+	Tags    []string    `json:"tags,omitempty"`
+	Next    string      `json:"next_cursor,omitempty"`
+}
+
+func TestListedOutputSchemaNamesEveryField(t *testing.T) {
+	assert.JSONEq(t,
+		`{"type":"object","description":"Fields: rows[] (id, status, owner (name)), has_more, tags[], next_cursor."}`,
+		string(ListedOutputSchemaOf[listedOut]()))
+	assert.JSONEq(t, `{"type":"object"}`, string(ListedOutputSchemaOf[struct{}]()))
+
+	// tools/list carries the listed schema; the full one stays on the Tool.
+	tl := New(Spec{Name: "test_rows", Title: "Rows", Toolset: "test", Operation: "Rows", ReadOnly: true, Description: "rows"},
+		func(context.Context, struct{}) (listedOut, error) { return listedOut{}, nil })
+	assert.JSONEq(t, string(ListedOutputSchemaOf[listedOut]()), string(tl.MCPTool().RawOutputSchema))
+	assert.Contains(t, string(tl.OutputSchema), `"enum":["open","won"]`)
+}
+
+func TestAnnotationsStateOnlyWhatDiffersFromTheDefaults(t *testing.T) {
+	hints := func(s Spec) string {
+		s.Name, s.Title, s.Toolset, s.Operation, s.Description = "test_x", "X", "test", "X", "x"
+		raw, err := json.Marshal(New(s, func(context.Context, struct{}) (echoOut, error) { return echoOut{}, nil }).MCPTool().Annotations)
+		require.NoError(t, err)
+		return string(raw)
+	}
+	assert.JSONEq(t, `{"readOnlyHint":true}`, hints(Spec{ReadOnly: true}))
+	assert.JSONEq(t, `{"readOnlyHint":true,"openWorldHint":false}`, hints(Spec{ReadOnly: true, Local: true}))
+	assert.JSONEq(t, `{"destructiveHint":false}`, hints(Spec{}))
+	assert.JSONEq(t, `{"destructiveHint":false,"idempotentHint":true}`, hints(Spec{Idempotent: true}))
+	assert.JSONEq(t, `{}`, hints(Spec{Destructive: true}))
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,49 +23,38 @@ import (
 
 // benchApp is the real wiring on the embedded sandbox with the budget and
 // the sandbox's burst limit lifted, so the benchmark measures our code.
-func benchApp(b *testing.B, includeDeprecated bool) *client.Client {
+func benchApp(b *testing.B, args ...string) *client.Client {
 	b.Helper()
-	b.Setenv("COSELL_STATE_DIR", b.TempDir())
-	cfg, _, err := parseConfig("bench", nil, io.Discard, nil)
-	require.NoError(b, err)
-	require.True(b, cfg.Sandbox && cfg.PartnerCenter.Sandbox && cfg.WorkSpan.Sandbox, "benchmarks run on the sandboxes: unset connector credentials")
-	cfg.BudgetLimit, cfg.BudgetMaxWait = 1_000_000, time.Minute
-	cfg.IncludeDeprecated = includeDeprecated
-	cfg.PipedriveSandbox = pdsandbox.Options{Burst: 1 << 30}
-	app, err := newApp(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	require.NoError(b, err)
-	b.Cleanup(app.Close)
-	c, err := client.NewInProcessClient(app.Server)
-	require.NoError(b, err)
-	b.Cleanup(func() { _ = c.Close() })
-	require.NoError(b, c.Start(context.Background()))
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
-	init.Params.ClientInfo = mcp.Implementation{Name: "bench", Version: "1"}
-	_, err = c.Initialize(context.Background(), init)
-	require.NoError(b, err)
-	return c
+	return sandboxClient(b, args, liftLimits)
 }
 
-// BenchmarkToolsList reports the tools/list payload an agent receives.
+// liftLimits lifts the budget and the sandbox's burst limit.
+func liftLimits(cfg *Config) {
+	cfg.BudgetLimit, cfg.BudgetMaxWait = 1_000_000, time.Minute
+	cfg.PipedriveSandbox = pdsandbox.Options{Burst: 1 << 30}
+}
+
+// BenchmarkToolsList reports the tools/list payload an agent receives, for
+// the default configuration and for each toolset alone.
 func BenchmarkToolsList(b *testing.B) {
-	c := benchApp(b, false)
-	var size, count int
-	for b.Loop() {
-		res, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
-		require.NoError(b, err)
-		raw, _ := json.Marshal(res)
-		size, count = len(raw), len(res.Tools)
+	for _, cfg := range toolsListConfigs {
+		b.Run(cfg.name, func(b *testing.B) {
+			app := sandboxApp(b, cfg.args, liftLimits)
+			var size, count int
+			for b.Loop() {
+				size, count = toolsListSize(b, app)
+			}
+			b.ReportMetric(float64(size), "bytes/list")
+			b.ReportMetric(float64(count), "tools")
+			b.ReportMetric(float64(size)/float64(count), "bytes/tool")
+		})
 	}
-	b.ReportMetric(float64(size), "bytes/list")
-	b.ReportMetric(float64(count), "tools")
-	b.ReportMetric(float64(size)/float64(count), "bytes/tool")
 }
 
 // BenchmarkToolCall measures a read tool call end to end on the sandbox:
 // MCP dispatch, validation, throttle, HTTP to the loopback sandbox, shaping.
 func BenchmarkToolCall(b *testing.B) {
-	c := benchApp(b, false)
+	c := benchApp(b)
 	req := mcp.CallToolRequest{}
 	req.Params.Name = "pipedrive_get_deal"
 	req.Params.Arguments = map[string]any{"deal_id": 7}

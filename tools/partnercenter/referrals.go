@@ -22,15 +22,15 @@ type ListReferralsArgs struct {
 	Direction     string `json:"direction,omitempty" jsonschema:"enum=Incoming,enum=Outgoing"`
 	Type          string `json:"type,omitempty" jsonschema:"enum=Shared,enum=Independent" jsonschema_description:"Shared = Microsoft co-sell."`
 	Qualification string `json:"qualification,omitempty" jsonschema:"enum=Direct,enum=MarketingQualified,enum=SalesQualified"`
-	Country       string `json:"country,omitempty" jsonschema:"pattern=^[A-Za-z]{2}$" jsonschema_description:"Customer country, ISO 3166 alpha-2 (US, GB…)."`
-	CustomerName  string `json:"customer_name_contains,omitempty" jsonschema_description:"Part of the customer's name."`
+	Country       string `json:"country,omitempty" jsonschema:"pattern=^[A-Za-z]{2}$" jsonschema_description:"Customer country, ISO alpha-2."`
+	CustomerName  string `json:"customer_name_contains,omitempty" jsonschema_description:"Part of the customer name."`
 	UpdatedSince  string `json:"updated_since,omitempty" jsonschema_description:"RFC 3339 time or YYYY-MM-DD."`
 	CreatedSince  string `json:"created_since,omitempty" jsonschema_description:"RFC 3339 time or YYYY-MM-DD."`
-	Filter        string `json:"filter,omitempty" jsonschema_description:"Extra raw OData $filter, ANDed with the above, e.g. details/dealValue ge 50000."`
+	Filter        string `json:"filter,omitempty" jsonschema_description:"Raw OData $filter, ANDed, e.g. details/dealValue ge 50000."`
 	OrderBy       string `json:"order_by,omitempty" jsonschema_description:"OData $orderby; default updatedDateTime desc."`
 	Limit         int    `json:"limit,omitempty" jsonschema:"minimum=1,maximum=500" jsonschema_description:"Maximum referrals, default 25."`
-	Cursor        string `json:"cursor,omitempty" jsonschema_description:"next_cursor of the previous page; the other filters are then ignored."`
-	Full          bool   `json:"full,omitempty" jsonschema_description:"Return full referral records instead of compact rows."`
+	Cursor        string `json:"cursor,omitempty" jsonschema_description:"next_cursor of the previous page (filters then ignored)."`
+	Full          bool   `json:"full,omitempty" jsonschema_description:"Full records instead of compact rows."`
 }
 
 // Row is a compact referral.

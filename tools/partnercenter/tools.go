@@ -38,9 +38,8 @@ func Tools(conn Connection) []tools.Tool {
 		tools.New(tools.Spec{
 			Name: "partnercenter_list_referrals", Title: "List referrals", Toolset: Toolset, Operation: "GetAllReferrals",
 			ReadOnly: true, Idempotent: true,
-			Description: "List co-sell referrals, newest update first. Filter by status, substatus, direction, type, qualification, " +
-				"country, customer name or update/creation time, or give a raw OData filter. Compact rows unless full is set; " +
-				"pass next_cursor back as cursor while has_more is true.",
+			Description: "List referrals, newest update first, filtered by the fields below or a raw OData filter. " +
+				"Compact rows unless full; while has_more, pass next_cursor as cursor.",
 		}, s.listReferrals),
 		tools.New(tools.Spec{
 			Name: "partnercenter_get_referral", Title: "Get referral", Toolset: Toolset, Operation: "GetReferralById",
@@ -49,13 +48,13 @@ func Tools(conn Connection) []tools.Tool {
 		}, s.getReferral),
 		tools.New(tools.Spec{
 			Name: "partnercenter_create_referral", Title: "Create referral", Toolset: Toolset, Operation: "CreateReferral",
-			Description: "Create an outgoing referral for a customer. Pass request_id to make retries safe: the same request_id never creates twice.",
+			Description: "Create an outgoing referral. Retrying with the same request_id never creates twice.",
 		}, s.createReferral),
 		tools.New(tools.Spec{
 			Name: "partnercenter_update_referral_fields", Title: "Update referral fields", Toolset: Toolset, Operation: "PatchReferralById",
 			Idempotent: true,
-			Description: "Change a referral: status/substatus (New→Active/Accepted to accept, Active→Closed/Won|Lost, New→Closed/Declined), " +
-				"sales stage, deal value, closing date, notes, ids. Needs the eTag from the last read; a conflict means re-read.",
+			Description: "Change a referral's fields or status (New→Active/Accepted accepts, New→Closed/Declined declines, " +
+				"Active→Closed/Won|Lost). Needs the eTag of the last read; on conflict, re-read.",
 		}, s.updateReferralFields),
 		tools.New(tools.Spec{
 			Name: "partnercenter_update_referral_deprecated", Title: "Update referral [deprecated]", Toolset: Toolset, Operation: "UpdateReferralById",
@@ -64,7 +63,7 @@ func Tools(conn Connection) []tools.Tool {
 		}, s.updateReferral),
 		tools.New(tools.Spec{
 			Name: "partnercenter_create_deal_registration", Title: "Create deal registration", Toolset: Toolset, Operation: "CreateDealRegistrationByReferralId",
-			Description: "Register an Azure IP co-sell deal on an accepted (Active) referral, with its contract and solution details.",
+			Description: "Register an Azure IP co-sell deal, with contract and solutions, on an accepted (Active) referral.",
 		}, s.createDealRegistration),
 		tools.New(tools.Spec{
 			Name: "partnercenter_update_deal_registration", Title: "Update deal registration", Toolset: Toolset, Operation: "PatchDealRegistrationByReferralId",

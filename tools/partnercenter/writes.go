@@ -30,10 +30,10 @@ func members(cs []Contact) []pc.Member {
 
 // CreateReferralArgs are the arguments of partnercenter_create_referral.
 type CreateReferralArgs struct {
-	Name                 string    `json:"name" jsonschema:"minLength=1" jsonschema_description:"Referral name, e.g. Contoso — Azure migration."`
-	Type                 string    `json:"type" jsonschema:"enum=Shared,enum=Independent" jsonschema_description:"Shared involves Microsoft sellers (co-sell)."`
+	Name                 string    `json:"name" jsonschema:"minLength=1" jsonschema_description:"e.g. Contoso — Azure migration."`
+	Type                 string    `json:"type" jsonschema:"enum=Shared,enum=Independent" jsonschema_description:"Shared = Microsoft co-sell."`
 	CustomerName         string    `json:"customer_name" jsonschema:"minLength=1"`
-	CustomerCountry      string    `json:"customer_country" jsonschema:"pattern=^[A-Za-z]{2}$" jsonschema_description:"ISO 3166 alpha-2."`
+	CustomerCountry      string    `json:"customer_country" jsonschema:"pattern=^[A-Za-z]{2}$" jsonschema_description:"ISO alpha-2."`
 	CustomerCity         string    `json:"customer_city,omitempty"`
 	CustomerState        string    `json:"customer_state,omitempty"`
 	CustomerPostalCode   string    `json:"customer_postal_code,omitempty"`
@@ -43,14 +43,14 @@ type CreateReferralArgs struct {
 	Team                 []Contact `json:"team,omitempty" jsonschema_description:"Your sellers on the deal."`
 	DealValue            float64   `json:"deal_value,omitempty" jsonschema:"minimum=0"`
 	Currency             string    `json:"currency,omitempty" jsonschema:"pattern=^[A-Z]{3}$"`
-	ClosingDate          string    `json:"closing_date,omitempty" jsonschema:"format=date" jsonschema_description:"YYYY-MM-DD."`
+	ClosingDate          string    `json:"closing_date,omitempty" jsonschema:"format=date"`
 	Notes                string    `json:"notes,omitempty"`
 	Qualification        string    `json:"qualification,omitempty" jsonschema:"enum=Direct,enum=MarketingQualified,enum=SalesQualified"`
 	ConsentToContact     bool      `json:"consent_to_contact,omitempty" jsonschema_description:"The customer agreed to be contacted."`
-	ShareWithMicrosoft   bool      `json:"share_with_microsoft_sellers,omitempty" jsonschema_description:"Consent to share the referral with Microsoft sellers."`
+	ShareWithMicrosoft   bool      `json:"share_with_microsoft_sellers,omitempty" jsonschema_description:"Consent to share with Microsoft sellers."`
 	ExternalReferenceID  string    `json:"external_reference_id,omitempty" jsonschema_description:"Your CRM id."`
 	CampaignID           string    `json:"campaign_id,omitempty"`
-	RequestID            string    `json:"request_id,omitempty" jsonschema:"pattern=^[0-9a-fA-F-]{36}$" jsonschema_description:"Idempotency GUID: repeat it when retrying the same create."`
+	RequestID            string    `json:"request_id,omitempty" jsonschema:"pattern=^[0-9a-fA-F-]{36}$" jsonschema_description:"Idempotency GUID; reuse it to retry."`
 }
 
 // CreateResult is the created referral and the request id that made it.
@@ -218,7 +218,7 @@ type ContractArgs struct {
 	Value     float64 `json:"value" jsonschema:"minimum=0"`
 	Currency  string  `json:"currency" jsonschema:"pattern=^[A-Z]{3}$"`
 	Term      string  `json:"term" jsonschema:"enum=Perpetual,enum=Finite"`
-	StartDate string  `json:"start_date" jsonschema:"format=date" jsonschema_description:"YYYY-MM-DD."`
+	StartDate string  `json:"start_date" jsonschema:"format=date"`
 	EndDate   string  `json:"end_date,omitempty" jsonschema:"format=date" jsonschema_description:"YYYY-MM-DD; required for a Finite term."`
 	SignDate  string  `json:"sign_date,omitempty" jsonschema:"format=date"`
 }

@@ -12,7 +12,7 @@ import (
 type AddActivityArgs struct {
 	Type     string `json:"type" jsonschema:"minLength=1" jsonschema_description:"Activity type key: call, meeting, task, deadline, email, lunch, or a custom type's key."`
 	Subject  string `json:"subject" jsonschema:"minLength=1"`
-	DueDate  string `json:"due_date,omitempty" jsonschema:"format=date" jsonschema_description:"YYYY-MM-DD."`
+	DueDate  string `json:"due_date,omitempty" jsonschema:"format=date"`
 	DueTime  string `json:"due_time,omitempty" jsonschema:"pattern=^([01][0-9]|2[0-3]):[0-5][0-9]$" jsonschema_description:"HH:MM, UTC."`
 	Duration string `json:"duration,omitempty" jsonschema:"pattern=^([01][0-9]|2[0-3]):[0-5][0-9]$" jsonschema_description:"HH:MM."`
 	Note     string `json:"note,omitempty" jsonschema_description:"HTML or plain text note."`

@@ -189,7 +189,7 @@ type AddDealArgs struct {
 	PersonID          int64   `json:"person_id,omitempty" jsonschema:"minimum=1" jsonschema_description:"Contact person id."`
 	OrgID             int64   `json:"org_id,omitempty" jsonschema:"minimum=1"`
 	OwnerID           int64   `json:"owner_id,omitempty" jsonschema:"minimum=1" jsonschema_description:"Owner user id; default the token's user."`
-	ExpectedCloseDate string  `json:"expected_close_date,omitempty" jsonschema:"format=date" jsonschema_description:"YYYY-MM-DD."`
+	ExpectedCloseDate string  `json:"expected_close_date,omitempty" jsonschema:"format=date"`
 	VisibleTo         string  `json:"visible_to,omitempty" jsonschema:"enum=Owner and followers,enum=Entire company"`
 }
 
@@ -265,7 +265,7 @@ type UpdateDealStageArgs struct {
 	DealID            int64  `json:"deal_id" jsonschema:"minimum=1"`
 	PipelineID        int64  `json:"pipeline_id" jsonschema:"minimum=1" jsonschema_description:"Pipeline of the target stage."`
 	StageID           int64  `json:"stage_id" jsonschema:"minimum=1" jsonschema_description:"Target stage; must belong to pipeline_id."`
-	ExpectedCloseDate string `json:"expected_close_date,omitempty" jsonschema:"format=date" jsonschema_description:"YYYY-MM-DD."`
+	ExpectedCloseDate string `json:"expected_close_date,omitempty" jsonschema:"format=date"`
 }
 
 // UpdateDealStageDeprecatedArgs are the arguments of the deprecated UpdateDealStage.

@@ -49,24 +49,22 @@ func Tools(conn Connection) []tools.Tool {
 		tools.New(tools.Spec{
 			Name: "pipedrive_list_deals", Title: "List deals", Toolset: Toolset, Operation: "ListDeals",
 			ReadOnly: true, Idempotent: true,
-			Description: "List Pipedrive deals filtered by status, pipeline, stage, owner, organization, person or update time. " +
-				"Pages: pass next_cursor back as cursor while has_more is true.",
+			Description: "List Pipedrive deals, filtered by the fields below. While has_more, pass next_cursor as cursor.",
 		}, s.listDeals),
 		tools.New(tools.Spec{
 			Name: "pipedrive_search_deals", Title: "Search deals", Toolset: Toolset, Operation: "SearchDeals",
 			ReadOnly: true, Idempotent: true,
-			Description: "Find deals by a term matched against deal titles and organization names " +
-				"(e.g. \"Contoso\" finds the deals of Contoso Ltd). Use it to find the deal to update.",
+			Description: "Find deals by words of their title or organization name (\"Contoso\" finds Contoso Ltd's deals). " +
+				"If truncated, raise limit or narrow the term.",
 		}, s.searchDeals),
 		tools.New(tools.Spec{
 			Name: "pipedrive_list_pipelines", Title: "List pipelines and stages", Toolset: Toolset, Operation: "ListPipelines",
 			ReadOnly: true, Idempotent: true,
-			Description: "List Pipedrive pipelines with their stages in order (ids and names). Served from a cache; costs no budget when warm.",
+			Description: "List pipelines with their stages in order (ids, names). Cached: no budget when warm.",
 		}, s.listPipelines),
 		tools.New(tools.Spec{
 			Name: "pipedrive_add_deal", Title: "Add deal", Toolset: Toolset, Operation: "AddDealV2",
-			Description: "Create a Pipedrive deal. Give pipeline_id and/or stage_id (see pipedrive_list_pipelines); " +
-				"with only a pipeline the deal starts in its first stage.",
+			Description: "Create a Pipedrive deal; with only pipeline_id it starts in the first stage (see pipedrive_list_pipelines).",
 		}, s.addDealV2),
 		tools.New(tools.Spec{
 			Name: "pipedrive_add_deal_deprecated", Title: "Add deal [deprecated]", Toolset: Toolset, Operation: "AddDeal",
@@ -76,7 +74,7 @@ func Tools(conn Connection) []tools.Tool {
 		tools.New(tools.Spec{
 			Name: "pipedrive_update_deal_stage", Title: "Update deal stage", Toolset: Toolset, Operation: "UpdateDealStageV2",
 			Idempotent:  true,
-			Description: "Move a deal to another stage. The stage must belong to pipeline_id (see pipedrive_list_pipelines).",
+			Description: "Move a deal to another stage of pipeline_id (see pipedrive_list_pipelines).",
 		}, s.updateDealStageV2),
 		tools.New(tools.Spec{
 			Name: "pipedrive_update_deal_stage_deprecated", Title: "Update deal stage [deprecated]", Toolset: Toolset, Operation: "UpdateDealStage",
@@ -90,7 +88,7 @@ func Tools(conn Connection) []tools.Tool {
 		}, s.updateDealStatus),
 		tools.New(tools.Spec{
 			Name: "pipedrive_add_activity", Title: "Add activity", Toolset: Toolset, Operation: "AddActivity",
-			Description: "Log or schedule a Pipedrive activity (call, meeting, task, email, deadline, lunch…) on a deal, person or organization.",
+			Description: "Log or schedule an activity (call, meeting, task…) on a deal, person or organization.",
 		}, s.addActivity),
 	}
 }

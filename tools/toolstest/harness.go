@@ -3,6 +3,7 @@
 package toolstest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
+	jsv "github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
@@ -20,6 +22,8 @@ import (
 type Client struct {
 	T   testing.TB
 	MCP *client.Client
+
+	outputs map[string]*jsv.Schema
 }
 
 // New builds the server with tools.NewServer (budget status from budgets,
@@ -46,7 +50,39 @@ func New(t testing.TB, reg *tools.Registry, policy tools.Policy, budgets *thrott
 	init.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "1"}
 	_, err = c.Initialize(ctx, init)
 	require.NoError(t, err)
-	return &Client{T: t, MCP: c}
+	return &Client{T: t, MCP: c, outputs: outputSchemas(t, reg)}
+}
+
+// outputSchemas compiles every tool's full output schema (the one in
+// schemas/, stricter than the listed one) to check each result against.
+func outputSchemas(t testing.TB, reg *tools.Registry) map[string]*jsv.Schema {
+	t.Helper()
+	out := map[string]*jsv.Schema{}
+	for _, tl := range reg.Tools() {
+		doc, err := jsv.UnmarshalJSON(bytes.NewReader(tl.OutputSchema))
+		require.NoError(t, err, tl.Name)
+		c := jsv.NewCompiler()
+		url := "mem:///" + tl.Name + ".output.json"
+		require.NoError(t, c.AddResource(url, doc), tl.Name)
+		out[tl.Name], err = c.Compile(url)
+		require.NoError(t, err, tl.Name)
+	}
+	return out
+}
+
+// checkOutput requires a successful result's structured content to match
+// the tool's full output schema.
+func (c *Client) checkOutput(name string, res *mcp.CallToolResult) {
+	c.T.Helper()
+	schema := c.outputs[name]
+	if res.IsError || res.StructuredContent == nil || schema == nil {
+		return
+	}
+	raw, err := json.Marshal(res.StructuredContent)
+	require.NoError(c.T, err, name)
+	inst, err := jsv.UnmarshalJSON(bytes.NewReader(raw))
+	require.NoError(c.T, err, name)
+	require.NoError(c.T, schema.Validate(inst), "%s: result does not match its output schema: %s", name, raw)
 }
 
 // Call runs a tool and, when out is not nil, requires success and decodes
@@ -58,6 +94,7 @@ func (c *Client) Call(name string, args map[string]any, out any) *mcp.CallToolRe
 	req.Params.Arguments = args
 	res, err := c.MCP.CallTool(context.Background(), req)
 	require.NoError(c.T, err, name)
+	c.checkOutput(name, res)
 	if out != nil {
 		require.False(c.T, res.IsError, "%s failed: %s", name, Text(res))
 		require.NoError(c.T, json.Unmarshal([]byte(Text(res)), out))

@@ -56,7 +56,7 @@ func Tools(m *triggers.Manager, r *Resources) []tools.Tool {
 	return []tools.Tool{
 		tools.New(tools.Spec{
 			Name: "trigger_list", Title: "List triggers", Toolset: Toolset, Operation: "ListTriggers", ReadOnly: true, Idempotent: true, Local: true,
-			Description: "List the trigger kinds (resource URI templates) and the active triggers with their newest event sequence. Costs no budget.",
+			Description: "List trigger kinds (URI templates) and active triggers with their newest sequence. Costs no budget.",
 		}, func(ctx context.Context, _ struct{}) (ListResult, error) {
 			out := ListResult{Kinds: []KindView{}, Active: []ActiveView{}}
 			for _, k := range m.Kinds() {
@@ -81,7 +81,7 @@ func Tools(m *triggers.Manager, r *Resources) []tools.Tool {
 		}),
 		tools.New(tools.Spec{
 			Name: "trigger_read_events", Title: "Read trigger events", Toolset: Toolset, Operation: "ReadTriggerEvents", ReadOnly: true, Local: true,
-			Description: "Read a trigger's events after a cursor (or after a named consumer's cursor). Pass the returned cursor back as after; more says whether to read again. Costs no budget.",
+			Description: "Read a trigger's events after a cursor or a named consumer's cursor. Pass cursor back as after while more. Costs no budget.",
 		}, func(ctx context.Context, in ReadArgs) (Page, error) {
 			after := in.After
 			if in.Consumer != "" {
@@ -92,7 +92,7 @@ func Tools(m *triggers.Manager, r *Resources) []tools.Tool {
 		}),
 		tools.New(tools.Spec{
 			Name: "trigger_start", Title: "Start trigger", Toolset: Toolset, Operation: "StartTrigger", Idempotent: true,
-			Description: "Start a trigger by URI: pollers begin (from now, no history), webhook triggers register their WorkSpan subscriber (one upstream call). Survives restarts.",
+			Description: "Start a trigger by URI: a poller (from now, no history) or a WorkSpan webhook subscriber (one call). Survives restarts.",
 		}, func(ctx context.Context, in TriggerArgs) (Started, error) {
 			uri, err := m.Start(ctx, in.URI)
 			if err != nil {
@@ -102,7 +102,7 @@ func Tools(m *triggers.Manager, r *Resources) []tools.Tool {
 		}),
 		tools.New(tools.Spec{
 			Name: "trigger_stop", Title: "Stop trigger", Toolset: Toolset, Operation: "StopTrigger", Idempotent: true, Destructive: true,
-			Description: "Stop a trigger: its poller ends, its WorkSpan subscriber is deleted (one upstream call). Stored events stay readable.",
+			Description: "Stop a trigger (a webhook one deletes its subscriber: one call). Stored events stay readable.",
 		}, func(ctx context.Context, in TriggerArgs) (Started, error) {
 			if err := m.Stop(ctx, in.URI); err != nil {
 				return Started{}, asArgError(err)

@@ -65,44 +65,44 @@ func Tools(c *ws.Client, opts Options) []tools.Tool {
 		tools.New(tools.Spec{
 			Name: "workspan_connect_external_id", Title: "Connect external id", Toolset: Toolset, Operation: "UpdateExternalId",
 			Idempotent:  true,
-			Description: "Link a WorkSpan object to a CRM id (default field: sales_details.crm_opportunity_id for opportunities, account_info.external_account_id for accounts).",
+			Description: "Link a WorkSpan object to a CRM id, e.g. a Pipedrive deal id.",
 		}, s.connectExternalID),
 		tools.New(tools.Spec{
 			Name: "workspan_add_audit", Title: "Add audit information", Toolset: Toolset, Operation: "ObjectAudit",
 			Idempotent:  true,
-			Description: "Record the Partner Center integration status of a WorkSpan object: SCHEDULED, CREATE_FAILED, UPDATE_FAILED or LINKED, with a message.",
+			Description: "Record a WorkSpan object's Partner Center integration status, with a message.",
 		}, s.addAudit),
 		tools.New(tools.Spec{
 			Name: "workspan_bulk_load_data", Title: "Bulk load data", Toolset: Toolset, Operation: "BulkloadData",
-			Description: "Bulk-load inline CSV text or a JSON array of objects into an integration. Validated locally first " +
-				"(no budget spent on a bad file); large inputs are split into several executions. Follow with workspan_get_bulk_load_status.",
+			Description: "Bulk-load inline CSV or a JSON array into an integration. Validated first (a bad file costs no budget); " +
+				"large inputs split. Follow with workspan_get_bulk_load_status.",
 		}, s.bulkLoadData),
 		tools.New(tools.Spec{
 			Name: "workspan_bulk_load_data_file", Title: "Bulk load data (file)", Toolset: Toolset, Operation: "BulkloadDataFileAttachment",
-			Description: "Bulk-load a csv, json or xlsx file (a path inside the allowed folders, or base64 content) into an integration. Validated locally first; split when large.",
+			Description: "Bulk-load a csv, json or xlsx file (path in an allowed folder, or base64) into an integration. Validated first; large files split.",
 		}, s.bulkLoadDataFile),
 		tools.New(tools.Spec{
 			Name: "workspan_bulk_load_opportunities", Title: "Bulk load opportunities", Toolset: Toolset, Operation: "BulkloadOpportunity",
-			Description: "Bulk-load opportunities from inline CSV text or a JSON array. Validated locally first; split when large.",
+			Description: "Bulk-load opportunities from inline CSV or a JSON array. Validated first; large inputs split.",
 		}, s.bulkLoadOpportunities),
 		tools.New(tools.Spec{
 			Name: "workspan_bulk_load_opportunities_file", Title: "Bulk load opportunities (file)", Toolset: Toolset, Operation: "BulkloadOpportunityFileAttachment",
-			Description: "Bulk-load opportunities from a csv, json or xlsx file (a path inside the allowed folders, or base64 content). Validated locally first; split when large.",
+			Description: "Bulk-load opportunities from a csv, json or xlsx file (path in an allowed folder, or base64). Validated first; large files split.",
 		}, s.bulkLoadOpportunitiesFile),
 		tools.New(tools.Spec{
 			Name: "workspan_get_bulk_load_status", Title: "Get bulk load status", Toolset: Toolset, Operation: "GetBulkloadStatus",
 			ReadOnly: true, Idempotent: true,
-			Description: "Counts and the first row errors of bulk executions. With wait, polls at a budget-aware pace until all complete, sending progress notifications.",
+			Description: "Counts and first row errors of bulk executions. With wait, polls (budget-aware, with progress) until all complete.",
 		}, s.bulkStatus),
 		tools.New(tools.Spec{
 			Name: "workspan_list_reports", Title: "List reports", Toolset: Toolset, Operation: "GetReportList",
 			ReadOnly: true, Idempotent: true,
-			Description: "List WorkSpan reports (id, name, status). Pages until the end or limit.",
+			Description: "List WorkSpan reports. If truncated, raise limit.",
 		}, s.listReports),
 		tools.New(tools.Spec{
 			Name: "workspan_read_report_data", Title: "Read report data", Toolset: Toolset, Operation: "GetReportData",
 			ReadOnly: true, Idempotent: true,
-			Description: "Read a report's rows, optionally filtered (AND/OR of column filters). Results are capped in size: when truncated, pass next_page back as page.",
+			Description: "Read a report's rows, optionally filtered. When truncated, pass next_cursor as cursor.",
 		}, s.readReport),
 	}
 }
