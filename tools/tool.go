@@ -151,3 +151,21 @@ func validationError(err error) *Error {
 	}
 	return InvalidArgument(field, "%s", strings.Join(msgs, "; "))
 }
+
+// CheckResult validates a structured result against the tool's full output
+// schema (the one in schemas/, stricter than the listed one). The tests
+// hold every tool's results to it.
+func (t Tool) CheckResult(structured any) error {
+	raw, err := json.Marshal(structured)
+	if err != nil {
+		return err
+	}
+	inst, err := jsv.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return err
+	}
+	if err := compileSchema(t.Name+".output", t.OutputSchema).Validate(inst); err != nil {
+		return fmt.Errorf("%s: result does not match its output schema: %w\n%s", t.Name, err, raw)
+	}
+	return nil
+}

@@ -187,3 +187,12 @@ func TestAnnotationsStateOnlyWhatDiffersFromTheDefaults(t *testing.T) {
 	assert.JSONEq(t, `{"destructiveHint":false,"idempotentHint":true}`, hints(Spec{Idempotent: true}))
 	assert.JSONEq(t, `{}`, hints(Spec{Destructive: true}))
 }
+
+func TestCheckResultHoldsResultsToTheFullSchema(t *testing.T) {
+	tl := New(Spec{Name: "test_rows", Title: "Rows", Toolset: "test", Operation: "Rows", ReadOnly: true, Description: "rows"},
+		func(context.Context, struct{}) (listedOut, error) { return listedOut{}, nil })
+	assert.NoError(t, tl.CheckResult(listedOut{Rows: []listedRow{{ID: 1, Status: "won"}}}))
+	assert.ErrorContains(t, tl.CheckResult(listedOut{Rows: []listedRow{{ID: 1, Status: "maybe"}}}), "status")
+	assert.ErrorContains(t, tl.CheckResult(map[string]any{"rows": nil, "has_more": false}), "rows")
+	assert.ErrorContains(t, tl.CheckResult(map[string]any{"rows": []any{}, "has_more": false, "extra": 1}), "extra")
+}
