@@ -377,15 +377,20 @@ func instructions(cfg Config) string {
 	fmt.Fprintf(&b, "Each connection may make %d upstream calls per %s; every result's _meta.budget shows what remains, "+
 		"throttle_status shows all; a throttled error says retry_after_seconds. Errors are JSON {\"error\":{\"code\",\"message\"}}; "+
 		"invalid_argument errors cost no budget.", cfg.BudgetLimit, cfg.BudgetWindow)
-	if cfg.Sandbox {
-		b.WriteString(" SANDBOX MODE: no Pipedrive credentials are set, so Pipedrive is an embedded fake company with sample data; nothing real changes.")
+	var sandboxes []string
+	for _, c := range []struct {
+		name    string
+		sandbox bool
+	}{{"Pipedrive", cfg.Sandbox}, {"Partner Center", cfg.PartnerCenter.Sandbox}, {"WorkSpan", cfg.WorkSpan.Sandbox}} {
+		if c.sandbox {
+			sandboxes = append(sandboxes, c.name)
+		}
 	}
-	if cfg.WorkSpan.Sandbox {
-		b.WriteString(" SANDBOX MODE: no WorkSpan credentials are set, so WorkSpan is an embedded sandbox.")
+	if len(sandboxes) > 0 {
+		fmt.Fprintf(&b, " SANDBOX MODE for %s: no credentials are set, so these run on embedded sandboxes with sample data; nothing real changes.",
+			strings.Join(sandboxes, ", "))
 	}
-	if cfg.PartnerCenter.Sandbox {
-		b.WriteString(" SANDBOX MODE: no Partner Center credentials are set, so referrals come from an embedded sandbox.")
-	}
+	b.WriteString(" connection_status tells which connectors are live, whose account they use and their last error.")
 	if cfg.ReadOnly {
 		b.WriteString(" Read-only mode: tools that change data are refused.")
 	}
