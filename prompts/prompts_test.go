@@ -167,7 +167,7 @@ func TestPromptsNameExpectedTools(t *testing.T) {
 	want := map[string][]string{
 		"triage_referrals":          {"partnercenter_list_referrals", "partnercenter_get_referral"},
 		"register_deal":             {"partnercenter_get_referral", "partnercenter_create_deal_registration", "etag"},
-		"review_pipeline":           {"pipedrive_list_pipelines", "pipedrive_list_deals", "stage_change_time", "next_cursor"},
+		"review_pipeline":           {"pipedrive_list_pipelines", "pipedrive_list_deals", "stage_change_time", "next_cursor", "next_activity_id"},
 		"bulk_import_opportunities": {"workspan_bulk_load_opportunities_file", "workspan_get_bulk_load_status", "wait: true"},
 		"link_referral_to_crm":      {"pipedrive_search_deals", "pipedrive_add_deal", "workspan_connect_external_id", "workspan_add_audit", "LINKED"},
 	}

@@ -1408,3 +1408,25 @@ func TestBudgetSpentPerRequest(t *testing.T) {
 	assert.Equal(t, served, budget.Status().Used, "every request the sandbox served was spent from the budget")
 	assert.Len(t, e.requests(), served)
 }
+
+func TestDealReadsIncludeTheNextActivity(t *testing.T) {
+	e := newEnv(t, sandbox.Options{}, nil)
+	ctx := t.Context()
+	a, err := e.c.AddActivity(ctx, pipedrive.ActivityInput{Type: "call", Subject: "Kick-off", DealID: 3, DueDate: "2000-01-01"})
+	require.NoError(t, err)
+
+	d, err := e.c.GetDeal(ctx, 3, pipedrive.IncludeNextActivity)
+	require.NoError(t, err)
+	assert.Equal(t, a.ID, d.NextActivityID, "the earliest undone activity")
+	assert.Equal(t, url.Values{"include_fields": {"next_activity_id"}}, e.last().Query)
+
+	deals, _, err := e.c.ListDeals(ctx, pipedrive.ListDealsParams{IDs: []int64{3}, IncludeFields: []string{pipedrive.IncludeNextActivity}})
+	require.NoError(t, err)
+	require.Len(t, deals, 1)
+	assert.Equal(t, a.ID, deals[0].NextActivityID)
+	assert.Equal(t, "next_activity_id", e.last().Query.Get("include_fields"))
+
+	plain, err := e.c.GetDeal(ctx, 3)
+	require.NoError(t, err)
+	assert.Zero(t, plain.NextActivityID, "not asked for")
+}

@@ -25,7 +25,13 @@ type ListDealsParams struct {
 	SortDirection string // asc, desc
 	Limit         int    // 1..500, default 100 upstream
 	Cursor        string
+	// IncludeFields asks for optional deal fields, e.g. IncludeNextActivity.
+	IncludeFields []string
 }
+
+// IncludeNextActivity is the include_fields value that fills
+// Deal.NextActivityID (the earliest undone activity) on deal reads.
+const IncludeNextActivity = "next_activity_id"
 
 func (p ListDealsParams) values() url.Values {
 	q := query{}
@@ -48,6 +54,7 @@ func (p ListDealsParams) values() url.Values {
 	q.str("sort_direction", p.SortDirection)
 	q.num("limit", p.Limit)
 	q.str("cursor", p.Cursor)
+	q.str("include_fields", strings.Join(p.IncludeFields, ","))
 	return url.Values(q)
 }
 
@@ -67,10 +74,13 @@ func (c *Client) Deals(ctx context.Context, p ListDealsParams) iter.Seq2[Deal, e
 	}, p.Cursor)
 }
 
-// GetDeal returns one deal by id.
-func (c *Client) GetDeal(ctx context.Context, id int64) (*Deal, error) {
+// GetDeal returns one deal by id, with the optional fields include names
+// (e.g. IncludeNextActivity).
+func (c *Client) GetDeal(ctx context.Context, id int64, include ...string) (*Deal, error) {
 	var d Deal
-	if _, err := c.do(ctx, http.MethodGet, idPath("/api/v2/deals", id), nil, nil, &d); err != nil {
+	q := query{}
+	q.str("include_fields", strings.Join(include, ","))
+	if _, err := c.do(ctx, http.MethodGet, idPath("/api/v2/deals", id), url.Values(q), nil, &d); err != nil {
 		return nil, err
 	}
 	return &d, nil

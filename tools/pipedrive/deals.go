@@ -15,7 +15,7 @@ type DealIDArgs struct {
 
 func (s *service) getDeal(ctx context.Context, in DealIDArgs) (Deal, error) {
 	c, ref := s.at(ctx)
-	d, err := c.GetDeal(ctx, in.DealID)
+	d, err := c.GetDeal(ctx, in.DealID, pd.IncludeNextActivity)
 	if err != nil {
 		return Deal{}, err
 	}
@@ -64,6 +64,7 @@ func (s *service) listDeals(ctx context.Context, in ListDealsArgs) (DealList, er
 		Status: in.Status, PipelineID: in.PipelineID, StageID: in.StageID, OwnerID: in.OwnerID,
 		OrgID: in.OrgID, PersonID: in.PersonID, UpdatedSince: since,
 		SortBy: in.SortBy, SortDirection: in.SortDirection, Limit: limit, Cursor: in.Cursor,
+		IncludeFields: []string{pd.IncludeNextActivity},
 	})
 	if err != nil {
 		return DealList{}, err

@@ -32,6 +32,9 @@ type Deal struct {
 	CloseTime         string  `json:"close_time,omitempty"`
 	WonTime           string  `json:"won_time,omitempty"`
 	LostTime          string  `json:"lost_time,omitempty"`
+	// NextActivityID is the deal's earliest undone activity. Deal reads
+	// (get, list) fill it, so its absence there means no next step.
+	NextActivityID int64 `json:"next_activity_id,omitempty"`
 }
 
 // visibility maps the connector's visible_to labels to API v2 codes.
@@ -65,6 +68,7 @@ func shapeDeal(ctx context.Context, ref *refData, snap snapshot, d pd.Deal, look
 		VisibleTo: visibilityLabel(d.VisibleTo),
 		AddTime:   d.AddTime, UpdateTime: d.UpdateTime, StageChangeTime: d.StageChangeTime,
 		CloseTime: d.CloseTime, WonTime: d.WonTime, LostTime: d.LostTime,
+		NextActivityID: d.NextActivityID,
 	}
 	if d.IsDeleted {
 		out.Status = "deleted"

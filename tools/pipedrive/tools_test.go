@@ -267,3 +267,28 @@ func TestResultsCarryBudgetMeta(t *testing.T) {
 	assert.Equal(t, st.Limit-st.Used, st.Remaining)
 	assert.Equal(t, h.sandbox.RequestCount(), st.Used, "every upstream request was counted")
 }
+
+func TestDealReadsShowTheNextActivity(t *testing.T) {
+	h := newHarness(t, tools.Policy{})
+	var d pdtools.Deal
+	h.call("pipedrive_add_deal", map[string]any{"title": "Northwind — next step", "pipeline_id": 1}, &d)
+	var got pdtools.Deal
+	h.call("pipedrive_get_deal", map[string]any{"deal_id": d.ID}, &got)
+	assert.Zero(t, got.NextActivityID, "a new deal has no next step")
+
+	var act pdtools.Activity
+	h.call("pipedrive_add_activity", map[string]any{"type": "meeting", "subject": "Scoping", "deal_id": d.ID, "due_date": "2027-02-01"}, &act)
+	h.call("pipedrive_get_deal", map[string]any{"deal_id": d.ID}, &got)
+	assert.Equal(t, act.ID, got.NextActivityID)
+
+	var list pdtools.DealList
+	h.call("pipedrive_list_deals", map[string]any{"pipeline_id": 1, "status": "open", "limit": 500}, &list)
+	var found bool
+	for _, row := range list.Deals {
+		if row.ID == d.ID {
+			found = true
+			assert.Equal(t, act.ID, row.NextActivityID)
+		}
+	}
+	assert.True(t, found)
+}

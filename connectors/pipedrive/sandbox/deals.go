@@ -62,6 +62,14 @@ func (s *Server) listDeals(r *http.Request) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
+	include, err := q.listParam("include_fields", dealIncludeFields...)
+	if err != nil {
+		return nil, err
+	}
+	var acts map[int]*dealActivities
+	if len(include) > 0 {
+		acts = s.activitiesByDeal()
+	}
 
 	var items []sortable
 next:
@@ -77,7 +85,7 @@ next:
 				continue next
 			}
 		}
-		items = append(items, sortableDeal(d, spec.sortBy))
+		items = append(items, sortableDeal(d, spec.sortBy, s.dealOutput(d, include, acts)))
 	}
 	data, nextCursor, err := page(items, spec)
 	if err != nil {
@@ -99,8 +107,8 @@ func matchStatus(d *deal, statuses []string) bool {
 	return false
 }
 
-func sortableDeal(d *deal, sortBy string) sortable {
-	it := sortable{id: d.ID, item: d.json()}
+func sortableDeal(d *deal, sortBy string, item any) sortable {
+	it := sortable{id: d.ID, item: item}
 	switch sortBy {
 	case "update_time":
 		it.key, it.value = timeKey(d.UpdateTime)
@@ -113,12 +121,20 @@ func sortableDeal(d *deal, sortBy string) sortable {
 }
 
 // GET /api/v2/deals/{id}
-func (s *Server) getDeal(_ *http.Request, id int) (any, *apiError) {
+func (s *Server) getDeal(r *http.Request, id int) (any, *apiError) {
 	d, err := s.dealByID(id)
 	if err != nil {
 		return nil, err
 	}
-	return single(d.json())
+	include, err := query{r.URL.Query()}.listParam("include_fields", dealIncludeFields...)
+	if err != nil {
+		return nil, err
+	}
+	var acts map[int]*dealActivities
+	if len(include) > 0 {
+		acts = s.activitiesByDeal()
+	}
+	return single(s.dealOutput(d, include, acts))
 }
 
 // DELETE /api/v2/deals/{id} marks the deal as deleted.

@@ -751,3 +751,39 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	require.Equal(t, 80, parallel)
 }
+
+func TestDealIncludeFields(t *testing.T) {
+	e := newEnv(t, Options{})
+	plain := e.do("GET", "/api/v2/deals/12", nil).obj(t)
+	require.NotContains(t, plain, "next_activity_id", "optional fields only on request")
+
+	const fields = "next_activity_id,last_activity_id,activities_count,done_activities_count,undone_activities_count,smart_bcc_email"
+	before := e.do("GET", "/api/v2/deals/12?include_fields="+fields, nil).obj(t)
+	require.Contains(t, before, "next_activity_id")
+	require.Equal(t, num(before["done_activities_count"])+num(before["undone_activities_count"]), num(before["activities_count"]))
+	require.Equal(t, plain["title"], before["title"])
+
+	soonest := e.do("POST", "/api/v2/activities", map[string]any{"type": "call", "deal_id": 12, "due_date": "2000-01-01"}).obj(t)
+	latestDone := e.do("POST", "/api/v2/activities", map[string]any{"type": "email", "deal_id": 12, "due_date": "2099-12-31", "done": true}).obj(t)
+	after := e.do("GET", "/api/v2/deals/12?include_fields="+fields, nil).obj(t)
+	require.Equal(t, num(soonest["id"]), num(after["next_activity_id"]), "the earliest undone activity is next")
+	require.Equal(t, num(latestDone["id"]), num(after["last_activity_id"]), "the latest done activity is last")
+	require.Equal(t, num(before["undone_activities_count"])+1, num(after["undone_activities_count"]))
+	require.Equal(t, num(before["done_activities_count"])+1, num(after["done_activities_count"]))
+
+	var with, without int
+	for _, d := range e.all("/api/v2/deals?status=open&include_fields=next_activity_id") {
+		require.Contains(t, d, "next_activity_id")
+		if d["next_activity_id"] == nil {
+			without++
+		} else {
+			with++
+		}
+	}
+	require.Positive(t, with, "seeded open deals with a next activity")
+	require.Positive(t, without, "seeded open deals without one")
+
+	msg := e.do("GET", "/api/v2/deals?include_fields=next_step", nil).failed(t, http.StatusBadRequest)
+	require.Contains(t, msg, "include_fields")
+	e.do("GET", "/api/v2/deals/12?include_fields=bogus", nil).failed(t, http.StatusBadRequest)
+}
