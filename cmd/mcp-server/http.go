@@ -103,10 +103,24 @@ func serveHTTP(ctx context.Context, app *App, hc HTTPConfig, log *slog.Logger) e
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	_ = mcpSrv.Shutdown(sctx)
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	// Keep closing sessions while the HTTP server drains: a GET stream that
+	// arrived between the first close and the listener closing would
+	// otherwise hold the shutdown for its whole grace period.
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(sctx) }()
+	drain := time.NewTicker(5 * time.Millisecond)
+	defer drain.Stop()
+	for {
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		case <-drain.C:
+			mcpSrv.CloseSessions(sctx)
+		}
 	}
-	return nil
 }
 
 // Credential headers a caller may send to use its own connector accounts.
