@@ -1,6 +1,6 @@
 // Package pipedrive is a plain client for the Pipedrive REST API: API v2
-// where it exists (deals, stages, pipelines, activities, persons,
-// organizations, search) and v1 only where v2 has no equivalent (users,
+// where it exists (deals, deal fields, stages, pipelines, activities,
+// persons, organizations, search) and v1 only where v2 has no equivalent (users,
 // activity types). It knows nothing of MCP.
 package pipedrive
 

@@ -27,7 +27,16 @@ type ListDealsParams struct {
 	Cursor        string
 	// IncludeFields asks for optional deal fields, e.g. IncludeNextActivity.
 	IncludeFields []string
+	// CustomFields limits Deal.CustomFields to these field codes (at most
+	// MaxCustomFieldKeys); empty returns every custom field.
+	CustomFields []string
+	// IncludeOptionLabels reads enum and set values as {"id","label"}.
+	IncludeOptionLabels bool
 }
+
+// MaxCustomFieldKeys is how many keys Pipedrive accepts in the custom_fields
+// query parameter of deal reads.
+const MaxCustomFieldKeys = 15
 
 // IncludeNextActivity is the include_fields value that fills
 // Deal.NextActivityID (the earliest undone activity) on deal reads.
@@ -55,6 +64,10 @@ func (p ListDealsParams) values() url.Values {
 	q.num("limit", p.Limit)
 	q.str("cursor", p.Cursor)
 	q.str("include_fields", strings.Join(p.IncludeFields, ","))
+	q.str("custom_fields", strings.Join(p.CustomFields, ","))
+	if p.IncludeOptionLabels {
+		q.str("include_option_labels", "true")
+	}
 	return url.Values(q)
 }
 
@@ -77,13 +90,54 @@ func (c *Client) Deals(ctx context.Context, p ListDealsParams) iter.Seq2[Deal, e
 // GetDeal returns one deal by id, with the optional fields include names
 // (e.g. IncludeNextActivity).
 func (c *Client) GetDeal(ctx context.Context, id int64, include ...string) (*Deal, error) {
+	return c.GetDealWith(ctx, id, GetDealParams{IncludeFields: include})
+}
+
+// GetDealParams selects the optional parts of GET /api/v2/deals/{id}. Zero
+// values are not sent.
+type GetDealParams struct {
+	// IncludeFields asks for optional deal fields, e.g. IncludeNextActivity.
+	IncludeFields []string
+	// CustomFields limits Deal.CustomFields to these field codes (at most
+	// MaxCustomFieldKeys); empty returns every custom field.
+	CustomFields []string
+	// IncludeOptionLabels reads enum and set values as {"id","label"}.
+	IncludeOptionLabels bool
+}
+
+// GetDealWith returns one deal by id, shaped by p.
+func (c *Client) GetDealWith(ctx context.Context, id int64, p GetDealParams) (*Deal, error) {
 	var d Deal
 	q := query{}
-	q.str("include_fields", strings.Join(include, ","))
+	q.str("include_fields", strings.Join(p.IncludeFields, ","))
+	q.str("custom_fields", strings.Join(p.CustomFields, ","))
+	if p.IncludeOptionLabels {
+		q.str("include_option_labels", "true")
+	}
 	if _, err := c.do(ctx, http.MethodGet, idPath("/api/v2/deals", id), url.Values(q), nil, &d); err != nil {
 		return nil, err
 	}
 	return &d, nil
+}
+
+// ListDealFields returns every deal field, standard and custom, walking all
+// pages of GET /api/v2/dealFields.
+func (c *Client) ListDealFields(ctx context.Context) ([]DealField, error) {
+	var out []DealField
+	for f, err := range paginate(func(cursor string) ([]DealField, *Response, error) {
+		q := query{}
+		q.num("limit", 500)
+		q.str("cursor", cursor)
+		var page []DealField
+		r, err := c.do(ctx, http.MethodGet, "/api/v2/dealFields", url.Values(q), nil, &page)
+		return page, r, err
+	}, "") {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
 }
 
 // AddDeal creates a deal (POST /api/v2/deals).

@@ -1,5 +1,12 @@
 package pipedrive
 
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
 // Deal is an API v2 deal.
 type Deal struct {
 	ID                int64    `json:"id"`
@@ -28,6 +35,12 @@ type Deal struct {
 	LabelIDs          []int64  `json:"label_ids,omitempty"`
 	NextActivityID    int64    `json:"next_activity_id,omitempty"`
 	LastActivityID    int64    `json:"last_activity_id,omitempty"`
+	// CustomFields holds the deal's custom field values keyed by field code
+	// (DealField.FieldCode), as sent: null when unset, a string (varchar,
+	// text, date), a number (double), an option id (enum), an array of
+	// option ids (set) or a MonetaryValue (monetary). With option labels
+	// asked for, enum and set values are {"id","label"} objects instead.
+	CustomFields map[string]json.RawMessage `json:"custom_fields,omitempty"`
 }
 
 // DealInput is the body of a deal create (POST) or update (PATCH). Nil
@@ -45,6 +58,111 @@ type DealInput struct {
 	LostReason        *string  `json:"lost_reason,omitempty"`
 	VisibleTo         *int     `json:"visible_to,omitempty"`
 	ExpectedCloseDate *string  `json:"expected_close_date,omitempty"`
+	// CustomFields sets custom field values by field code; fields not in the
+	// map keep their values, a nil value clears one. Values take the read
+	// encodings: string, number, int64 option id (enum), []int64 option ids
+	// (set, never empty) or MonetaryValue. A nil or empty map is not sent.
+	CustomFields map[string]any `json:"custom_fields,omitempty"`
+}
+
+// MonetaryValue is the value of a monetary custom field. On write an empty
+// Currency is left out and Pipedrive uses the deal's currency.
+type MonetaryValue struct {
+	Value    float64 `json:"value"`
+	Currency string  `json:"currency,omitempty"`
+}
+
+// DealField describes one deal field (GET /api/v2/dealFields): a standard
+// field keyed by its property name or a custom field keyed by a
+// 40-character hash, the key of its value in Deal.CustomFields.
+type DealField struct {
+	FieldName   string `json:"field_name"`
+	FieldCode   string `json:"field_code"`
+	Description string `json:"description,omitempty"`
+	// FieldType is e.g. varchar, text, double, monetary, date, enum, set,
+	// user, org, people, stage, status.
+	FieldType     string `json:"field_type"`
+	IsCustomField bool   `json:"is_custom_field"`
+	// IsOptionalResponseField marks fields deal reads return only when
+	// include_fields asks for them.
+	IsOptionalResponseField bool          `json:"is_optional_response_field"`
+	Options                 []FieldOption `json:"options,omitempty"`
+	Subfields               []Subfield    `json:"subfields,omitempty"`
+}
+
+// Option returns the field's option with the label, compared without
+// regard to case or surrounding space.
+func (f DealField) Option(label string) (FieldOption, bool) {
+	label = strings.TrimSpace(label)
+	for _, o := range f.Options {
+		if strings.EqualFold(strings.TrimSpace(o.Label), label) {
+			return o, true
+		}
+	}
+	return FieldOption{}, false
+}
+
+// OptionByID returns the field's option with the integer id.
+func (f DealField) OptionByID(id int64) (FieldOption, bool) {
+	for _, o := range f.Options {
+		if o.Key == "" && o.ID == id {
+			return o, true
+		}
+	}
+	return FieldOption{}, false
+}
+
+// FieldOption is one option of an enum or set field. Custom fields number
+// their options with integers (ID); some built-in fields use strings (Key,
+// e.g. status "won"), and then ID is 0.
+type FieldOption struct {
+	ID    int64
+	Key   string
+	Label string
+	Color string
+}
+
+type fieldOptionJSON struct {
+	ID    json.RawMessage `json:"id"`
+	Label string          `json:"label"`
+	Color string          `json:"color,omitempty"`
+}
+
+// UnmarshalJSON accepts an integer or a string id.
+func (o *FieldOption) UnmarshalJSON(b []byte) error {
+	var w fieldOptionJSON
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*o = FieldOption{Label: w.Label, Color: w.Color}
+	if len(w.ID) == 0 || string(w.ID) == "null" {
+		return nil
+	}
+	if w.ID[0] == '"' {
+		return json.Unmarshal(w.ID, &o.Key)
+	}
+	if err := json.Unmarshal(w.ID, &o.ID); err != nil {
+		return fmt.Errorf("option id %s is neither an integer nor a string", w.ID)
+	}
+	return nil
+}
+
+// MarshalJSON writes the id back in the form it was read.
+func (o FieldOption) MarshalJSON() ([]byte, error) {
+	id := strconv.FormatInt(o.ID, 10)
+	if o.Key != "" {
+		b, _ := json.Marshal(o.Key)
+		id = string(b)
+	}
+	return json.Marshal(fieldOptionJSON{ID: json.RawMessage(id), Label: o.Label, Color: o.Color})
+}
+
+// Subfield is a part of a composite field's value, e.g. the value and
+// currency of a monetary field.
+type Subfield struct {
+	FieldCode string `json:"field_code"`
+	FieldName string `json:"field_name"`
+	FieldType string `json:"field_type"`
 }
 
 // Stage is an API v2 stage.

@@ -112,17 +112,6 @@ func (b body) intList(name string) ([]int, *apiError) {
 	return out, nil
 }
 
-func (b body) object(name string) (map[string]any, *apiError) {
-	if p, null := b.present(name); !p || null {
-		return nil, nil
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b[name], &m); err != nil {
-		return nil, b.typeErr(name, "an object")
-	}
-	return m, nil
-}
-
 // timeField parses a date-time given as RFC 3339 or Pipedrive's "YYYY-MM-DD HH:MM:SS" (UTC).
 func (b body) timeField(name string) (*time.Time, *apiError) {
 	s, err := b.str(name)

@@ -89,11 +89,48 @@ func (d dealWithFields) MarshalJSON() ([]byte, error) {
 	return append(append(base[:len(base)-1], ','), extra[1:]...), nil
 }
 
-// dealOutput is the deal as a read returns it, with the included fields;
-// acts is activitiesByDeal, computed once per request.
-func (s *Server) dealOutput(d *deal, include []string, acts map[int]*dealActivities) any {
+// dealView is how a request wants deals rendered: the include_fields it
+// asked for (acts is activitiesByDeal, computed once per request when any),
+// the custom_fields keys (nil for all) and include_option_labels.
+type dealView struct {
+	include      []string
+	acts         map[int]*dealActivities
+	customKeys   []string
+	optionLabels bool
+}
+
+// parseDealView reads include_fields, custom_fields and include_option_labels
+// of GET /api/v2/deals and GET /api/v2/deals/{id}.
+func (s *Server) parseDealView(q query) (dealView, *apiError) {
+	var v dealView
+	var err *apiError
+	if v.include, err = q.listParam("include_fields", dealIncludeFields...); err != nil {
+		return v, err
+	}
+	if v.customKeys, err = s.customFieldKeys(q); err != nil {
+		return v, err
+	}
+	if v.optionLabels, _, err = q.boolParam("include_option_labels"); err != nil {
+		return v, err
+	}
+	if len(v.include) > 0 {
+		v.acts = s.activitiesByDeal()
+	}
+	return v, nil
+}
+
+// dealJSON is the deal's wire shape with its custom fields rendered for v.
+func (s *Server) dealJSON(d *deal, v dealView) dealJSON {
+	out := d.json()
+	out.CustomFields = s.customFieldsOut(d, v.customKeys, v.optionLabels)
+	return out
+}
+
+// dealOutput is the deal as a read returns it, with the included fields.
+func (s *Server) dealOutput(d *deal, v dealView) any {
+	include, acts := v.include, v.acts
 	if len(include) == 0 {
-		return d.json()
+		return s.dealJSON(d, v)
 	}
 	st := acts[d.ID]
 	if st == nil {
@@ -136,5 +173,5 @@ func (s *Server) dealOutput(d *deal, include []string, acts map[int]*dealActivit
 			extra[f] = 0
 		}
 	}
-	return dealWithFields{dealJSON: d.json(), extra: extra}
+	return dealWithFields{dealJSON: s.dealJSON(d, v), extra: extra}
 }

@@ -62,13 +62,9 @@ func (s *Server) listDeals(r *http.Request) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	include, err := q.listParam("include_fields", dealIncludeFields...)
+	view, err := s.parseDealView(q)
 	if err != nil {
 		return nil, err
-	}
-	var acts map[int]*dealActivities
-	if len(include) > 0 {
-		acts = s.activitiesByDeal()
 	}
 
 	var items []sortable
@@ -85,7 +81,7 @@ next:
 				continue next
 			}
 		}
-		items = append(items, sortableDeal(d, spec.sortBy, s.dealOutput(d, include, acts)))
+		items = append(items, sortableDeal(d, spec.sortBy, s.dealOutput(d, view)))
 	}
 	data, nextCursor, err := page(items, spec)
 	if err != nil {
@@ -126,15 +122,11 @@ func (s *Server) getDeal(r *http.Request, id int) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	include, err := query{r.URL.Query()}.listParam("include_fields", dealIncludeFields...)
+	view, err := s.parseDealView(query{r.URL.Query()})
 	if err != nil {
 		return nil, err
 	}
-	var acts map[int]*dealActivities
-	if len(include) > 0 {
-		acts = s.activitiesByDeal()
-	}
-	return single(s.dealOutput(d, include, acts))
+	return single(s.dealOutput(d, view))
 }
 
 // DELETE /api/v2/deals/{id} marks the deal as deleted.
@@ -172,7 +164,7 @@ func (s *Server) addDeal(r *http.Request) (any, *apiError) {
 	d.ID = s.nextDealID
 	s.nextDealID++
 	s.deals[d.ID] = d
-	return single(d.json())
+	return single(s.dealJSON(d, dealView{}))
 }
 
 // PATCH /api/v2/deals/{id}
@@ -192,7 +184,7 @@ func (s *Server) updateDeal(r *http.Request, id int) (any, *apiError) {
 	}
 	updated.UpdateTime = now
 	*d = updated
-	return single(d.json())
+	return single(s.dealJSON(d, dealView{}))
 }
 
 // applyDeal validates the body and applies it to d (a copy, on update), enforcing Pipedrive's
@@ -286,21 +278,8 @@ func (s *Server) applyDeal(d *deal, b body, now time.Time, create bool) *apiErro
 	} else if labels != nil {
 		d.LabelIDs = labels
 	}
-	if cf, err := b.object("custom_fields"); err != nil {
+	if err := s.applyCustomFields(d, b); err != nil {
 		return err
-	} else if cf != nil {
-		merged := map[string]any{}
-		for k, v := range d.CustomFields {
-			merged[k] = v
-		}
-		for k, v := range cf {
-			if v == nil {
-				delete(merged, k)
-			} else {
-				merged[k] = v
-			}
-		}
-		d.CustomFields = merged
 	}
 	if arch, err := b.boolean("is_archived"); err != nil {
 		return err
@@ -523,12 +502,10 @@ func (s *Server) searchDeals(r *http.Request) (any, *apiError) {
 					}
 				}
 			case "custom_fields":
-				for _, v := range d.CustomFields {
-					if str, isStr := v.(string); isStr {
-						if sc := matchScore(str, term, exact); sc > 0 {
-							score = max(score, sc*0.9)
-							matchedCustom = append(matchedCustom, str)
-						}
+				for _, str := range s.searchableCustomValues(d) {
+					if sc := matchScore(str, term, exact); sc > 0 {
+						score = max(score, sc*0.9)
+						matchedCustom = append(matchedCustom, str)
 					}
 				}
 			}

@@ -39,6 +39,7 @@ var specNullable = map[string][]string{
 	"searchOrganization": nil,
 	"getPipelines":       nil,
 	"getStages":          nil,
+	"getDealFields":      nil,
 }
 
 var (
@@ -155,6 +156,26 @@ func specCases() []specCase {
 		{name: "search deals exact", method: "GET", path: "/deals/search?term=x&exact_match=true", status: 200},
 		{name: "search deals by org", method: "GET", path: "/deals/search?term=Fabrikam&organization_id=2", status: 200},
 		{name: "search deals short term", method: "GET", path: "/deals/search?term=c", status: 400},
+		{name: "list deal fields", method: "GET", path: "/dealFields", status: 200},
+		{name: "list deal fields page with namespaces", method: "GET", path: "/dealFields?limit=5&include_fields=ui_visibility,important_fields,required_fields", status: 200},
+		{name: "list deal fields last page", method: "GET", path: "/dealFields?limit=500&include_fields=important_fields", status: 200},
+		{name: "list deal fields bad limit", method: "GET", path: "/dealFields?limit=501", status: 400},
+		{name: "list deal fields bad cursor", method: "GET", path: "/dealFields?cursor=xyz", status: 400},
+		{name: "list deal fields bad namespace", method: "GET", path: "/dealFields?include_fields=everything", status: 400, specRejects: true},
+		{name: "get deal some custom fields with labels", method: "GET", path: "/deals/1?custom_fields=" + cfCoSellMotion + "," + cfSolutionAreas + "," + cfAzureACR + "&include_option_labels=true", status: 200},
+		{name: "list deals with option labels", method: "GET", path: "/deals?pipeline_id=2&limit=20&include_option_labels=true", status: 200},
+		{name: "list deals unknown custom field key", method: "GET", path: "/deals?custom_fields=title", status: 400},
+		{name: "list deals bad option labels flag", method: "GET", path: "/deals?include_option_labels=maybe", status: 400, specRejects: true},
+		{name: "add deal with custom fields", method: "POST", path: "/deals", status: 200, body: map[string]any{
+			"title": "Fabrikam Inc — Azure landing zone", "pipeline_id": 2, "custom_fields": map[string]any{
+				cfReferralID: "4b0c9a57-0f7e-4d3a-9c61-5f2e8a1b7c44", cfCoSellMotion: optJoint, cfSolutionAreas: []int{31, 33},
+				cfAzureACR: map[string]any{"value": 8000, "currency": "USD"}, cfSubmissionDate: "2026-09-10", cfLicensedSeats: 120}}},
+		{name: "add deal unknown custom field", method: "POST", path: "/deals", status: 400, body: map[string]any{
+			"title": "x", "custom_fields": map[string]any{"ffffffffffffffffffffffffffffffffffffffff": "y"}}},
+		{name: "update deal custom fields", method: "PATCH", path: "/deals/7", status: 200, body: map[string]any{
+			"custom_fields": map[string]any{cfMicrosoftSell: "Kwame Mensah", cfSolutionAreas: nil, cfCoSellMotion: optPartnerLed}}},
+		{name: "update deal empty set", method: "PATCH", path: "/deals/7", status: 400, body: map[string]any{
+			"custom_fields": map[string]any{cfSolutionAreas: []int{}}}},
 		{name: "list pipelines", method: "GET", path: "/pipelines", status: 200},
 		{name: "get pipeline", method: "GET", path: "/pipelines/2", status: 200},
 		{name: "get pipeline unknown", method: "GET", path: "/pipelines/99", status: 404},
@@ -258,7 +279,7 @@ func TestSpecConformance(t *testing.T) {
 
 	// Every v2 endpoint of the sandbox was exercised.
 	for _, want := range []string{
-		"GET /deals", "POST /deals", "GET /deals/{id}", "PATCH /deals/{id}", "DELETE /deals/{id}", "GET /deals/search",
+		"GET /deals", "POST /deals", "GET /deals/{id}", "PATCH /deals/{id}", "DELETE /deals/{id}", "GET /deals/search", "GET /dealFields",
 		"GET /pipelines", "GET /pipelines/{id}", "GET /stages", "GET /stages/{id}",
 		"GET /activities", "GET /activities/{id}", "POST /activities",
 		"GET /persons", "GET /persons/{id}", "GET /organizations", "GET /organizations/{id}", "GET /organizations/search",
@@ -309,6 +330,33 @@ func TestSpecConformanceCanFail(t *testing.T) {
 			require.Error(t, validateResponse(ctx, in, bad))
 		})
 	}
+
+	t.Run("deal fields", func(t *testing.T) {
+		c := specCase{method: "GET", path: "/dealFields?limit=50"}
+		r := e.do("GET", "/api/v2"+c.path, nil)
+		require.Equal(t, 200, r.status)
+		vreq := specRequest(t, c, nil)
+		route, params, err := router.FindRoute(vreq)
+		require.NoError(t, err)
+		in := &openapi3filter.RequestValidationInput{Request: vreq, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{AuthenticationFunc: authFunc}}
+		require.NoError(t, validateResponse(ctx, in, r))
+		for name, mutate := range map[string]func(map[string]any){
+			"unknown field_type":       func(f map[string]any) { f["field_type"] = "checkbox" },
+			"missing is_custom_field":  func(f map[string]any) { delete(f, "is_custom_field") },
+			"option id not int/string": func(f map[string]any) { f["options"] = []any{map[string]any{"id": true, "label": "x"}} },
+			"options not a list":       func(f map[string]any) { f["options"] = "a,b" },
+		} {
+			t.Run(name, func(t *testing.T) {
+				var body map[string]any
+				require.NoError(t, json.Unmarshal(r.raw, &body))
+				mutate(body["data"].([]any)[0].(map[string]any))
+				bad := r
+				bad.raw, _ = json.Marshal(body)
+				require.Error(t, validateResponse(ctx, in, bad))
+			})
+		}
+	})
 
 	t.Run("undeclared status", func(t *testing.T) {
 		bad := r

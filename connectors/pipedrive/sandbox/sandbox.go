@@ -72,6 +72,8 @@ type Server struct {
 	persons       map[int]*person
 	deals         map[int]*deal
 	activities    map[int]*activity
+	dealFields    []*dealField          // standard and custom deal fields, in display order
+	fieldsByCode  map[string]*dealField // dealFields by field_code
 	nextDealID    int
 	nextActID     int
 
@@ -280,6 +282,7 @@ func (s *Server) routes() map[string]route {
 		"GET v2/deals/{id}":           {1, s.getDeal},
 		"PATCH v2/deals/{id}":         {5, s.updateDeal},
 		"DELETE v2/deals/{id}":        {3, s.deleteDeal},
+		"GET v2/dealFields":           {10, noID(s.listDealFields)},
 		"GET v2/pipelines":            {5, noID(s.listPipelines)},
 		"GET v2/pipelines/{id}":       {1, s.getPipeline},
 		"GET v2/stages":               {5, noID(s.listStages)},

@@ -113,6 +113,12 @@ func (s *Server) seed(seed int64, now time.Time) {
 		return a.Add(time.Duration(rng.Int64N(int64(b.Sub(a))))).Truncate(time.Second)
 	}
 
+	s.dealFields = dealFieldDefs()
+	s.fieldsByCode = map[string]*dealField{}
+	for _, f := range s.dealFields {
+		s.fieldsByCode[f.Code] = f
+	}
+
 	s.company = company{ID: 7815302, Name: "Trey Research", Domain: "treyresearch", Country: "US", Industry: "IT Services"}
 
 	userSeeds := []struct{ name, tz, off string }{
@@ -405,6 +411,9 @@ func (s *Server) seed(seed int64, now time.Time) {
 		s.activities[a.ID] = a
 	}
 	s.nextActID = len(acts) + 1
+
+	// Custom field values come last: drawing them leaves everything above unchanged.
+	s.seedCustomFields(rng)
 }
 
 // orgSlug turns an organization name into a domain label: "Margie's Travel" → "margiestravel".
