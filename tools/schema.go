@@ -17,8 +17,9 @@ var reflector = jsonschema.Reflector{
 	AllowAdditionalProperties: false,
 	Anonymous:                 true,
 	Mapper: func(t reflect.Type) *jsonschema.Schema {
-		if t == reflect.TypeFor[json.RawMessage]() {
-			// Values an upstream leaves untyped are free-form objects.
+		if t == reflect.TypeFor[json.RawMessage]() || t.Kind() == reflect.Map && t.Elem().Kind() == reflect.Interface {
+			// Values an upstream leaves untyped, and maps of any values
+			// (custom fields), are free-form objects.
 			return &jsonschema.Schema{Type: "object", AdditionalProperties: jsonschema.TrueSchema}
 		}
 		return nil

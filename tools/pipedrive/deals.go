@@ -20,7 +20,9 @@ func (s *service) getDeal(ctx context.Context, in DealIDArgs) (Deal, error) {
 		return Deal{}, err
 	}
 	snap, _ := ref.get(ctx, false)
-	return shapeDeal(ctx, ref, snap, *d, true), nil
+	out := shapeDeal(ctx, ref, snap, *d, true)
+	nameCustomFields(ctx, ref, &out, d.CustomFields)
+	return out, nil
 }
 
 // ListDealsArgs are the arguments of pipedrive_list_deals.
@@ -36,6 +38,7 @@ type ListDealsArgs struct {
 	SortDirection string `json:"sort_direction,omitempty" jsonschema:"enum=asc,enum=desc" jsonschema_description:"Default asc."`
 	Limit         int    `json:"limit,omitempty" jsonschema:"minimum=1,maximum=500" jsonschema_description:"Page size, default 50."`
 	Cursor        string `json:"cursor,omitempty" jsonschema_description:"next_cursor of the previous page."`
+	Full          bool   `json:"full,omitempty" jsonschema_description:"Also return custom fields."`
 }
 
 // DealList is a page of deals.
@@ -71,14 +74,18 @@ func (s *service) listDeals(ctx context.Context, in ListDealsArgs) (DealList, er
 	}
 	out := DealList{Deals: make([]Deal, 0, len(deals)), NextCursor: resp.NextCursor, HasMore: resp.NextCursor != ""}
 	for _, d := range deals {
-		out.Deals = append(out.Deals, shapeDeal(ctx, ref, snap, d, false))
+		row := shapeDeal(ctx, ref, snap, d, false)
+		if in.Full {
+			nameCustomFields(ctx, ref, &row, d.CustomFields)
+		}
+		out.Deals = append(out.Deals, row)
 	}
 	return out, nil
 }
 
 // SearchDealsArgs are the arguments of pipedrive_search_deals.
 type SearchDealsArgs struct {
-	Term       string `json:"term" jsonschema:"minLength=2" jsonschema_description:"Words of the deal title or the organization name."`
+	Term       string `json:"term" jsonschema:"minLength=2" jsonschema_description:"Words to find, e.g. Contoso."`
 	Status     string `json:"status,omitempty" jsonschema:"enum=open,enum=won,enum=lost"`
 	ExactMatch bool   `json:"exact_match,omitempty" jsonschema_description:"Match the whole term exactly."`
 	Limit      int    `json:"limit,omitempty" jsonschema:"minimum=1,maximum=100" jsonschema_description:"Maximum deals, default 20."`
@@ -87,8 +94,8 @@ type SearchDealsArgs struct {
 // SearchHit is a deal found by a search and why it matched.
 type SearchHit struct {
 	Deal
-	// MatchedOn is "title" or "organization".
-	MatchedOn string `json:"matched_on" jsonschema:"enum=title,enum=organization"`
+	// MatchedOn is "title", "custom_field" or "organization".
+	MatchedOn string `json:"matched_on" jsonschema:"enum=title,enum=custom_field,enum=organization"`
 }
 
 // SearchResult is the result of pipedrive_search_deals.
@@ -127,7 +134,7 @@ func (s *service) searchDeals(ctx context.Context, in SearchDealsArgs) (SearchRe
 		return true
 	}
 
-	hits, resp, err := c.SearchDeals(ctx, pd.SearchDealsParams{Term: term, Fields: "title", ExactMatch: in.ExactMatch, Status: in.Status, Limit: limit})
+	hits, resp, err := c.SearchDeals(ctx, pd.SearchDealsParams{Term: term, Fields: "title,custom_fields", ExactMatch: in.ExactMatch, Status: in.Status, Limit: limit})
 	if err != nil {
 		return SearchResult{}, err
 	}
@@ -146,7 +153,11 @@ func (s *service) searchDeals(ctx context.Context, in SearchDealsArgs) (SearchRe
 			d.PersonID, d.PersonName = it.Person.ID, it.Person.Name
 			ref.rememberPerson(d.PersonID, d.PersonName)
 		}
-		if !add(d, "title") {
+		on := "title"
+		if !titleMatches(it.Title, term) {
+			on = "custom_field"
+		}
+		if !add(d, on) {
 			break
 		}
 	}
@@ -179,19 +190,32 @@ func (s *service) searchDeals(ctx context.Context, in SearchDealsArgs) (SearchRe
 	return out, nil
 }
 
+// titleMatches says whether every word of term is in title, as the
+// search matched it; otherwise the hit came from a custom field.
+func titleMatches(title, term string) bool {
+	title = strings.ToLower(title)
+	for _, w := range strings.Fields(strings.ToLower(term)) {
+		if !strings.Contains(title, w) {
+			return false
+		}
+	}
+	return true
+}
+
 // AddDealArgs are the arguments of pipedrive_add_deal (connector AddDealV2).
 type AddDealArgs struct {
-	Title             string  `json:"title" jsonschema:"minLength=1"`
-	PipelineID        int64   `json:"pipeline_id,omitempty" jsonschema:"minimum=1"`
-	StageID           int64   `json:"stage_id,omitempty" jsonschema:"minimum=1"`
-	Status            string  `json:"status,omitempty" jsonschema:"enum=open,enum=won,enum=lost" jsonschema_description:"Default open."`
-	Value             float64 `json:"value,omitempty" jsonschema:"minimum=0"`
-	Currency          string  `json:"currency,omitempty" jsonschema:"pattern=^[A-Z]{3}$" jsonschema_description:"ISO 4217 code, e.g. USD; default the company currency."`
-	PersonID          int64   `json:"person_id,omitempty" jsonschema:"minimum=1" jsonschema_description:"Contact person id."`
-	OrgID             int64   `json:"org_id,omitempty" jsonschema:"minimum=1"`
-	OwnerID           int64   `json:"owner_id,omitempty" jsonschema:"minimum=1" jsonschema_description:"Owner user id; default the token's user."`
-	ExpectedCloseDate string  `json:"expected_close_date,omitempty" jsonschema:"format=date"`
-	VisibleTo         string  `json:"visible_to,omitempty" jsonschema:"enum=Owner and followers,enum=Entire company"`
+	Title             string         `json:"title" jsonschema:"minLength=1"`
+	PipelineID        int64          `json:"pipeline_id,omitempty" jsonschema:"minimum=1"`
+	StageID           int64          `json:"stage_id,omitempty" jsonschema:"minimum=1"`
+	Status            string         `json:"status,omitempty" jsonschema:"enum=open,enum=won,enum=lost" jsonschema_description:"Default open."`
+	Value             float64        `json:"value,omitempty" jsonschema:"minimum=0"`
+	Currency          string         `json:"currency,omitempty" jsonschema:"pattern=^[A-Z]{3}$" jsonschema_description:"ISO 4217 code, e.g. USD; default the company currency."`
+	PersonID          int64          `json:"person_id,omitempty" jsonschema:"minimum=1" jsonschema_description:"Contact person id."`
+	OrgID             int64          `json:"org_id,omitempty" jsonschema:"minimum=1"`
+	OwnerID           int64          `json:"owner_id,omitempty" jsonschema:"minimum=1" jsonschema_description:"Owner user id; default the token's user."`
+	ExpectedCloseDate string         `json:"expected_close_date,omitempty" jsonschema:"format=date"`
+	VisibleTo         string         `json:"visible_to,omitempty" jsonschema:"enum=Owner and followers,enum=Entire company"`
+	CustomFields      map[string]any `json:"custom_fields,omitempty" jsonschema_description:"By name, e.g. {\"Partner Center referral ID\":\"…\"}; options by label."`
 }
 
 // AddDealDeprecatedArgs are the arguments of the deprecated AddDeal: no pipeline.
@@ -247,11 +271,24 @@ func (s *service) addDealV2(ctx context.Context, in AddDealArgs) (Deal, error) {
 		v := visibility[in.VisibleTo]
 		body.VisibleTo = &v
 	}
+	if len(in.CustomFields) > 0 {
+		set, err := ref.customFields(ctx)
+		if err != nil {
+			return Deal{}, err
+		}
+		cf, verr := encodeCustomFields(set, in.CustomFields)
+		if verr != nil {
+			return Deal{}, verr
+		}
+		body.CustomFields = cf
+	}
 	d, err := c.AddDeal(ctx, body)
 	if err != nil {
 		return Deal{}, err
 	}
-	return shapeDeal(ctx, ref, snap, *d, true), nil
+	out := shapeDeal(ctx, ref, snap, *d, true)
+	nameCustomFields(ctx, ref, &out, d.CustomFields)
+	return out, nil
 }
 
 func (s *service) addDeal(ctx context.Context, in AddDealDeprecatedArgs) (Deal, error) {
@@ -330,7 +367,9 @@ func (s *service) updateDealStatus(ctx context.Context, in UpdateDealStatusArgs)
 		return Deal{}, err
 	}
 	snap, _ := ref.get(ctx, false)
-	return shapeDeal(ctx, ref, snap, *d, true), nil
+	out := shapeDeal(ctx, ref, snap, *d, true)
+	nameCustomFields(ctx, ref, &out, d.CustomFields)
+	return out, nil
 }
 
 // opt returns a pointer to v, or nil for the zero value (not sent).

@@ -29,6 +29,8 @@ type refData struct {
 	users     map[int64]string
 	actTypes  []pd.ActivityType
 	typesAt   time.Time
+	fields    customFieldSet
+	fieldsAt  time.Time
 	orgNames  map[int64]string
 	perNames  map[int64]string
 	loadGuard sync.Mutex

@@ -2,6 +2,9 @@ package pipedrive
 
 import (
 	"context"
+	"encoding/json"
+	"maps"
+	"slices"
 
 	pd "github.com/cosell-mcp/cosell-mcp/connectors/pipedrive"
 )
@@ -35,6 +38,19 @@ type Deal struct {
 	// NextActivityID is the deal's earliest undone activity. Deal reads
 	// (get, list) fill it, so its absence there means no next step.
 	NextActivityID int64 `json:"next_activity_id,omitempty"`
+	// CustomFields are the deal's set custom fields by name, options by
+	// label: on get and add, and on list with full.
+	CustomFields map[string]any `json:"custom_fields,omitempty"`
+}
+
+// nameCustomFields fills d.CustomFields from the upstream values. Field
+// names are a nicety: when they cannot be loaded, the codes stay.
+func nameCustomFields(ctx context.Context, ref *refData, d *Deal, raw map[string]json.RawMessage) {
+	if !slices.ContainsFunc(slices.Collect(maps.Values(raw)), func(v json.RawMessage) bool { return string(v) != "null" }) {
+		return // nothing set: no need for the names
+	}
+	set, _ := ref.customFields(ctx)
+	d.CustomFields = namedCustomFields(set, raw)
 }
 
 // visibility maps the connector's visible_to labels to API v2 codes.

@@ -54,8 +54,7 @@ func Tools(conn Connection) []tools.Tool {
 		tools.New(tools.Spec{
 			Name: "pipedrive_search_deals", Title: "Search deals", Toolset: Toolset, Operation: "SearchDeals",
 			ReadOnly: true, Idempotent: true,
-			Description: "Find deals by words of their title or organization name (\"Contoso\" finds Contoso Ltd's deals). " +
-				"If truncated, raise limit or narrow the term.",
+			Description: "Find deals by title, custom field value (e.g. a referral id) or organization name. If truncated, raise limit.",
 		}, s.searchDeals),
 		tools.New(tools.Spec{
 			Name: "pipedrive_list_pipelines", Title: "List pipelines and stages", Toolset: Toolset, Operation: "ListPipelines",
