@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -42,6 +43,9 @@ type Config struct {
 
 	// HTTPAddr serves streamable HTTP instead of stdio when set.
 	HTTPAddr string
+	// HTTPPublicURL is how clients reach the HTTP endpoint when that is not
+	// its bind address (behind a TLS proxy); see PublicHTTPURL.
+	HTTPPublicURL string
 	// APIKeysFile lists hashed API keys ("name sha256:hex" per line).
 	APIKeysFile string
 	// JWT* configure OAuth 2.1 resource-server mode.
@@ -156,6 +160,7 @@ func bindFlags(fs *flag.FlagSet, c *Config) *string {
 	fs.StringVar(&c.WorkSpan.AppUserID, "workspan-app-user-id", envOr("WORKSPAN_APP_USER_ID", ""), "WorkSpan application user id [WORKSPAN_APP_USER_ID]")
 	fs.IntVar(&c.WorkSpan.RowsPerUpload, "workspan-rows-per-upload", envInt("WORKSPAN_ROWS_PER_UPLOAD", 5000), "bulk inputs larger than this are split into several executions [WORKSPAN_ROWS_PER_UPLOAD]")
 	fs.StringVar(&c.HTTPAddr, "http", envOr("COSELL_HTTP_ADDR", ""), "serve MCP over streamable HTTP on this address (e.g. 127.0.0.1:8080) instead of stdio [COSELL_HTTP_ADDR]")
+	fs.StringVar(&c.HTTPPublicURL, "http-public-url", envOr("COSELL_HTTP_PUBLIC_URL", ""), "base URL clients use to reach the HTTP endpoint, e.g. https://mcp.example.com behind a proxy (default http://<--http address>) [COSELL_HTTP_PUBLIC_URL]")
 	fs.StringVar(&c.APIKeysFile, "api-keys-file", envOr("COSELL_API_KEYS_FILE", ""), "file of hashed API keys for HTTP bearer auth, one \"name sha256:<hex>\" per line (mcp-server hash-key KEY prints one) [COSELL_API_KEYS_FILE]")
 	fs.StringVar(&c.JWTIssuer, "jwt-issuer", envOr("COSELL_JWT_ISSUER", ""), "OAuth issuer whose JWT access tokens are accepted over HTTP [COSELL_JWT_ISSUER]")
 	fs.StringVar(&c.JWTAudience, "jwt-audience", envOr("COSELL_JWT_AUDIENCE", ""), "audience the JWTs must carry [COSELL_JWT_AUDIENCE]")
@@ -215,6 +220,13 @@ func (c *Config) finish(toolsets string) error {
 	// A poller may spend at most a tenth of its connection's budget.
 	if floor := c.BudgetWindow * 10 / time.Duration(c.BudgetLimit); c.PollInterval != 0 && c.PollInterval < floor {
 		return fmt.Errorf("--poll-interval %s is faster than the budget allows (%d per %s): at least %s", c.PollInterval, c.BudgetLimit, c.BudgetWindow, floor)
+	}
+	if c.HTTPPublicURL != "" {
+		u, err := url.Parse(c.HTTPPublicURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("--http-public-url %q: want an absolute http(s) URL without query or fragment, e.g. https://mcp.example.com", c.HTTPPublicURL)
+		}
+		c.HTTPPublicURL = strings.TrimSuffix(u.String(), "/")
 	}
 	if c.Sandbox && c.PipedriveBaseURL != "" {
 		return errors.New("PIPEDRIVE_BASE_URL is set but PIPEDRIVE_API_TOKEN is not: set the token (or PIPEDRIVE_API_TOKEN_FILE), or unset the URL to use the sandbox")

@@ -277,3 +277,28 @@ func TestHTTPPerUserBudgets(t *testing.T) {
 	assert.Contains(t, text, budget["connection"].(string))
 	assert.Equal(t, 1, strings.Count(text, `"connection":"pipedrive:`), "bob sees his own per-user budget only: %s", text)
 }
+
+// Behind a TLS proxy the OAuth metadata and challenges name the public URL,
+// not the bind address.
+func TestHTTPPublicURL(t *testing.T) {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys")
+	require.NoError(t, os.WriteFile(keys, []byte("ops "+httpauth.HashKey("k")+"\n"), 0o600))
+	base := startHTTP(t, "--api-keys-file", keys, "--http-public-url", "https://mcp.example.com/")
+	resp, err := http.Post(base+"/mcp", "application/json", strings.NewReader(`{}`))
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	assert.Contains(t, resp.Header.Get("WWW-Authenticate"), `resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource"`)
+	resp, err = http.Get(base + "/.well-known/oauth-protected-resource")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	assert.Contains(t, string(body), `"resource":"https://mcp.example.com/mcp"`)
+
+	for _, bad := range []string{"mcp.example.com", "ftp://mcp.example.com", "https://", "https://mcp.example.com/?x=1"} {
+		_, _, err := parseConfig("serve", []string{"--http", "127.0.0.1:0", "--http-public-url", bad}, io.Discard, nil)
+		require.Error(t, err, bad)
+		assert.Contains(t, err.Error(), "--http-public-url", bad)
+	}
+}

@@ -62,5 +62,12 @@ func httpAuth(cfg Config) (HTTPConfig, error) {
 	return hc, nil
 }
 
-// PublicHTTPURL is how clients reach the HTTP endpoint (its bind address).
-func (c Config) PublicHTTPURL() string { return "http://" + c.HTTPAddr }
+// PublicHTTPURL is how clients reach the HTTP endpoint: --http-public-url
+// when set (a proxy in front), else the bind address. OAuth metadata and
+// challenges name the MCP resource by it.
+func (c Config) PublicHTTPURL() string {
+	if c.HTTPPublicURL != "" {
+		return c.HTTPPublicURL
+	}
+	return "http://" + c.HTTPAddr
+}
