@@ -80,7 +80,7 @@ type Budget struct {
 	timerAt  time.Time
 	timerGen uint64
 
-	grantHook func(time.Time) // test seam: observes every grant, called with mu held
+	grantHook func(time.Time) // observes every grant (OnGrant), called with mu held
 }
 
 type waiter struct {
@@ -180,6 +180,19 @@ func (b *Budget) Acquire(ctx context.Context) error {
 		return te
 	}
 	return err
+}
+
+// OnGrant makes f observe every grant, in order, with the time the rolling
+// window counts it at — what a proof of the limit needs, free of the lag
+// between a grant and the request leaving. f runs with the budget locked:
+// it must be quick and must not call the budget.
+func (b *Budget) OnGrant(f func(at time.Time)) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	b.grantHook = f
+	b.mu.Unlock()
 }
 
 // PauseUntil makes the budget grant nothing before t, as asked by the
