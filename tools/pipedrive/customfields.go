@@ -1,7 +1,6 @@
 package pipedrive
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -41,27 +40,6 @@ func (s customFieldSet) lookup(key string) (pd.DealField, bool) {
 	}
 	f, ok := s.byCode[key]
 	return f, ok
-}
-
-// customFields returns the cached deal custom fields, fetched once per
-// refTTL (one upstream call).
-func (r *refData) customFields(ctx context.Context) (customFieldSet, error) {
-	r.mu.Lock()
-	if !r.fieldsAt.IsZero() && r.now().Sub(r.fieldsAt) < refTTL {
-		set := r.fields
-		r.mu.Unlock()
-		return set, nil
-	}
-	r.mu.Unlock()
-	fields, err := r.client.ListDealFields(ctx)
-	if err != nil {
-		return customFieldSet{}, err
-	}
-	set := newCustomFieldSet(fields)
-	r.mu.Lock()
-	r.fields, r.fieldsAt = set, r.now()
-	r.mu.Unlock()
-	return set, nil
 }
 
 // namedCustomFields turns a deal's custom field values (keyed by 40-char

@@ -1,14 +1,20 @@
 package pipedrive_test
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	pd "github.com/cosell-mcp/cosell-mcp/connectors/pipedrive"
+	"github.com/cosell-mcp/cosell-mcp/connectors/pipedrive/sandbox"
 	"github.com/cosell-mcp/cosell-mcp/tools"
 	pdtools "github.com/cosell-mcp/cosell-mcp/tools/pipedrive"
+	"github.com/cosell-mcp/cosell-mcp/tools/toolstest"
 )
 
 // Custom fields are read and written by name, options by label: the
@@ -87,4 +93,39 @@ func TestBadCustomFieldsCreateNothing(t *testing.T) {
 	require.NotEmpty(t, after.Deals)
 	assert.Equal(t, before.Deals[0].ID, after.Deals[0].ID, "no deal was created")
 	assert.False(t, strings.HasPrefix(after.Deals[0].Title, "Never created"))
+}
+
+// pathCounter counts the requests per path that leave for the sandbox.
+type pathCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *pathCounter) RoundTrip(req *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	c.n[req.URL.Path]++
+	c.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// Agents reading deals at once on a cold cache load the field names once.
+func TestCustomFieldNamesLoadOnceForConcurrentReads(t *testing.T) {
+	ts := httptest.NewServer(sandbox.New(sandbox.Options{Burst: 1 << 20}))
+	t.Cleanup(ts.Close)
+	count := &pathCounter{n: map[string]int{}}
+	reg := tools.NewRegistry()
+	reg.Add(pdtools.Tools(pdtools.Static(pd.New(sandbox.DefaultToken, pd.WithBaseURL(ts.URL), pd.WithHTTPClient(&http.Client{Transport: count}))))...)
+	c := toolstest.New(t, reg, tools.Policy{}, nil)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			var page pdtools.DealList
+			c.Call("pipedrive_list_deals", map[string]any{"pipeline_id": 2, "full": true}, &page)
+			assert.NotEmpty(t, page.Deals[0].CustomFields)
+		})
+	}
+	wg.Wait()
+	count.mu.Lock()
+	defer count.mu.Unlock()
+	assert.Equal(t, 1, count.n["/api/v2/dealFields"])
 }

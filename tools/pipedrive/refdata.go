@@ -136,21 +136,43 @@ func (r *refData) get(ctx context.Context, force bool) (snapshot, error) {
 
 // activityTypes returns the cached activity types.
 func (r *refData) activityTypes(ctx context.Context) ([]pd.ActivityType, error) {
-	r.mu.Lock()
-	if !r.typesAt.IsZero() && r.now().Sub(r.typesAt) < refTTL {
-		t := r.actTypes
-		r.mu.Unlock()
-		return t, nil
+	return cachedLoad(r, &r.actTypes, &r.typesAt, func() ([]pd.ActivityType, error) { return r.client.ActivityTypes(ctx) })
+}
+
+// customFields returns the cached deal custom fields.
+func (r *refData) customFields(ctx context.Context) (customFieldSet, error) {
+	return cachedLoad(r, &r.fields, &r.fieldsAt, func() (customFieldSet, error) {
+		fields, err := r.client.ListDealFields(ctx)
+		return newCustomFieldSet(fields), err
+	})
+}
+
+// cachedLoad returns *val while it is younger than refTTL; otherwise one
+// caller loads it (one upstream call) while concurrent callers wait for
+// that load instead of making their own.
+func cachedLoad[T any](r *refData, val *T, at *time.Time, load func() (T, error)) (T, error) {
+	fresh := func() (T, bool) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return *val, !at.IsZero() && r.now().Sub(*at) < refTTL
 	}
-	r.mu.Unlock()
-	types, err := r.client.ActivityTypes(ctx)
+	if v, ok := fresh(); ok {
+		return v, nil
+	}
+	r.loadGuard.Lock()
+	defer r.loadGuard.Unlock()
+	if v, ok := fresh(); ok {
+		return v, nil
+	}
+	v, err := load()
 	if err != nil {
-		return nil, err
+		var zero T
+		return zero, err
 	}
 	r.mu.Lock()
-	r.actTypes, r.typesAt = types, r.now()
+	*val, *at = v, r.now()
 	r.mu.Unlock()
-	return types, nil
+	return v, nil
 }
 
 // rememberOrg and rememberPerson record names seen in any reply.

@@ -3,8 +3,6 @@ package pipedrive
 import (
 	"context"
 	"encoding/json"
-	"maps"
-	"slices"
 
 	pd "github.com/cosell-mcp/cosell-mcp/connectors/pipedrive"
 )
@@ -46,11 +44,15 @@ type Deal struct {
 // nameCustomFields fills d.CustomFields from the upstream values. Field
 // names are a nicety: when they cannot be loaded, the codes stay.
 func nameCustomFields(ctx context.Context, ref *refData, d *Deal, raw map[string]json.RawMessage) {
-	if !slices.ContainsFunc(slices.Collect(maps.Values(raw)), func(v json.RawMessage) bool { return string(v) != "null" }) {
+	set := false
+	for _, v := range raw {
+		set = set || string(v) != "null"
+	}
+	if !set {
 		return // nothing set: no need for the names
 	}
-	set, _ := ref.customFields(ctx)
-	d.CustomFields = namedCustomFields(set, raw)
+	fields, _ := ref.customFields(ctx)
+	d.CustomFields = namedCustomFields(fields, raw)
 }
 
 // visibility maps the connector's visible_to labels to API v2 codes.
