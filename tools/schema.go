@@ -58,7 +58,7 @@ func schemaOfType(t reflect.Type) json.RawMessage {
 // it: an object whose description names the result's fields in declaration
 // order, nested ones in parentheses and lists with [], e.g.
 // "Fields: deals[] (id, title, status), has_more, next_cursor.". An agent
-// learns the shape for a fifth of the bytes of the full schema; the full,
+// learns the shape for about a third of the bytes of the full schema; the full,
 // closed schema is in schemas/<tool>.json, and the tests validate every
 // result against it.
 func ListedOutputSchemaOf[T any]() json.RawMessage {
