@@ -74,9 +74,6 @@ func NewServer(reg *Registry, opts ServerOptions) *server.MCPServer {
 func (t Tool) MCPTool() mcp.Tool {
 	mt := mcp.NewToolWithRawSchema(t.Name, t.Description, t.InputSchema)
 	mt.RawOutputSchema = t.ListedOutputSchema
-	if mt.RawOutputSchema == nil {
-		mt.RawOutputSchema = t.OutputSchema
-	}
 	mt.Annotations = t.annotations()
 	mt.Title = t.Title
 	return mt
