@@ -182,11 +182,7 @@ func (a *App) startTriggers(cfg Config, log *slog.Logger, hooks *server.Hooks, c
 	go func() { _ = hs.Serve(ln) }()
 	a.closers = append(a.closers, func() { _ = hs.Close() }, a.Triggers.Close)
 	a.Triggers.StartRetention()
-	go func() {
-		if err := a.Triggers.Restore(context.Background()); err != nil {
-			log.Warn("some triggers could not be restored", "error", err)
-		}
-	}()
+	a.Triggers.StartRestore()
 	log.Info("webhook listener", "url", public+"/webhooks/", "state_db", cfg.StateDB)
 	return resources, nil
 }

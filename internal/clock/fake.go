@@ -124,6 +124,40 @@ func (f *Fake) advanceTo(target time.Time) {
 	}
 }
 
+// Next returns the due time of the earliest armed timer, and false when no
+// timer is armed.
+func (f *Fake) Next() (time.Time, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var next time.Time
+	found := false
+	for t := range f.timers {
+		if !found || t.when.Before(next) {
+			next, found = t.when, true
+		}
+	}
+	return next, found
+}
+
+// AutoAdvance moves the time, whenever a timer is armed, straight to the
+// earliest due one, until ctx ends or the returned stop is called (stop also
+// waits for it to finish). It suits tests whose code under test is the only
+// user of the clock and waits on it: every wait then takes no real time, and
+// the simulated time shows what the waits would have been.
+func (f *Fake) AutoAdvance(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for f.WaitForWaiters(ctx, 1) == nil {
+			if at, ok := f.Next(); ok {
+				f.Set(at)
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
 // Waiters returns the number of timers that are armed and have not fired.
 func (f *Fake) Waiters() int {
 	f.mu.Lock()

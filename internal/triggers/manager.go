@@ -19,6 +19,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sourcegraph/conc"
+
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 	"github.com/cosell-mcp/cosell-mcp/internal/store"
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
 )
@@ -71,12 +74,13 @@ type Manager struct {
 	publicURL string
 	log       *slog.Logger
 	notify    func(uri string)
+	clock     clock.Clock
 
 	mu      sync.Mutex
 	pollers map[string]context.CancelFunc
-	ctx     context.Context
+	ctx     context.Context // ends at Close; every goroutine of the manager runs under it
 	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	wg      conc.WaitGroup // owns every goroutine; Close waits for them and re-raises a panic
 }
 
 // Options configures a Manager.
@@ -86,6 +90,8 @@ type Options struct {
 	Logger    *slog.Logger
 	// Notify is called with a trigger URI whenever new events were stored.
 	Notify func(uri string)
+	// Clock paces polling and retention; nil means the real clock.
+	Clock clock.Clock
 }
 
 // NewManager returns a manager over the store for the given kinds.
@@ -98,7 +104,7 @@ func NewManager(st *store.Store, kinds []Kind, opts Options) *Manager {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Manager{store: st, kinds: kinds, publicURL: strings.TrimRight(opts.PublicURL, "/"), log: opts.Logger,
-		notify: opts.Notify, pollers: map[string]context.CancelFunc{}, ctx: ctx, cancel: cancel}
+		notify: opts.Notify, clock: clock.OrReal(opts.Clock), pollers: map[string]context.CancelFunc{}, ctx: ctx, cancel: cancel}
 }
 
 // Kinds returns the registered kinds.
@@ -162,6 +168,10 @@ type webhookState struct {
 
 // Start makes the trigger active: a poller starts polling, a webhook
 // registers its upstream subscriber. Starting an active trigger is a no-op.
+//
+// A new polling trigger makes its first poll (the one that marks "now")
+// before Start returns, so a record created after Start returns is an event
+// of the trigger. A restored one polls at once in the background to catch up.
 func (m *Manager) Start(ctx context.Context, raw string) (string, error) {
 	k, params, uri, err := m.Resolve(raw)
 	if err != nil {
@@ -187,7 +197,12 @@ func (m *Manager) Start(ctx context.Context, raw string) (string, error) {
 		return "", err
 	}
 	if k.Poller != nil {
-		m.startPoller(k, uri, params)
+		primed := false
+		if !ok || len(existing.State) == 0 {
+			// The first poll of a new trigger marks "now" and spends one call.
+			primed = m.PollOnce(throttle.WithPriority(ctx, throttle.Background), k, uri, params)
+		}
+		m.startPoller(k, uri, params, primed)
 	}
 	return uri, nil
 }
@@ -253,6 +268,16 @@ func (m *Manager) Stop(ctx context.Context, raw string) error {
 	return m.store.DeactivateTrigger(ctx, uri)
 }
 
+// StartRestore restores the active triggers in the background, owned by the
+// manager: Close cancels and waits for it. Failures are logged.
+func (m *Manager) StartRestore() {
+	m.spawn(func() {
+		if err := m.Restore(m.ctx); err != nil && m.ctx.Err() == nil {
+			m.log.Warn("some triggers could not be restored", "error", err)
+		}
+	})
+}
+
 // Restore restarts every trigger that was active when the server stopped.
 func (m *Manager) Restore(ctx context.Context) error {
 	ts, err := m.store.Triggers(ctx, true)
@@ -283,52 +308,51 @@ func (m *Manager) running(uri string) bool {
 }
 
 // startPoller polls at the kind's interval with background priority, so
-// interactive tool calls always come first in the budget.
-func (m *Manager) startPoller(k Kind, uri string, params url.Values) {
+// interactive tool calls always come first in the budget. A primed poller
+// (its first poll already made) waits one interval before polling.
+func (m *Manager) startPoller(k Kind, uri string, params url.Values, primed bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.pollers[uri]; ok {
+	if _, ok := m.pollers[uri]; ok || m.ctx.Err() != nil {
 		return
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
 	m.pollers[uri] = cancel
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		ctx = throttle.WithPriority(ctx, throttle.Background)
-		for {
+	m.spawnLocked(func() {
+		ctx := throttle.WithPriority(ctx, throttle.Background)
+		if !primed {
 			m.PollOnce(ctx, k, uri, params)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(k.Interval):
-			}
 		}
-	}()
+		for clock.Sleep(ctx, m.clock, k.Interval) == nil {
+			m.PollOnce(ctx, k, uri, params)
+		}
+	})
 }
 
 // PollOnce runs one poll of a trigger and stores what it found together
-// with the new high-water mark, in one transaction.
-func (m *Manager) PollOnce(ctx context.Context, k Kind, uri string, params url.Values) {
+// with the new high-water mark, in one transaction. It reports whether the
+// poll and its storing succeeded.
+func (m *Manager) PollOnce(ctx context.Context, k Kind, uri string, params url.Values) bool {
 	t, ok, err := m.store.Trigger(ctx, uri)
 	if err != nil || !ok {
-		return
+		return false
 	}
 	events, state, err := k.Poller.Poll(ctx, params, t.State)
 	if err != nil {
 		if ctx.Err() == nil {
 			m.log.Warn("trigger poll failed", "trigger", uri, "error", err)
 		}
-		return
+		return false
 	}
 	added, err := m.store.AppendWithState(ctx, uri, events, state)
 	if err != nil {
 		m.log.Error("storing trigger events failed", "trigger", uri, "error", err)
-		return
+		return false
 	}
 	if len(added) > 0 {
 		m.notify(uri)
 	}
+	return true
 }
 
 // pruneEvery is how often retention runs.
@@ -336,28 +360,42 @@ const pruneEvery = time.Hour
 
 // StartRetention prunes old events now and then every hour until Close.
 func (m *Manager) StartRetention() {
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
+	m.spawn(func() {
 		for {
 			if n, err := m.store.Prune(m.ctx); err != nil && m.ctx.Err() == nil {
 				m.log.Warn("pruning events failed", "error", err)
 			} else if n > 0 {
 				m.log.Info("pruned old events", "removed", n)
 			}
-			select {
-			case <-m.ctx.Done():
+			if clock.Sleep(m.ctx, m.clock, pruneEvery) != nil {
 				return
-			case <-time.After(pruneEvery):
 			}
 		}
-	}()
+	})
 }
 
-// Close stops every poller and waits for them.
+// Close stops every poller, the retention and a restore in progress, and
+// waits for them.
 func (m *Manager) Close() {
+	m.mu.Lock()
 	m.cancel()
+	m.mu.Unlock()
 	m.wg.Wait()
+}
+
+// spawn runs f in a goroutine owned by the manager, unless it is closed.
+func (m *Manager) spawn(f func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.spawnLocked(f)
+}
+
+// spawnLocked is spawn with m.mu held: no goroutine starts once Close has
+// cancelled the manager, so Close's wait covers every one.
+func (m *Manager) spawnLocked(f func()) {
+	if m.ctx.Err() == nil {
+		m.wg.Go(f)
+	}
 }
 
 func randomHex(n int) string {

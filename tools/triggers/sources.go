@@ -13,6 +13,7 @@ import (
 	pc "github.com/cosell-mcp/cosell-mcp/connectors/partnercenter"
 	pd "github.com/cosell-mcp/cosell-mcp/connectors/pipedrive"
 	ws "github.com/cosell-mcp/cosell-mcp/connectors/workspan"
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 	"github.com/cosell-mcp/cosell-mcp/internal/store"
 	"github.com/cosell-mcp/cosell-mcp/internal/triggers"
 	"github.com/cosell-mcp/cosell-mcp/internal/upstream"
@@ -29,6 +30,8 @@ type Clients struct {
 	// PollInterval overrides the polling pace (never below the connector's
 	// own when zero); tests make it short.
 	PollInterval time.Duration
+	// Clock tells pollers the time ("now" of a new trigger); nil means real.
+	Clock clock.Clock
 }
 
 // Kinds returns every trigger kind of the three connectors.
@@ -57,7 +60,7 @@ func Kinds(c Clients) []triggers.Kind {
 			Description: "Activities added in Pipedrive (connector trigger TrigNewActivity), polled every 120 s.", Poller: newActivities, Interval: every(PipedriveInterval)},
 		{Name: "partnercenter.referral_changed", Base: "partnercenter://triggers/referrals", Params: []string{"filter"},
 			Title: "Partner Center referrals created or updated", Description: "Referrals whose updatedDateTime moves, polled every 120 s; filter is an optional OData $filter.",
-			Poller: referralPoller{client: c.PartnerCenter}, Interval: every(PipedriveInterval)},
+			Poller: referralPoller{client: c.PartnerCenter, clock: clock.OrReal(c.Clock)}, Interval: every(PipedriveInterval)},
 		{Name: "workspan.object_event", Base: "workspan://triggers/object-events", Params: []string{"event", "filters", "integration_id", "name", "object_ids"},
 			Required: []string{"integration_id"}, Title: "WorkSpan object events",
 			Description: "Webhook events of an integration's objects; event is a comma list of object.all, object.create, object.update, object.delete, object.stage_change, object.partner_center_referral_submit, report.submit.",
@@ -141,7 +144,10 @@ func rawsOf[T any](items []T, id func(T) int64, resp *pd.Response, err error) ([
 }
 
 // referralPoller finds referrals updated after a high-water mark.
-type referralPoller struct{ client *pc.Client }
+type referralPoller struct {
+	client *pc.Client
+	clock  clock.Clock
+}
 
 type referralState struct {
 	Since string `json:"since"`
@@ -150,7 +156,7 @@ type referralState struct {
 func (p referralPoller) Poll(ctx context.Context, params url.Values, state json.RawMessage) ([]store.NewEvent, json.RawMessage, error) {
 	var st referralState
 	if len(state) == 0 || string(state) == "null" {
-		st.Since = time.Now().UTC().Format(time.RFC3339)
+		st.Since = p.clock.Now().UTC().Format(time.RFC3339)
 		out, _ := json.Marshal(st)
 		return nil, out, nil
 	}

@@ -21,6 +21,7 @@ import (
 	pdsandbox "github.com/cosell-mcp/cosell-mcp/connectors/pipedrive/sandbox"
 	ws "github.com/cosell-mcp/cosell-mcp/connectors/workspan"
 	wssandbox "github.com/cosell-mcp/cosell-mcp/connectors/workspan/sandbox"
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 	"github.com/cosell-mcp/cosell-mcp/internal/httpx"
 	"github.com/cosell-mcp/cosell-mcp/internal/store"
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
@@ -34,10 +35,13 @@ type fixture struct {
 	manager *triggers.Manager
 	store   *store.Store
 	pd      *pd.Client
-
-	mu      sync.Mutex
-	updated []string
+	clock   *clock.Fake
+	stored  chan string // a trigger URI each time a poll stored new events
+	updated chan string // notifications/resources/updated as the client received them
 }
+
+// pollInterval is the fixture's polling pace, on its fake clock.
+const pollInterval = 30 * time.Second
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
@@ -51,7 +55,11 @@ func newFixture(t *testing.T) *fixture {
 	res := trtools.NewResources(nil)
 	hooks := &server.Hooks{}
 	res.Hook(hooks)
-	m := triggers.NewManager(st, trtools.Kinds(trtools.Clients{Pipedrive: pc, PollInterval: 30 * time.Millisecond}), triggers.Options{Notify: res.Notify})
+	fc := clock.NewFake(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
+	stored := make(chan string, 100)
+	notify := func(uri string) { res.Notify(uri); stored <- uri }
+	m := triggers.NewManager(st, trtools.Kinds(trtools.Clients{Pipedrive: pc, PollInterval: pollInterval, Clock: fc}),
+		triggers.Options{Notify: notify, Clock: fc})
 	t.Cleanup(m.Close)
 	res.SetManager(m)
 	reg := tools.NewRegistry()
@@ -63,12 +71,10 @@ func newFixture(t *testing.T) *fixture {
 	c, err := client.NewInProcessClient(srv)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
-	f := &fixture{mcp: c, manager: m, store: st, pd: pc}
+	f := &fixture{mcp: c, manager: m, store: st, pd: pc, clock: fc, stored: stored, updated: make(chan string, 100)}
 	c.OnNotification(func(n mcp.JSONRPCNotification) {
 		if n.Method == string(mcp.MethodNotificationResourceUpdated) {
-			f.mu.Lock()
-			f.updated = append(f.updated, n.Params.AdditionalFields["uri"].(string))
-			f.mu.Unlock()
+			f.updated <- n.Params.AdditionalFields["uri"].(string)
 		}
 	})
 	require.NoError(t, c.Start(context.Background()))
@@ -79,18 +85,44 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func (f *fixture) notified() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.updated...)
+// requireArmed checks that starting the trigger made its first poll, which
+// marks "now" without events.
+func (f *fixture) requireArmed(t *testing.T, uri string) {
+	tr, ok, err := f.store.Trigger(context.Background(), uri)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.NotEmpty(t, tr.State)
+	require.NotEqual(t, "null", string(tr.State))
 }
 
-// waitArmed waits for the first poll, which marks "now" without events.
-func (f *fixture) waitArmed(t *testing.T, uri string) {
-	require.Eventually(t, func() bool {
-		tr, ok, err := f.store.Trigger(context.Background(), uri)
-		return err == nil && ok && len(tr.State) > 0 && string(tr.State) != "null"
-	}, 5*time.Second, 10*time.Millisecond)
+// nextPoll lets one polling interval pass once the poller waits for it, and
+// returns the URI of the trigger whose poll then stored events.
+func (f *fixture) nextPoll(t *testing.T) string {
+	t.Helper()
+	ctx := hangGuard(t)
+	require.NoError(t, f.clock.WaitForWaiters(ctx, 1), "the poller waits for its next interval")
+	f.clock.Advance(pollInterval)
+	return receive(t, f.stored)
+}
+
+// receive returns the next value of ch, failing the test if none comes
+// before the hang guard.
+func receive[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-hangGuard(t).Done():
+		t.Fatal("the awaited event never came")
+		panic("unreachable")
+	}
+}
+
+// hangGuard is a deadline that only a hung test reaches.
+func hangGuard(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
 }
 
 func (f *fixture) read(t *testing.T, uri string) trtools.Page {
@@ -120,15 +152,15 @@ func TestSubscribeToNewDeals(t *testing.T) {
 	sub := mcp.SubscribeRequest{}
 	sub.Params.URI = uri
 	require.NoError(t, f.mcp.Subscribe(context.Background(), sub))
-	f.waitArmed(t, uri)
+	f.requireArmed(t, uri)
 	assert.Empty(t, f.read(t, uri).Events, "a new trigger starts from now: no history")
 
 	title := "Trigger test deal " + time.Now().Format(time.RFC3339Nano)
 	d, err := f.pd.AddDeal(context.Background(), pd.DealInput{Title: &title})
 	require.NoError(t, err)
 
-	require.Eventually(t, func() bool { return len(f.notified()) > 0 }, 5*time.Second, 10*time.Millisecond)
-	assert.Equal(t, uri, f.notified()[0])
+	assert.Equal(t, uri, f.nextPoll(t))
+	assert.Equal(t, uri, receive(t, f.updated), "the subscriber is told")
 	page := f.read(t, uri)
 	require.Len(t, page.Events, 1)
 	var got pd.Deal
@@ -154,22 +186,15 @@ func TestTriggerToolsForClientsWithoutResources(t *testing.T) {
 	}
 	res := call("trigger_start", map[string]any{"uri": "pipedrive://triggers/new-activities"})
 	require.False(t, res.IsError)
-	f.waitArmed(t, "pipedrive://triggers/new-activities")
+	f.requireArmed(t, "pipedrive://triggers/new-activities")
 	subj := "Follow up"
 	_, err := f.pd.AddActivity(context.Background(), pd.ActivityInput{Subject: subj, Type: "call", DealID: 1})
 	require.NoError(t, err)
+	assert.Equal(t, "pipedrive://triggers/new-activities", f.nextPoll(t))
+	res = call("trigger_read_events", map[string]any{"uri": "pipedrive://triggers/new-activities", "consumer": "script"})
+	require.False(t, res.IsError)
 	var page trtools.Page
-	require.Eventually(t, func() bool {
-		res := call("trigger_read_events", map[string]any{"uri": "pipedrive://triggers/new-activities", "consumer": "script"})
-		require.False(t, res.IsError)
-		var p trtools.Page
-		require.NoError(t, json.Unmarshal([]byte(res.Content[0].(mcp.TextContent).Text), &p))
-		if len(p.Events) > 0 {
-			page = p
-			return true
-		}
-		return false
-	}, 5*time.Second, 20*time.Millisecond)
+	require.NoError(t, json.Unmarshal([]byte(res.Content[0].(mcp.TextContent).Text), &page))
 	assert.Len(t, page.Events, 1)
 
 	bad := call("trigger_start", map[string]any{"uri": "pipedrive://triggers/nonsense"})
@@ -198,8 +223,8 @@ func TestWorkSpanWebhooks(t *testing.T) {
 	mux := http.NewServeMux()
 	listener := httptest.NewServer(mux)
 	t.Cleanup(listener.Close)
-	var notified sync.Map
-	m := triggers.NewManager(st, trtools.Kinds(trtools.Clients{WorkSpan: wc}), triggers.Options{PublicURL: listener.URL, Notify: func(uri string) { notified.Store(uri, true) }})
+	notified := make(chan string, 100)
+	m := triggers.NewManager(st, trtools.Kinds(trtools.Clients{WorkSpan: wc}), triggers.Options{PublicURL: listener.URL, Notify: func(uri string) { notified <- uri }})
 	t.Cleanup(m.Close)
 	mux.Handle("/webhooks/", m.WebhookHandler())
 
@@ -213,14 +238,12 @@ func TestWorkSpanWebhooks(t *testing.T) {
 		[]byte("name,stage\nHook One,Qualify\nHook Two,Develop\nHook Three,Propose\n"))
 	require.NoError(t, err)
 	require.NotEmpty(t, exec.ExecutionID)
-	_, _ = wc.BulkStatus(context.Background(), "int-crm-001", exec.ExecutionID, false, 0) // sandbox executions advance on polls
-	require.Eventually(t, func() bool {
-		_, _ = wc.BulkStatus(context.Background(), "int-crm-001", exec.ExecutionID, false, 0)
+	for stored := 0; stored < 3; {
+		assert.Equal(t, uri, receive(t, notified), "each stored callback is announced")
 		evs, err := st.EventsAfter(context.Background(), uri, 0, 10)
-		return err == nil && len(evs) == 3
-	}, 10*time.Second, 20*time.Millisecond)
-	_, ok := notified.Load(uri)
-	assert.True(t, ok)
+		require.NoError(t, err)
+		stored = len(evs)
+	}
 
 	// Forged secret, unknown trigger, oversized and non-JSON bodies: refused, nothing stored.
 	forged := callback[:len(callback)-4] + "beef"
@@ -273,7 +296,7 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 // Pollers share the connection's budget with tool calls and never push it
 // over: every Pipedrive trigger polls as fast as it may while agents call.
 func TestPollersStayWithinTheBudget(t *testing.T) {
-	const limit, window = 15, time.Second
+	const limit, window = 15, 500 * time.Millisecond
 	ts := httptest.NewServer(pdsandbox.New(pdsandbox.Options{Burst: 1 << 20}))
 	t.Cleanup(ts.Close)
 	budget := throttle.New("pipedrive", throttle.Config{Limit: limit, Window: window, MaxWait: 5 * time.Second})
@@ -292,12 +315,12 @@ func TestPollersStayWithinTheBudget(t *testing.T) {
 	}
 	var calls sync.WaitGroup
 	var ok atomicCount
-	stop := time.Now().Add(2500 * time.Millisecond)
+	granted := func() int { grantsMu.Lock(); defer grantsMu.Unlock(); return len(grants) }
 	for range 4 {
 		calls.Add(1)
 		go func() {
 			defer calls.Done()
-			for time.Now().Before(stop) {
+			for granted() < 4*limit { // four full windows of traffic
 				if _, err := pc.GetDeal(context.Background(), 1); err == nil {
 					ok.add()
 				}

@@ -1,0 +1,132 @@
+package triggers
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
+	"github.com/cosell-mcp/cosell-mcp/internal/store"
+)
+
+// hangGuard is a deadline only a hung test reaches.
+func hangGuard(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func openStore(t *testing.T) *store.Store {
+	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"), store.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+// countingPoller marks "now" on its first poll and then reports one event a poll.
+type countingPoller struct {
+	polls  atomic.Int64
+	polled chan struct{}
+}
+
+func (p *countingPoller) Poll(context.Context, url.Values, json.RawMessage) ([]store.NewEvent, json.RawMessage, error) {
+	n := p.polls.Add(1)
+	defer func() { p.polled <- struct{}{} }()
+	state, _ := json.Marshal(map[string]int64{"polls": n})
+	if n == 1 {
+		return nil, state, nil
+	}
+	return []store.NewEvent{{Key: string(state), Payload: state}}, state, nil
+}
+
+// A new polling trigger makes its first poll before Start returns, then
+// polls once per interval of the injected clock — never on its own.
+func TestPollerPrimesOnStartThenFollowsTheClock(t *testing.T) {
+	fc := clock.NewFake(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
+	p := &countingPoller{polled: make(chan struct{}, 10)}
+	notified := make(chan string, 10)
+	m := NewManager(openStore(t), []Kind{{Name: "t.poll", Base: "test://poll", Poller: p, Interval: time.Minute}},
+		Options{Clock: fc, Notify: func(uri string) { notified <- uri }})
+	t.Cleanup(m.Close)
+
+	uri, err := m.Start(context.Background(), "test://poll")
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, p.polls.Load(), "the first poll happened inside Start")
+	<-p.polled
+
+	ctx := hangGuard(t)
+	require.NoError(t, fc.WaitForWaiters(ctx, 1))
+	fc.Advance(time.Minute - time.Nanosecond)
+	assert.EqualValues(t, 1, p.polls.Load(), "no poll before the interval has passed")
+	fc.Advance(time.Nanosecond)
+	select {
+	case <-p.polled:
+	case <-ctx.Done():
+		t.Fatal("no poll after one interval")
+	}
+	select {
+	case got := <-notified:
+		assert.Equal(t, uri, got)
+	case <-ctx.Done():
+		t.Fatal("the stored event was not announced")
+	}
+	assert.EqualValues(t, 2, p.polls.Load())
+}
+
+// blockingWebhook blocks in Exists until its context ends.
+type blockingWebhook struct {
+	entered chan struct{}
+	ended   chan error
+}
+
+func (w blockingWebhook) Register(context.Context, url.Values, string) (string, error) {
+	return "sub-1", nil
+}
+func (w blockingWebhook) Unregister(context.Context, string) error { return nil }
+func (w blockingWebhook) Exists(ctx context.Context, _ string) (bool, error) {
+	close(w.entered)
+	<-ctx.Done()
+	w.ended <- ctx.Err()
+	return false, ctx.Err()
+}
+
+// The restore at start-up belongs to the manager: Close cancels it and
+// waits for it, so nothing outlives the server.
+func TestCloseStopsARestoreInProgress(t *testing.T) {
+	st := openStore(t)
+	state, _ := json.Marshal(webhookState{ID: "a", Secret: "b", SubscriberID: "sub-0"})
+	require.NoError(t, st.UpsertTrigger(context.Background(), store.Trigger{URI: "test://hook", Kind: "t.hook", Params: json.RawMessage(`{}`), State: state, Active: true}))
+	wh := blockingWebhook{entered: make(chan struct{}), ended: make(chan error, 1)}
+	m := NewManager(st, []Kind{{Name: "t.hook", Base: "test://hook", Webhook: wh}}, Options{PublicURL: "http://127.0.0.1:1"})
+
+	m.StartRestore()
+	ctx := hangGuard(t)
+	select {
+	case <-wh.entered:
+	case <-ctx.Done():
+		t.Fatal("the restore never reached the upstream")
+	}
+	closed := make(chan struct{})
+	go func() { m.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-ctx.Done():
+		t.Fatal("Close did not stop the restore")
+	}
+	select {
+	case err := <-wh.ended:
+		assert.ErrorIs(t, err, context.Canceled, "the restore's upstream call was cancelled by Close")
+	default:
+		t.Fatal("Close returned before the restore had finished")
+	}
+	m.StartRestore() // after Close: starts nothing
+	m.StartRetention()
+	m.Close()
+}

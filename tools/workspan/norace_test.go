@@ -1,5 +1,0 @@
-//go:build !race
-
-package workspan_test
-
-const raceEnabled = false
