@@ -7,6 +7,7 @@ import (
 	"time"
 
 	ws "github.com/cosell-mcp/cosell-mcp/connectors/workspan"
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
 	"github.com/cosell-mcp/cosell-mcp/tools"
 )
@@ -23,8 +24,10 @@ type Options struct {
 	// MaxFileBytes bounds a file or inline input; default 100 MiB.
 	MaxFileBytes int64
 	// PollInterval is the least time between status polls while waiting; the
-	// budget may make it longer. Default 5s.
+	// budget and the jobs' age make it longer. Default 2s.
 	PollInterval time.Duration
+	// Clock paces status polling; default the real clock.
+	Clock clock.Clock
 	// Budget is the connection's throttle budget, used to pace polling.
 	Budget *throttle.Budget
 	// MaxResultBytes caps report data in one result; default 64 KiB.
@@ -39,8 +42,9 @@ func (o *Options) defaults() {
 		o.MaxFileBytes = 100 << 20
 	}
 	if o.PollInterval <= 0 {
-		o.PollInterval = 5 * time.Second
+		o.PollInterval = 2 * time.Second
 	}
+	o.Clock = clock.OrReal(o.Clock)
 	if o.MaxResultBytes <= 0 {
 		o.MaxResultBytes = 64 << 10
 	}

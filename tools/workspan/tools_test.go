@@ -20,6 +20,7 @@ import (
 
 	ws "github.com/cosell-mcp/cosell-mcp/connectors/workspan"
 	"github.com/cosell-mcp/cosell-mcp/connectors/workspan/sandbox"
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 	"github.com/cosell-mcp/cosell-mcp/internal/httpx"
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
 	"github.com/cosell-mcp/cosell-mcp/tools"
@@ -32,14 +33,25 @@ const integration = "int-crm-001"
 type harness struct {
 	*toolstest.Client
 	sandbox *sandbox.Server
+	clock   *clock.Fake // shared by the sandbox and the tools; waits take no real time
 	dir     string
 }
 
-func newHarness(t *testing.T) *harness { return newHarnessRows(t, 5000) }
+// harnessConfig varies the harness; the zero value is the default.
+type harnessConfig struct {
+	rowsPerUpload int           // default 5000
+	rowDelay      time.Duration // the sandbox's processing time per row
+	clientOpts    []client.ClientOption
+}
 
-func newHarnessRows(t *testing.T, rowsPerUpload int, opts ...client.ClientOption) *harness {
+func newHarness(t *testing.T) *harness { return newHarnessWith(t, harnessConfig{}) }
+
+func newHarnessWith(t *testing.T, cfg harnessConfig) *harness {
 	t.Helper()
-	sb := sandbox.New(sandbox.Options{})
+	fc := clock.NewFake(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
+	t.Cleanup(fc.AutoAdvance(context.Background()))
+	sb := sandbox.New(sandbox.Options{Clock: fc, RowDelay: cfg.rowDelay})
+	t.Cleanup(sb.Close)
 	ts := httptest.NewServer(sb)
 	t.Cleanup(ts.Close)
 	budgets := throttle.NewRegistry(throttle.Config{Limit: 100})
@@ -50,8 +62,8 @@ func newHarnessRows(t *testing.T, rowsPerUpload int, opts ...client.ClientOption
 	})
 	dir := t.TempDir()
 	reg := tools.NewRegistry()
-	reg.Add(wstools.Tools(client, wstools.Options{AllowedDirs: []string{dir}, RowsPerUpload: rowsPerUpload, PollInterval: 20 * time.Millisecond, Budget: budget})...)
-	return &harness{Client: toolstest.New(t, reg, tools.Policy{}, budgets, opts...), sandbox: sb, dir: dir}
+	reg.Add(wstools.Tools(client, wstools.Options{AllowedDirs: []string{dir}, RowsPerUpload: cfg.rowsPerUpload, Budget: budget, Clock: fc})...)
+	return &harness{Client: toolstest.New(t, reg, tools.Policy{}, budgets, cfg.clientOpts...), sandbox: sb, clock: fc, dir: dir}
 }
 
 // writeXLSX writes an opportunities workbook of n rows; every 500th row has a bad amount.
@@ -78,11 +90,9 @@ func writeXLSX(t *testing.T, path string, n int) {
 // to completion, errors read back, one opportunity linked and audited — in a
 // handful of upstream calls.
 func TestBulkLoadXLSXToAuditedLink(t *testing.T) {
-	rows := 10000
-	if raceEnabled {
-		rows = 2000
-	}
-	h := newHarnessRows(t, rows/2)
+	began := time.Now()
+	const rows = 10000
+	h := newHarnessWith(t, harnessConfig{rowsPerUpload: rows / 2})
 	path := filepath.Join(h.dir, "opportunities.xlsx")
 	writeXLSX(t, path, rows)
 
@@ -133,8 +143,73 @@ func TestBulkLoadXLSXToAuditedLink(t *testing.T) {
 	h.Call("workspan_get_external_id", map[string]any{"object_id": objectID}, &ext)
 	assert.Contains(t, fmt.Sprint(ext.ExternalIDs), "deal-777")
 
-	assert.LessOrEqual(t, h.sandbox.RequestCount(), 16, "a handful of upstream calls (token, 2 uploads, a few polls, report, link, audit)")
-	t.Logf("upstream requests: %d, status polls: %d", h.sandbox.RequestCount(), st.Polls)
+	// 1 token + 2 uploads + 2 polls of 2 executions (the sandbox reports a new execution
+	// running once) + list reports + report data + connect + audit + read back = 12.
+	assert.LessOrEqual(t, h.sandbox.RequestCount(), 12, "a handful of upstream calls (token, 2 uploads, 2 polls, report, link, audit)")
+	t.Logf("%d rows: upstream requests: %d, status polls: %d, story took %s", rows, h.sandbox.RequestCount(), st.Polls, time.Since(began).Round(time.Millisecond))
+}
+
+// Waiting for a slow job polls on a backoff that follows the job's age, so
+// its cost grows like log(T) up to wstools.MaxPollPause, then one poll per
+// MaxPollPause — on the fake clock, whatever the machine's speed. A job of 30
+// simulated minutes, waited for in calls of 600 s (the longest wait allowed):
+//
+//	call 1 (job age 0–600 s): polls at 0, 3, 6, 12, 24, 48, 96, 192, 384, 600  = 10
+//	call 2 (600–1200 s):      polls at 600, 900, 1200                          =  3
+//	call 3 (1200–1800 s):     polls at 1200, 1500, 1800 (completed)            =  3
+//
+// 3 s is the floor for one execution (a fifth of a 100/60 s budget), 300 s the cap.
+// A fixed 3 s interval would have cost 600 polls.
+func TestBulkStatusWaitBacksOffWithTheJobsAge(t *testing.T) {
+	const rows, rowDelay = 360, 5 * time.Second // 30 simulated minutes
+	h := newHarnessWith(t, harnessConfig{rowDelay: rowDelay})
+	var csv strings.Builder
+	csv.WriteString("name,stage\n")
+	for i := range rows {
+		fmt.Fprintf(&csv, "Slow Opp %03d,Qualify\n", i)
+	}
+	var up wstools.UploadResult
+	h.Call("workspan_bulk_load_opportunities", map[string]any{"integration_id": integration, "data": csv.String()}, &up)
+	require.Len(t, up.Executions, 1)
+	started := h.clock.Now()
+	before := h.sandbox.RequestCount()
+
+	const maxStatusCalls = 10 + 3 + 3
+	polls, calls := 0, 0
+	var st wstools.StatusResult
+	for !st.AllCompleted {
+		require.Less(t, calls, 10, "the job completes within a few waits")
+		st = wstools.StatusResult{}
+		h.Call("workspan_get_bulk_load_status", map[string]any{"integration_id": integration,
+			"execution_ids": []any{up.Executions[0].ExecutionID}, "wait": true, "wait_seconds": 600}, &st)
+		calls++
+		polls += st.Polls
+		if !st.AllCompleted {
+			assert.Contains(t, st.Next, "workspan_get_bulk_load_status", "a wait that ends early says how to go on")
+		}
+	}
+	statusCalls := h.sandbox.RequestCount() - before
+	assert.Equal(t, rows, st.Totals.Success)
+	assert.Equal(t, 30*time.Minute, h.clock.Now().Sub(started), "the wait ended when the job did")
+	assert.Equal(t, polls, statusCalls, "one upstream call per poll of one execution")
+	assert.LessOrEqual(t, statusCalls, maxStatusCalls)
+	assert.Equal(t, 3, calls)
+	t.Logf("a %s job cost %d status calls in %d tool calls", h.clock.Now().Sub(started), statusCalls, calls)
+}
+
+// A wait never outlasts wait_seconds, and says how to go on.
+func TestBulkStatusWaitStopsAtItsDeadline(t *testing.T) {
+	h := newHarnessWith(t, harnessConfig{rowDelay: time.Hour})
+	var up wstools.UploadResult
+	h.Call("workspan_bulk_load_opportunities", map[string]any{"integration_id": integration, "data": "name,stage\nA,Qualify\n"}, &up)
+	began := h.clock.Now()
+	var st wstools.StatusResult
+	h.Call("workspan_get_bulk_load_status", map[string]any{"integration_id": integration,
+		"execution_ids": []any{up.Executions[0].ExecutionID}, "wait": true, "wait_seconds": 45}, &st)
+	assert.False(t, st.AllCompleted)
+	assert.Equal(t, 45*time.Second, h.clock.Now().Sub(began))
+	assert.Contains(t, st.Next, "execution_ids")
+	assert.Equal(t, 6, st.Polls, "polls at 0, 3, 6, 12, 24 and 45 s")
 }
 
 // Malformed inputs are refused precisely and spend nothing.
@@ -207,7 +282,7 @@ func TestClientRootsAreAllowedFolders(t *testing.T) {
 	e := without.CallErr("workspan_bulk_load_opportunities_file", map[string]any{"integration_id": integration, "path": path})
 	assert.Contains(t, e.Message, "allowed")
 
-	with := newHarnessRows(t, 5000, client.WithRootsHandler(rootsHandler{dir: rootDir}))
+	with := newHarnessWith(t, harnessConfig{clientOpts: []client.ClientOption{client.WithRootsHandler(rootsHandler{dir: rootDir})}})
 	var up wstools.UploadResult
 	with.Call("workspan_bulk_load_opportunities_file", map[string]any{"integration_id": integration, "path": path}, &up)
 	assert.Equal(t, 1, up.Rows)

@@ -102,7 +102,7 @@ func TestTokenErrors(t *testing.T) {
 
 func TestCustomCredentialsAndHost(t *testing.T) {
 	e := newEnv(t, Options{}) // for the helpers only
-	srv := New(Options{HostName: "demo.workspan.com", AppUserID: "u1", AppUserSecret: "s1", Now: e.clock.Now})
+	srv := New(Options{HostName: "demo.workspan.com", AppUserID: "u1", AppUserSecret: "s1", Clock: e.clock})
 	t.Cleanup(srv.Close)
 	e.ts.Config.Handler = srv
 	e.srv = srv

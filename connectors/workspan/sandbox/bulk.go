@@ -28,8 +28,12 @@ package sandbox
 // or file is 400; an unknown format is 400.
 //
 // The reply comes at once: 200 {integration_id, execution_id, data_format, created_at}. The
-// execution then processes the rows in the background, Options.RowDelay (real time) per row.
-// Each row is one of:
+// execution processes its rows in order, one every Options.RowDelay on Options.Clock: row i
+// (from 1) is processed at created_at + i·RowDelay, and its events carry that time. The
+// sandbox brings executions up to date with the clock before it serves any request, so what a
+// client sees is a function of the time alone (no background goroutine, no real sleeping).
+// With RowDelay 0 every row is processed before the reply. Applying a row costs O(1): objects
+// are found through indexes by id, CRM id and account name. Each row is one of:
 //
 //   - skipped, when every value is empty;
 //   - an update, when its id or opportunity_id column names a known opportunity, or when its
@@ -180,7 +184,8 @@ func (s *Server) bulkLoad(req *request, formatParam, altParam string) (*reply, *
 	}
 	ex := &execution{id: id, integrationID: integrationID, format: format, createdAt: req.now, rows: rows}
 	s.executions[id] = ex
-	go s.run(ex)
+	s.running = append(s.running, ex)
+	s.progress(req.now)
 	return ok(map[string]string{
 		"integration_id": integrationID,
 		"execution_id":   id,
@@ -400,21 +405,32 @@ func parseXLSX(data []byte, delim rune, hasHeader bool) ([]bulkRow, *apiError) {
 	return rows, nil
 }
 
-// run processes the rows of an execution in the background.
-func (s *Server) run(ex *execution) {
-	for i := range ex.rows {
+// progress processes the rows of the running executions that are due by now, oldest
+// execution first; the store is locked.
+func (s *Server) progress(now time.Time) {
+	kept := s.running[:0]
+	for _, ex := range s.running {
+		due := len(ex.rows)
 		if s.rowDelay > 0 {
-			time.Sleep(s.rowDelay)
+			due = int(min(int64(now.Sub(ex.createdAt)/s.rowDelay), int64(len(ex.rows))))
 		}
-		s.mu.Lock()
-		s.applyRow(ex, &ex.rows[i], s.now())
-		ex.processed++
-		s.mu.Unlock()
+		for ; ex.processed < due; ex.processed++ {
+			s.applyRow(ex, &ex.rows[ex.processed], ex.rowTime(ex.processed, s.rowDelay))
+		}
+		if ex.processed < len(ex.rows) {
+			kept = append(kept, ex)
+			continue
+		}
+		ex.done = true
+		ex.completedAt = ex.rowTime(len(ex.rows)-1, s.rowDelay)
 	}
-	s.mu.Lock()
-	ex.done = true
-	ex.completedAt = s.now()
-	s.mu.Unlock()
+	clear(s.running[len(kept):])
+	s.running = kept
+}
+
+// rowTime is when the i-th row (from 0) of the execution is processed.
+func (ex *execution) rowTime(i int, rowDelay time.Duration) time.Time {
+	return ex.createdAt.Add(time.Duration(i+1) * rowDelay)
 }
 
 func first(fields map[string]string, names ...string) string {
@@ -465,12 +481,7 @@ func (s *Server) applyRow(ex *execution, row *bulkRow, now time.Time) {
 	if o := s.objects[key]; key != "" && o != nil && o.kind == kindOpportunity {
 		target = o
 	} else if crmID != "" {
-		for _, o := range s.sortedOpportunities() {
-			if o.externalIDs[fieldCRMOpportunityID] == crmID {
-				target = o
-				break
-			}
-		}
+		target = s.crmIndex[crmID]
 	}
 
 	name := first(row.fields, "name", "opportunity_name")
@@ -528,7 +539,7 @@ func (s *Server) applyRow(ex *execution, row *bulkRow, now time.Time) {
 		}
 		s.objects[target.id] = target
 		if crmID != "" {
-			target.externalIDs[fieldCRMOpportunityID] = crmID
+			s.setExternalID(target, fieldCRMOpportunityID, crmID)
 		}
 	}
 	set := func(dst *string, v string) {
@@ -546,13 +557,8 @@ func (s *Server) applyRow(ex *execution, row *bulkRow, now time.Time) {
 	set(&target.partner, first(row.fields, "partner", "partner_name"))
 	set(&target.country, strings.ToUpper(first(row.fields, "country")))
 	if acct := first(row.fields, "account_name"); acct != "" {
-		target.accountID = ""
 		delete(target.custom, "account_name")
-		for _, o := range s.objects {
-			if o.kind == kindAccount && strings.EqualFold(o.name, acct) {
-				target.accountID = o.id
-			}
-		}
+		target.accountID = s.accountNames[strings.ToLower(acct)]
 		if target.accountID == "" {
 			target.custom["account_name"] = acct
 		}

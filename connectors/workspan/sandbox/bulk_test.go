@@ -279,19 +279,31 @@ func TestBulkStatusErrors(t *testing.T) {
 }
 
 func TestBulkRowDelay(t *testing.T) {
-	e := newEnv(t, Options{RowDelay: 40 * time.Millisecond})
+	e := newEnv(t, Options{RowDelay: 40 * time.Second})
 	data := "name,stage\nA,Qualify\nB,Qualify\nC,Qualify\nD,nope\n"
 	created := e.call(http.MethodPost, "/bulk/v1/bulkload?integration_id=int-crm-001", data).ok(t, http.StatusOK)
 	path := "/bulk/v1/status/int-crm-001?execution_id=" + created["execution_id"].(string)
 	first := e.get(path).ok(t, http.StatusOK)
 	assert.Equal(t, "running", first["status"])
 	assert.Equal(t, float64(4), first["input_count"])
-	assert.Less(t, first["succcess_count"].(float64)+first["error_count"].(float64), 4.0)
+	assert.Equal(t, 0.0, first["succcess_count"].(float64)+first["error_count"].(float64), "no row is due yet")
 	assert.NotContains(t, first, "completed_at")
 
-	st := e.waitCompleted("int-crm-001", created["execution_id"].(string), "")
+	// Row i is processed at created_at + i·RowDelay, exactly.
+	e.clock.Advance(79 * time.Second)
+	mid := e.get(path).ok(t, http.StatusOK)
+	assert.Equal(t, float64(1), mid["succcess_count"], "one row due after 79 s")
+	e.clock.Advance(time.Second)
+	mid = e.get(path).ok(t, http.StatusOK)
+	assert.Equal(t, float64(2), mid["succcess_count"], "two rows due after 80 s")
+	assert.Equal(t, "running", mid["status"])
+
+	e.clock.Advance(80 * time.Second)
+	st := e.get(path).ok(t, http.StatusOK)
+	assert.Equal(t, "completed", st["status"])
 	assert.Equal(t, float64(3), st["succcess_count"])
 	assert.Equal(t, float64(1), st["error_count"])
+	assert.Equal(t, testNow.Add(160*time.Second).Format(timeLayout), st["completed_at"], "completed when the last row was processed")
 }
 
 func TestBulkConcurrentLoads(t *testing.T) {
@@ -310,14 +322,9 @@ func TestBulkConcurrentLoads(t *testing.T) {
 	for range 8 {
 		<-done
 	}
-	require.Eventually(t, func() bool {
-		for i := range 8 {
-			if len(e.findByName("Concurrent "+string(rune('A'+i)))) != 1 {
-				return false
-			}
-		}
-		return true
-	}, 5*time.Second, 10*time.Millisecond)
+	for i := range 8 {
+		assert.Len(t, e.findByName("Concurrent "+string(rune('A'+i))), 1, "each load was applied once")
+	}
 }
 
 func mustRequest(t *testing.T, e *env, path, body string) *http.Request {

@@ -62,7 +62,7 @@ package sandbox
 // queued events (reason "subscriber deleted"; an attempt already in flight completes, and is
 // dropped rather than retried if it fails). At most Options.QueueLimit events wait for
 // delivery; beyond that the oldest event not in flight is dropped (reason "queue full").
-// Retry timing uses the real clock, not Options.Now.
+// Retry timing follows Options.Clock.
 //
 // Server.Deliveries lists every event with its state, and Server.WaitDelivered waits for a
 // number of successful deliveries. Events raised after Close are recorded but stay pending.
@@ -81,6 +81,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 )
 
 // Delivery defaults, used when Options leaves the field zero.
@@ -127,7 +129,7 @@ type Delivery struct {
 	LastError    string // error of the last failed attempt; empty after a success
 	DropReason   string // DropMaxAttempts, DropSubscriberDeleted or DropQueueFull when dropped
 	EnqueuedAt   time.Time
-	FinishedAt   time.Time // when delivered or dropped (real time)
+	FinishedAt   time.Time // when delivered or dropped
 }
 
 // ErrClosed is returned by WaitDelivered when the Server is closed before enough events were
@@ -135,6 +137,7 @@ type Delivery struct {
 var ErrClosed = errors.New("sandbox: server closed")
 
 type deliveryConfig struct {
+	clock               clock.Clock
 	retryBase, retryMax time.Duration
 	maxAttempts         int
 	timeout             time.Duration
@@ -144,6 +147,7 @@ type deliveryConfig struct {
 
 func deliveryConfigOf(opts Options) deliveryConfig {
 	c := deliveryConfig{
+		clock:     clock.OrReal(opts.Clock),
 		retryBase: opts.RetryBase, retryMax: opts.RetryMax, maxAttempts: opts.MaxAttempts,
 		timeout: opts.DeliveryTimeout, concurrency: opts.DeliveryConcurrency, queueLimit: opts.QueueLimit,
 	}
@@ -316,7 +320,7 @@ func (d *deliverer) enqueue(rec Delivery) {
 	defer d.mu.Unlock()
 	d.seq++
 	rec.Status = DeliveryPending
-	rec.EnqueuedAt = time.Now()
+	rec.EnqueuedAt = d.cfg.clock.Now()
 	p := &pendingDelivery{rec: rec, seq: d.seq}
 	d.records = append(d.records, p)
 	if d.pending >= d.cfg.queueLimit && !d.dropOldest() {
@@ -386,7 +390,7 @@ func (d *deliverer) dropSubscriber(id string) {
 func (d *deliverer) finish(p *pendingDelivery, status DeliveryStatus, reason string) {
 	p.rec.Status = status
 	p.rec.DropReason = reason
-	p.rec.FinishedAt = time.Now()
+	p.rec.FinishedAt = d.cfg.clock.Now()
 	d.pending--
 	if status == DeliveryDelivered {
 		d.delivered++
@@ -438,7 +442,7 @@ func (d *deliverer) cleanup(q *deliveryQueue) {
 
 func (d *deliverer) loop() {
 	defer d.wg.Done()
-	timer := time.NewTimer(time.Hour)
+	timer := d.cfg.clock.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
 	for {
@@ -449,7 +453,7 @@ func (d *deliverer) loop() {
 		case <-d.stop:
 			return
 		case <-d.wake:
-		case <-timer.C:
+		case <-timer.C():
 		}
 		timer.Stop()
 	}
@@ -463,7 +467,7 @@ func (d *deliverer) dispatch() time.Duration {
 	if d.closed {
 		return -1
 	}
-	now := time.Now()
+	now := d.cfg.clock.Now()
 	n, start := len(d.order), d.rr
 	for i := 0; i < n && d.inFlight < d.cfg.concurrency; i++ {
 		q := d.queues[d.order[(start+i)%n]]
@@ -520,7 +524,7 @@ func (d *deliverer) attempt(q *deliveryQueue, p *pendingDelivery) {
 		d.finish(p, DeliveryDropped, DropMaxAttempts)
 	default:
 		p.rec.LastError = err.Error()
-		p.next = time.Now().Add(d.backoff(p.rec.Attempts))
+		p.next = d.cfg.clock.Now().Add(d.backoff(p.rec.Attempts))
 	}
 	d.cleanup(q)
 	d.notify()

@@ -15,11 +15,38 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 )
 
-// fastDelivery are delivery options that keep retries short.
+// fastDelivery are delivery options with short retries. Retries wait on the env's fake clock,
+// so these durations are simulated time: short ones keep the time a test lets pass far below
+// the lifetime of its access token.
 func fastDelivery() Options {
 	return Options{RetryBase: time.Millisecond, RetryMax: 10 * time.Millisecond}
+}
+
+// hangGuard bounds every wait of these tests. The tests wait for events (a request received,
+// a delivery recorded, a timer armed), never for time to pass; only a hung test reaches it.
+const hangGuard = 60 * time.Second
+
+// guard returns a context that ends after hangGuard.
+func guard(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// receive waits for a value on ch.
+func receive[T any](t *testing.T, ctx context.Context, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-ctx.Done():
+		t.Fatalf("%s: %v", what, ctx.Err())
+		panic("unreachable")
+	}
 }
 
 // hit is one webhook request received.
@@ -89,9 +116,99 @@ func (e *env) subscribeTo(rc *receiver, integrationID string, events any, extra 
 
 func (e *env) waitDelivered(n int) {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
-	defer cancel()
-	require.NoError(e.t, e.srv.WaitDelivered(ctx, n))
+	require.NoError(e.t, e.srv.WaitDelivered(guard(e.t), n))
+}
+
+// changes returns a channel that is closed at the next change of the deliveries.
+func (e *env) changes() <-chan struct{} {
+	d := e.srv.deliveries
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.changed
+}
+
+// waitDeliveries waits until cond holds for the delivery records, re-checking it whenever the
+// deliveries change (an event raised, an attempt completed, a subscriber deleted), and returns
+// the records that satisfied it.
+func (e *env) waitDeliveries(ctx context.Context, what string, cond func([]Delivery) bool) []Delivery {
+	e.t.Helper()
+	for {
+		changed := e.changes()
+		recs := e.srv.Deliveries()
+		if cond(recs) {
+			return recs
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			e.t.Fatalf("waiting for %s: %v; deliveries: %+v", what, ctx.Err(), recs)
+		}
+	}
+}
+
+// driveRetries lets time pass on the env's fake clock whenever the delivery loop waits for a
+// retry, until done holds; done is re-checked whenever the deliveries change. step must be at
+// least the RetryMax of the sandbox: one step then makes every retry already scheduled due,
+// whether or not the armed timer is still the one seen.
+func (e *env) driveRetries(ctx context.Context, step time.Duration, what string, done func() bool) {
+	e.t.Helper()
+	for {
+		changed := e.changes()
+		if done() {
+			return
+		}
+		armed := make(chan error, 1)
+		wctx, cancel := context.WithCancel(ctx)
+		go func() { armed <- e.clock.WaitForWaiters(wctx, 1) }()
+		select {
+		case err := <-armed:
+			cancel()
+			if err == nil {
+				e.clock.Advance(step)
+			}
+		case <-changed:
+			cancel()
+			<-armed
+		}
+		if ctx.Err() != nil {
+			e.t.Fatalf("waiting for %s: %v; deliveries: %+v", what, ctx.Err(), e.srv.Deliveries())
+		}
+	}
+}
+
+// nextAttempt returns the earliest time of the next attempt of a pending event.
+func nextAttempt(s *Server, eventID string) time.Time {
+	d := s.deliveries
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, p := range d.records {
+		if p.rec.EventID == eventID {
+			return p.next
+		}
+	}
+	return time.Time{}
+}
+
+// deliveryIdle reports whether no event waits for delivery and no attempt is in flight: nothing
+// more can be sent until a new event is raised, whatever the clock does.
+func deliveryIdle(s *Server) bool {
+	d := s.deliveries
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.pending == 0 && d.inFlight == 0
+}
+
+// finishedFor returns a condition that holds when a subscriber has n events, none pending.
+func finishedFor(s *Server, subscriberID string, n int) func() bool {
+	return func() bool {
+		recs := deliveriesOf(s, subscriberID)
+		for _, d := range recs {
+			if d.Status == DeliveryPending {
+				return false
+			}
+		}
+		return len(recs) == n
+	}
 }
 
 // loadJSON bulk loads JSON rows into an integration and waits for the execution.
@@ -346,7 +463,9 @@ func TestFilterEvaluation(t *testing.T) {
 }
 
 func TestDeliveryRetriesWithSameEventID(t *testing.T) {
-	e := newEnv(t, fastDelivery())
+	opts := fastDelivery()
+	e := newEnv(t, opts)
+	ctx := guard(t)
 	rc := newReceiver(t, func(n int, _ hit, _ *http.Request) int {
 		if n <= 2 {
 			return http.StatusInternalServerError
@@ -356,6 +475,38 @@ func TestDeliveryRetriesWithSameEventID(t *testing.T) {
 	e.subscribeTo(rc, "int-crm-001", "object.update", nil)
 	opp := e.opportunityIDs()[0]
 	e.call(http.MethodPatch, "/app/v1/object/"+opp+"/external_id", map[string]any{"external_id": "X-1"}).ok(t, http.StatusOK)
+
+	// The first attempt fails at once; each retry waits for its backoff on the fake clock,
+	// which moves only when the test advances it.
+	e.waitDeliveries(ctx, "the first attempt", func(recs []Delivery) bool {
+		return len(recs) == 1 && recs[0].LastStatus == http.StatusInternalServerError
+	})
+	var elapsed time.Duration
+	for n := 1; n <= 2; n++ {
+		// The loop arms its timer for the retry only once attempt n has failed: the timer of
+		// the previous retry fired (and left the fake clock) before attempt n started.
+		require.NoError(t, e.clock.WaitForWaiters(ctx, 1), "retry %d", n)
+		recs := e.srv.Deliveries()
+		require.Len(t, recs, 1)
+		assert.Equal(t, DeliveryPending, recs[0].Status)
+		assert.Equal(t, n, recs[0].Attempts)
+		assert.Equal(t, http.StatusInternalServerError, recs[0].LastStatus)
+		assert.Contains(t, recs[0].LastError, "500")
+
+		// The clock has not moved since attempt n failed (each advance below ends exactly on
+		// a due time), and the retry is due a backoff from [b/2, b] later, b = RetryBase·2^(n-1).
+		b := opts.RetryBase << (n - 1)
+		backoff := nextAttempt(e.srv, recs[0].EventID).Sub(e.clock.Now())
+		assert.GreaterOrEqual(t, backoff, b/2, "retry %d", n)
+		assert.LessOrEqual(t, backoff, b, "retry %d", n)
+		// Until then the timer stays armed and nothing is sent again; then it fires.
+		e.clock.Advance(backoff - time.Nanosecond)
+		assert.Equal(t, 1, e.clock.Waiters(), "retry %d just before it is due", n)
+		assert.Len(t, rc.got(), n)
+		assert.Equal(t, n, e.srv.Deliveries()[0].Attempts)
+		e.clock.Advance(time.Nanosecond)
+		elapsed += backoff
+	}
 	e.waitDelivered(1)
 	hits := rc.got()
 	require.Len(t, hits, 3)
@@ -370,18 +521,39 @@ func TestDeliveryRetriesWithSameEventID(t *testing.T) {
 	assert.Equal(t, 3, recs[0].Attempts)
 	assert.Equal(t, http.StatusNoContent, recs[0].LastStatus)
 	assert.Empty(t, recs[0].LastError)
-	time.Sleep(30 * time.Millisecond)
+	// Timestamps follow the clock.
+	assert.Equal(t, testNow, recs[0].EnqueuedAt)
+	assert.Equal(t, testNow.Add(elapsed), recs[0].FinishedAt)
+
+	// No delivery after a success: nothing is left to send, however much time passes.
+	require.True(t, deliveryIdle(e.srv))
+	e.clock.Advance(100 * opts.RetryMax)
+	assert.True(t, deliveryIdle(e.srv))
 	assert.Len(t, rc.got(), 3, "no delivery after a success")
+	assert.Equal(t, 3, e.srv.Deliveries()[0].Attempts)
 }
 
 func TestDeliveryOrderAcrossRetries(t *testing.T) {
 	opts := fastDelivery()
 	opts.DeliveryConcurrency = 2
 	e := newEnv(t, opts)
+	var (
+		concMu           sync.Mutex
+		inHandler, maxIn int
+	)
 	flaky := func() *receiver {
 		var mu sync.Mutex
 		seen := map[string]bool{}
 		return newReceiver(t, func(_ int, h hit, _ *http.Request) int {
+			concMu.Lock()
+			inHandler++
+			maxIn = max(maxIn, inHandler)
+			concMu.Unlock()
+			defer func() {
+				concMu.Lock()
+				inHandler--
+				concMu.Unlock()
+			}()
 			mu.Lock()
 			defer mu.Unlock()
 			if !seen[h.eventID] {
@@ -402,12 +574,20 @@ func TestDeliveryOrderAcrossRetries(t *testing.T) {
 		rows[i] = map[string]any{"name": fmt.Sprintf("Deal %d", i), "stage": "Prospect"}
 	}
 	e.loadJSON("int-crm-001", rows...)
+	// Every event fails once; its retry waits for fake time to pass.
+	e.driveRetries(guard(t), opts.RetryMax, "every event delivered", func() bool {
+		d := e.srv.deliveries
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.delivered >= n*len(rcs)
+	})
 	e.waitDelivered(n * len(rcs))
 	for i, rc := range rcs {
 		recs := deliveriesOf(e.srv, ids[i])
 		require.Len(t, recs, n)
 		var want []string
 		for _, d := range recs {
+			assert.Equal(t, DeliveryDelivered, d.Status)
 			assert.Equal(t, 2, d.Attempts)
 			want = append(want, d.EventID, d.EventID)
 		}
@@ -418,6 +598,10 @@ func TestDeliveryOrderAcrossRetries(t *testing.T) {
 		}
 		assert.Equal(t, want, gotIDs, "each event is retried before the next is sent")
 	}
+	concMu.Lock()
+	defer concMu.Unlock()
+	assert.LessOrEqual(t, maxIn, opts.DeliveryConcurrency, "requests in flight")
+	assert.Positive(t, maxIn)
 }
 
 func TestDeliveryDroppedAfterMaxAttempts(t *testing.T) {
@@ -444,19 +628,8 @@ func TestDeliveryDroppedAfterMaxAttempts(t *testing.T) {
 	}).ok(t, http.StatusOK)["subscriber_id"].(string)
 
 	e.loadJSON("int-crm-001", map[string]any{"name": "A", "stage": "Prospect"}, map[string]any{"name": "B", "stage": "Prospect"})
-	finished := func(id string, n int) func() bool {
-		return func() bool {
-			recs := deliveriesOf(e.srv, id)
-			for _, d := range recs {
-				if d.Status == DeliveryPending {
-					return false
-				}
-			}
-			return len(recs) == n
-		}
-	}
-	require.Eventually(t, finished(subID, 2), 3*time.Second, time.Millisecond)
-	require.Eventually(t, finished(goneID, 2), 3*time.Second, time.Millisecond)
+	subDone, goneDone := finishedFor(e.srv, subID, 2), finishedFor(e.srv, goneID, 2)
+	e.driveRetries(guard(t), opts.RetryMax, "every event dropped", func() bool { return subDone() && goneDone() })
 	for _, d := range deliveriesOf(e.srv, subID) {
 		assert.Equal(t, DeliveryDropped, d.Status)
 		assert.Equal(t, DropMaxAttempts, d.DropReason)
@@ -466,10 +639,16 @@ func TestDeliveryDroppedAfterMaxAttempts(t *testing.T) {
 	}
 	for _, d := range deliveriesOf(e.srv, goneID) {
 		assert.Equal(t, DeliveryDropped, d.Status)
+		assert.Equal(t, DropMaxAttempts, d.DropReason)
 		assert.Equal(t, 3, d.Attempts)
 		assert.Equal(t, 0, d.LastStatus)
 		assert.NotEmpty(t, d.LastError)
 	}
+	assert.Len(t, rc.got(), 6)
+	// Nothing is retried after the drop, however much time passes.
+	require.True(t, deliveryIdle(e.srv))
+	e.clock.Advance(100 * opts.RetryMax)
+	assert.True(t, deliveryIdle(e.srv))
 	assert.Len(t, rc.got(), 6)
 
 	// Once the receiver is back, new events are delivered.
@@ -502,11 +681,8 @@ func TestDeliveryStopsWhenSubscriberDeleted(t *testing.T) {
 
 	e.loadJSON("int-crm-001", map[string]any{"name": "A", "stage": "Prospect"},
 		map[string]any{"name": "B", "stage": "Prospect"}, map[string]any{"name": "C", "stage": "Prospect"})
-	select {
-	case <-inFlight:
-	case <-time.After(3 * time.Second):
-		t.Fatal("no delivery attempt")
-	}
+	ctx := guard(t)
+	receive(t, ctx, inFlight, "no delivery attempt")
 	require.Equal(t, http.StatusOK, e.call(http.MethodDelete, "/event/v1/subscriber/"+subID, nil).status)
 	recs := deliveriesOf(e.srv, subID)
 	require.Len(t, recs, 3)
@@ -517,7 +693,9 @@ func TestDeliveryStopsWhenSubscriberDeleted(t *testing.T) {
 		assert.Equal(t, 0, d.Attempts)
 	}
 	close(release)
-	require.Eventually(t, func() bool { return deliveriesOf(e.srv, subID)[0].Status == DeliveryDropped }, 3*time.Second, time.Millisecond)
+	e.waitDeliveries(ctx, "the attempt in flight dropped", func([]Delivery) bool {
+		return deliveriesOf(e.srv, subID)[0].Status == DeliveryDropped
+	})
 	first := deliveriesOf(e.srv, subID)[0]
 	assert.Equal(t, DropSubscriberDeleted, first.DropReason)
 	assert.Equal(t, 1, first.Attempts, "not retried")
@@ -527,8 +705,15 @@ func TestDeliveryStopsWhenSubscriberDeleted(t *testing.T) {
 	e.loadJSON("int-crm-001", map[string]any{"name": "D", "stage": "Prospect"})
 	e.waitDelivered(4) // the other subscriber's
 	assert.Len(t, deliveriesOf(e.srv, subID), 3)
-	time.Sleep(20 * time.Millisecond)
+	// Nothing is left to send, however much time passes: the deleted subscriber got only the
+	// attempt that was in flight.
+	require.True(t, deliveryIdle(e.srv))
+	e.clock.Advance(time.Minute)
+	assert.True(t, deliveryIdle(e.srv))
 	assert.Len(t, rc.got(), 1)
+	for _, d := range deliveriesOf(e.srv, subID) {
+		assert.Equal(t, DeliveryDropped, d.Status)
+	}
 }
 
 func TestDeliveryQueueLimitDropsOldest(t *testing.T) {
@@ -548,11 +733,7 @@ func TestDeliveryQueueLimitDropsOldest(t *testing.T) {
 	subID := e.subscribeTo(rc, "int-crm-001", "object.all", nil)
 	opp := e.opportunityIDs()[0]
 	e.call(http.MethodPatch, "/app/v1/object/"+opp+"/external_id", map[string]any{"external_id": "Q-1"}).ok(t, http.StatusOK)
-	select {
-	case <-inFlight:
-	case <-time.After(3 * time.Second):
-		t.Fatal("no delivery attempt")
-	}
+	receive(t, guard(t), inFlight, "no delivery attempt")
 	var rows []map[string]any
 	for i := range 4 {
 		rows = append(rows, map[string]any{"name": fmt.Sprintf("Q%d", i), "stage": "Prospect"})
@@ -602,8 +783,12 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 	cfg := deliveryConfigOf(Options{})
-	assert.Equal(t, deliveryConfig{retryBase: time.Second, retryMax: time.Minute, maxAttempts: 20,
+	assert.Equal(t, deliveryConfig{clock: clock.Real(), retryBase: time.Second, retryMax: time.Minute, maxAttempts: 20,
 		timeout: 10 * time.Second, concurrency: 4, queueLimit: 100000}, cfg)
+	fake := clock.NewFake(testNow)
+	cfg = deliveryConfigOf(Options{Clock: fake, RetryBase: time.Minute, RetryMax: time.Second})
+	assert.Same(t, fake, cfg.clock, "the clock of the options")
+	assert.Equal(t, time.Minute, cfg.retryMax, "at least retryBase")
 }
 
 // delivererGoroutines counts the goroutines running delivery code.
@@ -634,11 +819,8 @@ func TestCloseStopsDelivery(t *testing.T) {
 	})
 	e.subscribeTo(rc, "int-crm-001", "object.all", nil)
 	e.loadJSON("int-crm-001", map[string]any{"name": "A", "stage": "Prospect"}, map[string]any{"name": "B", "stage": "Prospect"})
-	select {
-	case <-inFlight:
-	case <-time.After(3 * time.Second):
-		t.Fatal("no delivery attempt")
-	}
+	ctx := guard(t)
+	receive(t, ctx, inFlight, "no delivery attempt")
 	assert.Greater(t, delivererGoroutines(), baseline)
 
 	waiting := make(chan error, 1)
@@ -648,11 +830,7 @@ func TestCloseStopsDelivery(t *testing.T) {
 		e.srv.Close()
 		close(closed)
 	}()
-	select {
-	case <-closed:
-	case <-time.After(3 * time.Second):
-		t.Fatal("Close did not return")
-	}
+	receive(t, ctx, closed, "Close did not return")
 	select {
 	case <-e.srv.deliveries.done:
 	default:
@@ -671,8 +849,14 @@ func TestCloseStopsDelivery(t *testing.T) {
 
 	// The API still works; new events are recorded but not sent.
 	e.loadJSON("int-crm-001", map[string]any{"name": "C", "stage": "Prospect"})
-	assert.Len(t, e.srv.Deliveries(), 3)
-	time.Sleep(20 * time.Millisecond)
+	recs = e.srv.Deliveries()
+	require.Len(t, recs, 3)
+	assert.Equal(t, DeliveryPending, recs[2].Status)
+	// The worker and its attempts are gone (see above), so nothing can be sent any more,
+	// however much time passes.
+	e.clock.Advance(time.Minute)
+	assert.Zero(t, e.clock.Waiters())
+	assert.Equal(t, 0, e.srv.Deliveries()[2].Attempts)
 	assert.Len(t, rc.got(), 1)
 }
 
@@ -689,9 +873,5 @@ func TestListenShutdownStopsDelivery(t *testing.T) {
 	require.NoError(t, err)
 	sb := srv.Handler.(*Server)
 	require.NoError(t, srv.Shutdown(context.Background()))
-	select {
-	case <-sb.deliveries.done:
-	case <-time.After(3 * time.Second):
-		t.Fatal("Shutdown did not stop delivery")
-	}
+	receive(t, guard(t), sb.deliveries.done, "Shutdown did not stop delivery")
 }

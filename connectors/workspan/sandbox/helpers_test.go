@@ -9,53 +9,36 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 )
 
 var testNow = time.Date(2026, 9, 15, 12, 0, 0, 0, time.UTC)
-
-// fakeClock is a settable clock for Options.Now.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 type env struct {
 	t     *testing.T
 	srv   *Server
 	ts    *httptest.Server
-	clock *fakeClock
+	clock *clock.Fake
 	token string
 }
 
 // newEnv starts a sandbox over real HTTP with a fixed clock and fetches an access token.
 func newEnv(t *testing.T, opts Options) *env {
 	t.Helper()
-	clock := &fakeClock{t: testNow}
-	if opts.Now == nil {
-		opts.Now = clock.Now
+	clk := clock.NewFake(testNow)
+	if opts.Clock == nil {
+		opts.Clock = clk
 	}
 	srv := New(opts)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, srv: srv, ts: ts, clock: clock}
+	e := &env{t: t, srv: srv, ts: ts, clock: clk}
 	tok := e.tokenRequest(url.Values{
 		"grant_type": {"client_credentials"}, "client_id": {DefaultAppUserID},
 		"client_secret": {DefaultAppUserSecret}, "operation": {"token"},
@@ -197,7 +180,8 @@ func multipartBody(t *testing.T, filename, partType string, data []byte) (string
 }
 
 // waitCompleted polls an execution until it completes and returns the final status; it
-// asserts that the first poll saw it running.
+// asserts that the first poll saw it running. Between polls it lets a second pass on the
+// env's clock (the rows are processed as that clock moves).
 func (e *env) waitCompleted(integrationID, execID string, query string) map[string]any {
 	e.t.Helper()
 	path := "/bulk/v1/status/" + integrationID + "?execution_id=" + execID
@@ -206,16 +190,15 @@ func (e *env) waitCompleted(integrationID, execID string, query string) map[stri
 	}
 	first := e.get(path).ok(e.t, http.StatusOK)
 	require.Equal(e.t, "running", first["status"])
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	for range 10000 {
 		st := e.get(path).ok(e.t, http.StatusOK)
 		if st["status"] == "completed" {
 			return st
 		}
 		require.Equal(e.t, "running", st["status"])
-		time.Sleep(5 * time.Millisecond)
+		e.clock.Advance(time.Second)
 	}
-	e.t.Fatal("execution did not complete")
+	e.t.Fatal("execution did not complete within 10000 simulated seconds")
 	return nil
 }
 

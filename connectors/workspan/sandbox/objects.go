@@ -120,6 +120,7 @@ type object struct {
 func (s *Server) Object(id string) (map[string]any, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.progress(s.now())
 	o, found := s.objects[id]
 	if !found {
 		return nil, false
@@ -210,6 +211,36 @@ func (s *Server) lookupObject(id string) (*object, *apiError) {
 	return o, nil
 }
 
+// setExternalID stores an external id of an object, keeping the CRM id index: a CRM id
+// finds the first opportunity (by creation time, then id) that carries it.
+func (s *Server) setExternalID(o *object, field, value string) {
+	old := o.externalIDs[field]
+	o.externalIDs[field] = value
+	if field != fieldCRMOpportunityID || o.kind != kindOpportunity || old == value {
+		return
+	}
+	if old != "" && s.crmIndex[old] == o {
+		delete(s.crmIndex, old)
+		for _, other := range s.sortedOpportunities() { // rare: a CRM id moved away
+			if other.externalIDs[fieldCRMOpportunityID] == old {
+				s.crmIndex[old] = other
+				break
+			}
+		}
+	}
+	if cur := s.crmIndex[value]; cur == nil || createdBefore(o, cur) {
+		s.crmIndex[value] = o
+	}
+}
+
+// createdBefore orders objects by creation time, then id.
+func createdBefore(a, b *object) bool {
+	if !a.createdAt.Equal(b.createdAt) {
+		return a.createdAt.Before(b.createdAt)
+	}
+	return a.id < b.id
+}
+
 // touch records a change to an object.
 func (s *Server) touch(o *object, now time.Time) {
 	o.modifiedAt = now
@@ -292,7 +323,7 @@ func (s *Server) connectExternalID(req *request) (*reply, *apiError) {
 		return nil, badRequest("Invalid field_name %q: expected a WorkSpan field path such as %s", field, defaultExternalField(o.kind))
 	}
 	changed := o.externalIDs[field] != ext
-	o.externalIDs[field] = ext
+	s.setExternalID(o, field, ext)
 	s.touch(o, req.now)
 	if changed {
 		s.emit([]string{"object.update"}, o, s.externalIDIntegration(field), "", req.now)
@@ -340,7 +371,7 @@ func (s *Server) addAudit(req *request) (*reply, *apiError) {
 	})
 	o.integrationStatus = code
 	if code == "LINKED" && strings.TrimSpace(ext) != "" {
-		o.externalIDs[fieldReferralID] = ext
+		s.setExternalID(o, fieldReferralID, ext)
 	}
 	s.touch(o, req.now)
 	events := []string{"object.update"}
@@ -363,11 +394,6 @@ func (s *Server) sortedOpportunities() []*object {
 			out = append(out, o)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].createdAt.Equal(out[j].createdAt) {
-			return out[i].createdAt.Before(out[j].createdAt)
-		}
-		return out[i].id < out[j].id
-	})
+	sort.Slice(out, func(i, j int) bool { return createdBefore(out[i], out[j]) })
 	return out
 }

@@ -4,7 +4,7 @@
 // Paths are relative to the base URL, as on the real hosts: a client configured with base URL
 // http://127.0.0.1:43123 calls http://127.0.0.1:43123/app/v1/object/{id}/external_id and gets
 // tokens from http://127.0.0.1:43123/oauth/token?x-ws-env=<HostName>. Data is seeded
-// deterministically from Options.Seed, with dates relative to the clock (Options.Now) at the
+// deterministically from Options.Seed, with dates relative to the clock (Options.Clock) at the
 // time New is called.
 //
 // # Endpoints
@@ -34,7 +34,7 @@
 //
 // Every API request must carry "x-ws-env: <HostName>" (Options.HostName); without it, or with
 // another host name, the reply is 400. It must also carry "Authorization: Bearer <token>" with
-// an access token issued by the token endpoint that has not expired per Options.Now; otherwise
+// an access token issued by the token endpoint that has not expired per Options.Clock; otherwise
 // the reply is 401 with a WWW-Authenticate: Bearer challenge. The environment header is checked
 // first.
 //
@@ -80,6 +80,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 )
 
 // Default connection parameters the sandbox accepts when Options leaves them empty.
@@ -105,15 +107,15 @@ const (
 
 // Options configures a Server. The zero value is usable.
 type Options struct {
-	HostName      string           // required x-ws-env value; default DefaultHostName
-	AppUserID     string           // client_id for the token endpoint; default DefaultAppUserID
-	AppUserSecret string           // client_secret for the token endpoint; default DefaultAppUserSecret
-	Now           func() time.Time // clock; default time.Now
-	Seed          int64            // deterministic seed data; default 1
-	TokenTTL      time.Duration    // lifetime of access tokens; default 1h
-	// RowDelay is the simulated processing time per row of a bulk load execution (real time,
-	// not Options.Now). Default 0: rows are processed at once in the background, and the
-	// execution is still reported running on the first status poll (see bulk.go).
+	HostName      string        // required x-ws-env value; default DefaultHostName
+	AppUserID     string        // client_id for the token endpoint; default DefaultAppUserID
+	AppUserSecret string        // client_secret for the token endpoint; default DefaultAppUserSecret
+	Clock         clock.Clock   // time of tokens, objects, bulk loads and delivery retries; default real
+	Seed          int64         // deterministic seed data; default 1
+	TokenTTL      time.Duration // lifetime of access tokens; default 1h
+	// RowDelay is the processing time per row of a bulk load execution, on Options.Clock.
+	// Default 0: the rows are processed when the load is accepted, and the execution is still
+	// reported running on the first status poll (see bulk.go).
 	RowDelay time.Duration
 
 	// Webhook delivery of object events (see deliver.go). Zero values take the defaults.
@@ -131,7 +133,7 @@ type Server struct {
 	hostName  string
 	appUserID string
 	appSecret string
-	now       func() time.Time
+	now       func() time.Time // Options.Clock's Now
 	tokenTTL  time.Duration
 	rowDelay  time.Duration
 
@@ -145,6 +147,9 @@ type Server struct {
 	version      int64              // bumped on every change to an opportunity
 	integrations []integration
 	executions   map[string]*execution // by execution id
+	running      []*execution          // executions with rows still to process, oldest first
+	crmIndex     map[string]*object    // CRM opportunity id → the first opportunity carrying it
+	accountNames map[string]string     // lower-case account name → account id (the first seeded)
 	reports      []*report
 	subscribers  map[string]*Subscriber
 	subOrder     []string   // subscriber ids in creation order
@@ -165,9 +170,7 @@ func New(opts Options) *Server {
 	if opts.AppUserSecret == "" {
 		opts.AppUserSecret = DefaultAppUserSecret
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
+	opts.Clock = clock.OrReal(opts.Clock)
 	if opts.Seed == 0 {
 		opts.Seed = 1
 	}
@@ -179,22 +182,24 @@ func New(opts Options) *Server {
 	}
 	seed := uint64(opts.Seed)
 	s := &Server{
-		hostName:    opts.HostName,
-		appUserID:   opts.AppUserID,
-		appSecret:   opts.AppUserSecret,
-		now:         opts.Now,
-		tokenTTL:    opts.TokenTTL,
-		rowDelay:    opts.RowDelay,
-		rng:         rand.New(rand.NewPCG(seed, 0x3a5b0001)),
-		tokenRng:    rand.New(rand.NewPCG(seed, 0x3a5b0002)),
-		access:      map[string]time.Time{},
-		refresh:     map[string]bool{},
-		objects:     map[string]*object{},
-		executions:  map[string]*execution{},
-		subscribers: map[string]*Subscriber{},
-		eventRng:    rand.New(rand.NewPCG(seed, 0x3a5b0004)),
+		hostName:     opts.HostName,
+		appUserID:    opts.AppUserID,
+		appSecret:    opts.AppUserSecret,
+		now:          opts.Clock.Now,
+		tokenTTL:     opts.TokenTTL,
+		rowDelay:     opts.RowDelay,
+		rng:          rand.New(rand.NewPCG(seed, 0x3a5b0001)),
+		tokenRng:     rand.New(rand.NewPCG(seed, 0x3a5b0002)),
+		access:       map[string]time.Time{},
+		refresh:      map[string]bool{},
+		objects:      map[string]*object{},
+		executions:   map[string]*execution{},
+		crmIndex:     map[string]*object{},
+		accountNames: map[string]string{},
+		subscribers:  map[string]*Subscriber{},
+		eventRng:     rand.New(rand.NewPCG(seed, 0x3a5b0004)),
 	}
-	s.seed(opts.Seed, opts.Now().UTC().Truncate(time.Second))
+	s.seed(opts.Seed, s.now().UTC().Truncate(time.Second))
 	s.table = s.routes()
 	s.deliveries = newDeliverer(deliveryConfigOf(opts))
 	return s
@@ -365,6 +370,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	s.requests++
 	now := s.now()
+	s.progress(now)
 
 	if isToken {
 		s.handleToken(w, r, body, tooLarge, now)

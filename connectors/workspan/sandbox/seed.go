@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"time"
 )
 
@@ -83,6 +84,9 @@ func (s *Server) seed(seed int64, now time.Time) {
 			o.externalIDs[fieldExternalAccountID] = fmt.Sprintf("001%012d", rng.Int64N(1e12))
 		}
 		s.objects[o.id] = o
+		if _, dup := s.accountNames[strings.ToLower(o.name)]; !dup {
+			s.accountNames[strings.ToLower(o.name)] = o.id
+		}
 		accounts = append(accounts, o)
 	}
 
@@ -124,7 +128,7 @@ func (s *Server) seed(seed int64, now time.Time) {
 			o.modifiedAt = now
 		}
 		if i%2 == 0 {
-			o.externalIDs[fieldCRMOpportunityID] = fmt.Sprintf("006%012d", rng.Int64N(1e12))
+			s.setExternalID(o, fieldCRMOpportunityID, fmt.Sprintf("006%012d", rng.Int64N(1e12)))
 		}
 		if o.partner == "Microsoft" && i%3 == 0 {
 			ref := fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", rng.Uint32(), rng.IntN(1<<16), rng.IntN(1<<16), rng.IntN(1<<16), rng.Int64N(1<<48))

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 	"regexp"
 	"testing"
 	"time"
@@ -24,8 +25,8 @@ func snapshot(s *Server) map[string]map[string]any {
 }
 
 func TestSeedIsDeterministic(t *testing.T) {
-	now := func() time.Time { return testNow }
-	a, b, c := New(Options{Now: now, Seed: 7}), New(Options{Now: now, Seed: 7}), New(Options{Now: now, Seed: 8})
+	now := clock.NewFake(testNow)
+	a, b, c := New(Options{Clock: now, Seed: 7}), New(Options{Clock: now, Seed: 7}), New(Options{Clock: now, Seed: 8})
 	for _, s := range []*Server{a, b, c} {
 		t.Cleanup(s.Close)
 	}
@@ -34,7 +35,7 @@ func TestSeedIsDeterministic(t *testing.T) {
 }
 
 func TestSeedContents(t *testing.T) {
-	s := New(Options{Now: func() time.Time { return testNow }})
+	s := New(Options{Clock: clock.NewFake(testNow)})
 	t.Cleanup(s.Close)
 	docs := snapshot(s)
 	idRE := regexp.MustCompile(`^[1-9][0-9]{17}$`)
