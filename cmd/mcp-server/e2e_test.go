@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,16 +64,29 @@ func sandboxEnv() []string {
 	return env
 }
 
+// hangGuard bounds every wait of the end-to-end tests for the server. It is
+// not a time budget: each wait ends on an event (a response, a notification,
+// a log line), and the guard only turns a hang into a failure.
+const hangGuard = 2 * time.Minute
+
 // stdioSession drives the binary over stdio with newline-delimited JSON-RPC.
+// A reader goroutine, owned by the session (stop waits for it), takes every
+// message off stdout as it arrives: responses wait for request, and
+// notifications are kept in order, so a test can block until one arrives.
 type stdioSession struct {
-	t      testing.TB
-	cmd    *exec.Cmd
-	in     io.WriteCloser
-	out    *bufio.Reader
-	stderr *lockedWriter
-	nextID int
-	// notes are the notifications seen while waiting for responses.
-	notes []map[string]any
+	t          testing.TB
+	cmd        *exec.Cmd
+	in         io.WriteCloser
+	stderr     *lockedWriter
+	nextID     int
+	readerDone chan struct{} // closed once stdout has ended
+
+	mu        sync.Mutex
+	changed   chan struct{}          // closed and replaced at every message and when stdout ends
+	responses map[int]map[string]any // by id, until request takes them
+	notes     []map[string]any       // every notification, in arrival order
+	bad       error                  // the first line on stdout that was not JSON-RPC
+	ended     error                  // why stdout ended (io.EOF when the server exited)
 }
 
 func startServer(t testing.TB, args ...string) *stdioSession {
@@ -92,20 +106,131 @@ func startServerEnv(t testing.TB, env []string, args ...string) *stdioSession {
 	stderr := &lockedWriter{}
 	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
-	s := &stdioSession{t: t, cmd: cmd, in: in, out: bufio.NewReaderSize(out, 1<<20), stderr: stderr}
+	s := &stdioSession{t: t, cmd: cmd, in: in, stderr: stderr, readerDone: make(chan struct{}),
+		changed: make(chan struct{}), responses: map[int]map[string]any{}}
+	go s.read(out)
 	t.Cleanup(s.stop)
 	return s
 }
 
-// lockedWriter collects a child's stderr while tests read it.
+// read takes the messages off the server's stdout until it ends.
+func (s *stdioSession) read(out io.Reader) {
+	defer close(s.readerDone)
+	br := bufio.NewReaderSize(out, 1<<20)
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(bytes.TrimSpace(line)) > 0 {
+			s.take(line)
+		}
+		if err != nil {
+			s.mu.Lock()
+			s.ended = err
+			s.signalLocked()
+			s.mu.Unlock()
+			return
+		}
+	}
+}
+
+// take files one line of stdout as a response or a notification.
+func (s *stdioSession) take(line []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer s.signalLocked()
+	var msg map[string]any
+	if err := json.Unmarshal(line, &msg); err != nil {
+		if s.bad == nil {
+			s.bad = fmt.Errorf("stdout must carry only JSON-RPC: %q", line)
+		}
+		return
+	}
+	id, hasID := msg["id"]
+	_, isCall := msg["method"]
+	switch {
+	case !hasID && isCall:
+		s.notes = append(s.notes, msg)
+	case hasID && !isCall:
+		if rid, ok := id.(float64); ok {
+			s.responses[int(rid)] = msg
+		}
+	}
+	// A request from the server (id and method) needs no answer here.
+}
+
+func (s *stdioSession) signalLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// await blocks until cond, called with the session locked, holds. It fails
+// the test if stdout carries something other than JSON-RPC, if it ends
+// first, or if nothing satisfies cond within hangGuard.
+func (s *stdioSession) await(what string, cond func() bool) {
+	s.t.Helper()
+	guard := time.NewTimer(hangGuard)
+	defer guard.Stop()
+	for {
+		s.mu.Lock()
+		ok := cond()
+		bad, ended, changed := s.bad, s.ended, s.changed
+		s.mu.Unlock()
+		require.NoError(s.t, bad)
+		if ok {
+			return
+		}
+		if ended != nil {
+			s.t.Fatalf("waiting for %s: the server's stdout ended (%v); stderr: %s", what, ended, s.stderr.String())
+		}
+		select {
+		case <-changed:
+		case <-guard.C:
+			s.t.Fatalf("no %s within %v; stderr: %s", what, hangGuard, s.stderr.String())
+		}
+	}
+}
+
+// stop closes stdin, lets the server exit (killing it if it does not within
+// a grace period) and waits for the reader.
+func (s *stdioSession) stop() {
+	_ = s.in.Close()
+	select {
+	case <-s.readerDone:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.readerDone
+	}
+	_ = s.cmd.Wait()
+	s.mu.Lock()
+	bad := s.bad
+	s.mu.Unlock()
+	if bad != nil {
+		s.t.Error(bad)
+	}
+}
+
+// kill ends the server with SIGKILL and waits until it is gone.
+func (s *stdioSession) kill() {
+	s.t.Helper()
+	require.NoError(s.t, s.cmd.Process.Kill())
+	<-s.readerDone
+	_ = s.cmd.Wait()
+}
+
+// lockedWriter collects a child's stderr while tests read it, and lets them
+// wait for a line.
 type lockedWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
+	mu      sync.Mutex
+	b       strings.Builder
+	changed chan struct{} // closed and replaced at every write; nil until first needed
 }
 
 func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.changed != nil {
+		close(l.changed)
+		l.changed = nil
+	}
 	return l.b.Write(p)
 }
 
@@ -115,15 +240,29 @@ func (l *lockedWriter) String() string {
 	return l.b.String()
 }
 
-func (s *stdioSession) stop() {
-	_ = s.in.Close()
-	done := make(chan error, 1)
-	go func() { done <- s.cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-done
+// awaitContains blocks until the output contains substr. It returns false if
+// exited is closed first (the process is gone), or after hangGuard.
+func (l *lockedWriter) awaitContains(substr string, exited <-chan struct{}) bool {
+	guard := time.NewTimer(hangGuard)
+	defer guard.Stop()
+	for {
+		l.mu.Lock()
+		if strings.Contains(l.b.String(), substr) {
+			l.mu.Unlock()
+			return true
+		}
+		if l.changed == nil {
+			l.changed = make(chan struct{})
+		}
+		changed := l.changed
+		l.mu.Unlock()
+		select {
+		case <-changed:
+		case <-exited:
+			return strings.Contains(l.String(), substr)
+		case <-guard.C:
+			return false
+		}
 	}
 }
 
@@ -132,12 +271,18 @@ func (s *stdioSession) notify(method string, params any) {
 	if params != nil {
 		msg["params"] = params
 	}
-	b, _ := json.Marshal(msg)
-	_, err := s.in.Write(append(b, '\n'))
+	s.send(msg)
+}
+
+func (s *stdioSession) send(msg map[string]any) {
+	s.t.Helper()
+	b, err := json.Marshal(msg)
+	require.NoError(s.t, err)
+	_, err = s.in.Write(append(b, '\n'))
 	require.NoError(s.t, err)
 }
 
-// request sends a request and returns its response, skipping notifications.
+// request sends a request and returns its response.
 func (s *stdioSession) request(method string, params any) map[string]any {
 	s.t.Helper()
 	s.nextID++
@@ -146,33 +291,56 @@ func (s *stdioSession) request(method string, params any) map[string]any {
 	if params != nil {
 		msg["params"] = params
 	}
-	b, _ := json.Marshal(msg)
-	_, err := s.in.Write(append(b, '\n'))
-	require.NoError(s.t, err)
-	for {
-		line, err := s.out.ReadBytes('\n')
-		require.NoError(s.t, err, "reading %s response; stderr: %s", method, s.stderr.String())
-		var resp map[string]any
-		require.NoError(s.t, json.Unmarshal(line, &resp), "stdout must carry only JSON-RPC: %q", line)
-		if rid, ok := resp["id"].(float64); ok && int(rid) == id {
-			return resp
-		}
-		if _, hasID := resp["id"]; !hasID {
-			s.notes = append(s.notes, resp)
-		}
-	}
+	s.send(msg)
+	var resp map[string]any
+	s.await(method+" response", func() bool {
+		resp = s.responses[id]
+		delete(s.responses, id)
+		return resp != nil
+	})
+	return resp
 }
 
-// notified reports whether a resources/updated notification for uri was seen.
-func (s *stdioSession) notified(uri string) bool {
-	for _, n := range s.notes {
-		if n["method"] == "notifications/resources/updated" {
-			if p, ok := n["params"].(map[string]any); ok && p["uri"] == uri {
-				return true
+// updatesLocked counts the resources/updated notifications for uri.
+func (s *stdioSession) updatesLocked(uri string) int {
+	n := 0
+	for _, note := range s.notes {
+		if note["method"] == "notifications/resources/updated" {
+			if p, ok := note["params"].(map[string]any); ok && p["uri"] == uri {
+				n++
 			}
 		}
 	}
-	return false
+	return n
+}
+
+// awaitUpdated blocks until more than seen resources/updated notifications
+// for uri have arrived, and returns how many have.
+func (s *stdioSession) awaitUpdated(uri string, seen int) int {
+	s.t.Helper()
+	var n int
+	s.await("notifications/resources/updated for "+uri, func() bool {
+		n = s.updatesLocked(uri)
+		return n > seen
+	})
+	return n
+}
+
+// awaitNote blocks until a notification of the method for which match
+// (given its params) holds has arrived, and returns its params.
+func (s *stdioSession) awaitNote(method string, match func(params map[string]any) bool) map[string]any {
+	s.t.Helper()
+	var found map[string]any
+	s.await(method, func() bool {
+		for _, note := range s.notes {
+			if p, _ := note["params"].(map[string]any); note["method"] == method && match(p) {
+				found = p
+				return true
+			}
+		}
+		return false
+	})
+	return found
 }
 
 func (s *stdioSession) initialize(version string) map[string]any {
@@ -325,20 +493,16 @@ func TestBinaryTriggerSubscription(t *testing.T) {
 	s := startServer(t, "--poll-interval", "100ms", "--budget-limit", "10000")
 	s.initialize("2025-11-25")
 	const uri = "pipedrive://triggers/new-deals"
+	// The trigger starts, and makes its first poll (the one that marks
+	// "now"), before the subscription is answered.
 	sub := s.request("resources/subscribe", map[string]any{"uri": uri})
 	require.NotNil(t, sub["result"], "%v", sub)
-	time.Sleep(400 * time.Millisecond) // the first poll marks "now"
 
 	add := s.request("tools/call", map[string]any{"name": "pipedrive_add_deal", "arguments": map[string]any{"title": "Subscribed deal"}})["result"].(map[string]any)
 	require.Nil(t, add["isError"], "%v", add)
 	id := add["structuredContent"].(map[string]any)["id"]
 
-	deadline := time.Now().Add(10 * time.Second)
-	for !s.notified(uri) && time.Now().Before(deadline) {
-		s.request("ping", nil)
-		time.Sleep(50 * time.Millisecond)
-	}
-	require.True(t, s.notified(uri), "notifications/resources/updated arrives")
+	s.awaitUpdated(uri, 0) // notifications/resources/updated arrives
 	read := s.request("resources/read", map[string]any{"uri": uri})["result"].(map[string]any)
 	text := read["contents"].([]any)[0].(map[string]any)["text"].(string)
 	var page struct {
@@ -372,16 +536,19 @@ func TestBinaryTriggerSubscriptionModern(t *testing.T) {
 		"params": map[string]any{"_meta": meta, "notifications": map[string]any{"resourceSubscriptions": []string{uri}}}})
 	_, err := s.in.Write(append(listen, '\n'))
 	require.NoError(t, err)
-	time.Sleep(400 * time.Millisecond) // the first poll marks "now"
+	// The stream stays open, so there is no response to wait for. The
+	// server acknowledges it once the subscription is in place, and the
+	// trigger has started, with its first poll (the one that marks "now")
+	// made, before that.
+	ack := s.awaitNote("notifications/subscriptions/acknowledged", func(p map[string]any) bool {
+		m, _ := p["_meta"].(map[string]any)
+		return m["io.modelcontextprotocol/subscriptionId"] == float64(9999)
+	})
+	assert.Equal(t, []any{uri}, ack["notifications"].(map[string]any)["resourceSubscriptions"], "%v", ack)
 
 	add := s.request("tools/call", map[string]any{"_meta": meta, "name": "pipedrive_add_deal", "arguments": map[string]any{"title": "Listened deal"}})["result"].(map[string]any)
 	require.Nil(t, add["isError"], "%v", add)
-	deadline := time.Now().Add(10 * time.Second)
-	for !s.notified(uri) && time.Now().Before(deadline) {
-		s.request("tools/call", map[string]any{"_meta": meta, "name": "throttle_status", "arguments": map[string]any{}})
-		time.Sleep(50 * time.Millisecond)
-	}
-	require.True(t, s.notified(uri), "notifications/resources/updated arrives on the listen stream: %v", s.notes)
+	s.awaitUpdated(uri, 0) // notifications/resources/updated arrives on the listen stream
 	read := s.request("resources/read", map[string]any{"_meta": meta, "uri": uri + "?after=0"})["result"].(map[string]any)
 	text := read["contents"].([]any)[0].(map[string]any)["text"].(string)
 	assert.Contains(t, text, "Listened deal")
@@ -404,14 +571,11 @@ func TestBinaryWorkSpanWebhookSubscription(t *testing.T) {
 		"integration_id": "int-crm-001", "execution_ids": []any{id}, "wait": true, "wait_seconds": 30}})["result"].(map[string]any)
 	require.Nil(t, st["isError"], "%v", st)
 
-	deadline := time.Now().Add(15 * time.Second)
-	for !s.notified(uri) && time.Now().Before(deadline) {
-		s.request("ping", nil)
-		time.Sleep(50 * time.Millisecond)
-	}
-	require.True(t, s.notified(uri), "notified of the webhook events")
+	// Every delivery the server stores is followed by a notification: read
+	// after each one until both events are there.
 	var names []string
-	for time.Now().Before(deadline) && len(names) < 2 {
+	for seen := 0; len(names) < 2; {
+		seen = s.awaitUpdated(uri, seen) // notified of the webhook events
 		read := s.request("resources/read", map[string]any{"uri": uri + "&after=0"})
 		require.NotNil(t, read["result"], "%v", read)
 		text := read["result"].(map[string]any)["contents"].([]any)[0].(map[string]any)["text"].(string)
@@ -426,7 +590,6 @@ func TestBinaryWorkSpanWebhookSubscription(t *testing.T) {
 			assert.Equal(t, "object.create", e.Data["event"])
 			names = append(names, fmt.Sprint(e.Data["name"]))
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	assert.ElementsMatch(t, []string{"Webhook A", "Webhook B"}, names)
 }

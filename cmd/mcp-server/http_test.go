@@ -51,26 +51,27 @@ func startHTTPLogs(t *testing.T, args ...string) (string, *lockedWriter) {
 	stderr := &lockedWriter{}
 	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(interruptSignal())
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-exited:
 		case <-time.After(10 * time.Second):
 			_ = cmd.Process.Kill()
+			<-exited
 		}
 	})
-	base := "http://" + addr
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(base + "/healthz")
-		if err != nil {
-			return false
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 15*time.Second, 50*time.Millisecond, "server did not come up: %s", stderr.String())
-	return base, stderr
+	awaitServing(t, stderr, addr, exited)
+	return "http://" + addr, stderr
+}
+
+// awaitServing waits for the server's log line naming its endpoint on addr.
+// The server writes it once its listener is bound, so from then on
+// connections are accepted (they queue until the server takes them).
+func awaitServing(t *testing.T, logs *lockedWriter, addr string, exited <-chan struct{}) {
+	t.Helper()
+	require.True(t, logs.awaitContains("http://"+addr+"/mcp", exited), "server did not come up: %s", logs.String())
 }
 
 func TestHTTPTransport(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os/exec"
@@ -46,7 +47,11 @@ func TestHTTPGracefulShutdownFinishesInFlightCall(t *testing.T) {
 	cmd.Stderr = logs
 	require.NoError(t, cmd.Start())
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	gone := make(chan struct{})
+	go func() {
+		exited <- cmd.Wait()
+		close(gone)
+	}()
 	var exitOnce sync.Once
 	var exitErr error
 	waitExit := func(d time.Duration) bool {
@@ -65,14 +70,31 @@ func TestHTTPGracefulShutdownFinishesInFlightCall(t *testing.T) {
 	t.Cleanup(func() { waitExit(0) })
 
 	base := "http://" + addr
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(base + "/healthz")
-		if err != nil {
-			return false
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 15*time.Second, 50*time.Millisecond, "server did not come up: %s", logs.String())
+	awaitServing(t, logs, addr, gone)
+
+	// An idle keep-alive connection: on SIGTERM the server closes its
+	// listener first and only then its idle connections, so this one
+	// ending tells that new connections are refused from then on. It is
+	// opened now, so that the server has long marked it idle when the
+	// signal comes (it keeps idle connections for its IdleTimeout, 2 min).
+	idle, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = idle.Close() })
+	_, err = idle.Write([]byte("GET /healthz HTTP/1.1\r\nHost: " + addr + "\r\n\r\n"))
+	require.NoError(t, err)
+	idleReader := bufio.NewReader(idle)
+	healthz, err := http.ReadResponse(idleReader, nil)
+	require.NoError(t, err)
+	_, err = io.Copy(io.Discard, healthz.Body)
+	require.NoError(t, err)
+	require.NoError(t, healthz.Body.Close())
+	require.Equal(t, http.StatusOK, healthz.StatusCode)
+	require.False(t, healthz.Close, "the connection stays open")
+	idleClosed := make(chan error, 1)
+	go func() {
+		_, err := idleReader.ReadByte() // blocks until the server closes the connection
+		idleClosed <- err
+	}()
 
 	c, err := client.NewStreamableHttpClient(base + "/mcp")
 	require.NoError(t, err)
@@ -161,31 +183,22 @@ func TestHTTPGracefulShutdownFinishesInFlightCall(t *testing.T) {
 	signalled := time.Now()
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 
-	// New connections are refused while the call is still running. A dial
-	// that races the listener's close may be accepted into its backlog and
-	// then reset; only a refusal ends the wait.
-	var early *outcome
-	refused := false
-	for deadline := time.Now().Add(shutdownSafety); time.Now().Before(deadline) && early == nil; {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if errors.Is(err, syscall.ECONNREFUSED) {
-			refused = true
-			break
-		}
-		if err == nil {
-			_ = conn.Close()
-		}
-		select {
-		case o := <-returned:
-			early = &o
-		case <-time.After(5 * time.Millisecond):
-		}
+	// New connections are refused while the call is still running. The
+	// idle connection ends once the listener is closed.
+	select {
+	case err := <-idleClosed:
+		require.Error(t, err, "the idle connection ends")
+	case o := <-returned:
+		require.NoError(t, o.err, "the in-flight call was cut off by the shutdown; log:\n%s", logs.String())
+		t.Fatalf("the in-flight call ended before the listener closed (isError=%v), so the test proves nothing; log:\n%s", o.res.IsError, logs.String())
+	case <-time.After(shutdownSafety):
+		t.Fatalf("the server did not close its idle connections within %s of SIGTERM; log:\n%s", shutdownSafety, logs.String())
 	}
-	if early != nil {
-		require.NoError(t, early.err, "the in-flight call was cut off by the shutdown; log:\n%s", logs.String())
-		t.Fatalf("the in-flight call ended before the listener closed (isError=%v), so the test proves nothing; log:\n%s", early.res.IsError, logs.String())
+	conn, err := net.Dial("tcp", addr)
+	if err == nil {
+		_ = conn.Close()
 	}
-	require.True(t, refused, "the listener still accepts connections %s after SIGTERM", shutdownSafety)
+	require.True(t, errors.Is(err, syscall.ECONNREFUSED), "the listener is closed once idle connections are: %v", err)
 	select {
 	case o := <-returned:
 		t.Fatalf("the call returned as the listener closed; it should still be pausing: %+v %v", o.res, o.err)

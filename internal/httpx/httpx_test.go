@@ -72,8 +72,13 @@ func fakeBudget(cfg throttle.Config) (*throttle.Budget, *clock.Fake) {
 	return throttle.New("pipedrive", cfg), fc
 }
 
+// hangGuard bounds every wait for another goroutine. It is not a time
+// budget: the waits end on events, and the guard only turns a hang into a
+// failure.
+const hangGuard = time.Minute
+
 func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), hangGuard)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -106,7 +111,7 @@ func wait(t *testing.T, ch <-chan result) result {
 	select {
 	case r := <-ch:
 		return r
-	case <-time.After(5 * time.Second):
+	case <-time.After(hangGuard):
 		t.Fatal("request did not finish")
 		return result{}
 	}
@@ -118,21 +123,27 @@ func wait(t *testing.T, ch <-chan result) result {
 // if it falls due before Advance's target; so tests do not count timers.)
 func drive(t *testing.T, fc *clock.Fake, ch <-chan result, step time.Duration) result {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	ctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	finished := make(chan result, 1)
+	go func() {
+		defer cancel() // ends the wait for timers below
 		select {
 		case r := <-ch:
-			return r
-		default:
+			finished <- r
+		case <-ctx.Done():
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("request did not finish")
-		}
-		if fc.Waiters() > 0 {
-			fc.Advance(step)
-		} else {
-			time.Sleep(50 * time.Microsecond)
-		}
+	}()
+	// Blocks until a timer is armed or the request has finished.
+	for fc.WaitForWaiters(ctx, 1) == nil {
+		fc.Advance(step)
+	}
+	select {
+	case r := <-finished:
+		return r
+	default:
+		t.Fatal("request did not finish")
+		return result{}
 	}
 }
 
@@ -175,7 +186,7 @@ func TestRetriesExhaustedReturnsLastResponse(t *testing.T) {
 func TestBudgetRefusalSurfacesAsThrottledError(t *testing.T) {
 	u := newUpstream(t, ok200)
 	b, _ := fakeBudget(throttle.Config{Limit: 5, MaxWait: -1})
-	client := NewClient(b, 10*time.Second)
+	client := NewClient(b, time.Hour) // a timeout that is never reached: errors pass its wrapping
 
 	var okCount, throttled atomic.Int64
 	var wg sync.WaitGroup
@@ -214,7 +225,10 @@ func TestThrottleTransport429PausesBudget(t *testing.T) {
 	assert.Equal(t, t0.Add(7*time.Second), b.Status().PausedUntil)
 
 	res := do(client, get(t, u.URL))
-	require.Eventually(t, func() bool { return b.Status().Waiting == 1 }, 5*time.Second, 100*time.Microsecond)
+	// The budget arms its timer when the request queues for the end of
+	// the pause.
+	require.NoError(t, fc.WaitForWaiters(testCtx(t), 1))
+	assert.Equal(t, 1, b.Status().Waiting)
 	fc.Advance(7*time.Second - time.Millisecond)
 	assert.Len(t, u.Hits(), 1, "nothing leaves during the pause")
 	fc.Advance(time.Millisecond)
@@ -342,14 +356,18 @@ func TestReplayable(t *testing.T) {
 }
 
 func TestRetryAfterPastDeadlineReturnsResponseAsIs(t *testing.T) {
-	u := newUpstream(t, status(503, "Retry-After", "10"), ok200)
-	client := &http.Client{Transport: Chain(nil, nil)}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	// The deadline is far beyond how long the first attempt can take, and
+	// the Retry-After further still (within MaxDelay). Waits would be on
+	// the fake clock, which never moves: a wait would hang, not pass.
+	u := newUpstream(t, status(503, "Retry-After", "7200"), ok200)
+	fc := clock.NewFake(t0)
+	client := &http.Client{Transport: &RetryTransport{Clock: fc, MaxDelay: 3 * time.Hour}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
 	r := wait(t, do(client, get(t, u.URL).WithContext(ctx)))
 	require.NoError(t, r.err)
 	assert.Equal(t, http.StatusServiceUnavailable, r.resp.StatusCode)
-	assert.Equal(t, "10", r.resp.Header.Get("Retry-After"))
+	assert.Equal(t, "7200", r.resp.Header.Get("Retry-After"))
 	assert.Equal(t, "Service Unavailable", r.body)
 	assert.Len(t, u.Hits(), 1)
 }
@@ -487,8 +505,8 @@ func TestThrottledErrorIsNotRetried(t *testing.T) {
 
 func TestNewClient(t *testing.T) {
 	b := throttle.New("workspan", throttle.Config{})
-	c := NewClient(b, 15*time.Second)
-	assert.Equal(t, 15*time.Second, c.Timeout)
+	c := NewClient(b, 10*time.Minute)
+	assert.Equal(t, 10*time.Minute, c.Timeout)
 	rt, ok := c.Transport.(*RetryTransport)
 	require.True(t, ok)
 	tt, ok := rt.Base.(*ThrottleTransport)

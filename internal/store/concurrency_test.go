@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -23,11 +21,11 @@ func TestReadAndAdvanceExactlyOnce(t *testing.T) {
 	const uri = "trigger://shared"
 	addTrigger(t, s, uri)
 
-	const total = 1500
+	const total = 600
 	var (
-		appended   []int64
-		writerDone atomic.Bool
-		wg         sync.WaitGroup
+		appended []int64
+		writer   = newProgress()
+		wg       sync.WaitGroup
 	)
 	// Half the events exist before the readers start, half arrive meanwhile.
 	evs, err := s.Append(ctx, uri, newEvents("k", 0, total/2))
@@ -37,7 +35,7 @@ func TestReadAndAdvanceExactlyOnce(t *testing.T) {
 	consume := func(name string, limit int, got *[]int64) {
 		defer wg.Done()
 		for {
-			done := writerDone.Load()
+			done, next := writer.state()
 			evs, err := s.ReadAndAdvance(ctx, name, uri, limit)
 			if !assert.NoError(t, err) {
 				return
@@ -47,7 +45,10 @@ func TestReadAndAdvanceExactlyOnce(t *testing.T) {
 				if done {
 					return
 				}
-				time.Sleep(time.Millisecond)
+				// Caught up: wait for the writer's next commit.
+				if !assert.True(t, wait(ctx, next), "waiting for the writer: %v", ctx.Err()) {
+					return
+				}
 			}
 		}
 	}
@@ -63,7 +64,7 @@ func TestReadAndAdvanceExactlyOnce(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		defer writerDone.Store(true)
+		defer writer.finish()
 		for i := total / 2; i < total; i += 10 {
 			// Each batch repeats the previous batch's keys: duplicates
 			// must not reach any consumer.
@@ -73,6 +74,7 @@ func TestReadAndAdvanceExactlyOnce(t *testing.T) {
 				return
 			}
 			appended = append(appended, seqsOf(evs)...)
+			writer.committed()
 		}
 	}()
 	wg.Wait()
@@ -98,8 +100,10 @@ func TestReadAndAdvanceExactlyOnce(t *testing.T) {
 }
 
 // TestConcurrentReadersWhileWriting pages through a trigger with several
-// readers while a writer appends 5,000 events; every reader must end with
-// exactly the appended events, in order, never seeing a gap filled later.
+// readers while a writer appends to it (three rounds of batches of 1 to 25
+// events, interleaved with another trigger's events); every reader must end
+// with exactly the appended events, in order, never seeing a gap filled
+// later. A reader that has caught up waits for the writer's next commit.
 func TestConcurrentReadersWhileWriting(t *testing.T) {
 	s := openTest(t, Options{RelaxedSync: true})
 	ctx := testCtx(t)
@@ -107,16 +111,16 @@ func TestConcurrentReadersWhileWriting(t *testing.T) {
 	addTrigger(t, s, uri)
 	addTrigger(t, s, "trigger://other")
 
-	const total = 5000
+	const total = 3 * 25 * 26 / 2 // three rounds of batch sizes 1..25
 	var (
 		appended []Event
-		done     atomic.Bool
+		writer   = newProgress()
 		wg       sync.WaitGroup
 	)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		defer done.Store(true)
+		defer writer.finish()
 		n := 0
 		for batch := 1; n < total; batch = batch%25 + 1 {
 			size := min(batch, total-n)
@@ -130,6 +134,7 @@ func TestConcurrentReadersWhileWriting(t *testing.T) {
 			if _, err := s.Append(ctx, "trigger://other", newEvents("o", n, 1)); !assert.NoError(t, err) {
 				return
 			}
+			writer.committed()
 		}
 	}()
 
@@ -141,12 +146,12 @@ func TestConcurrentReadersWhileWriting(t *testing.T) {
 			defer wg.Done()
 			var after int64
 			for {
-				finished := done.Load()
+				finished, next := writer.state()
 				latest, err := s.LatestSeq(ctx, uri)
 				if !assert.NoError(t, err) {
 					return
 				}
-				page, err := s.EventsAfter(ctx, uri, after, 50+r*10)
+				page, err := s.EventsAfter(ctx, uri, after, 10+r*10)
 				if !assert.NoError(t, err) {
 					return
 				}
@@ -168,7 +173,10 @@ func TestConcurrentReadersWhileWriting(t *testing.T) {
 					if finished {
 						return
 					}
-					time.Sleep(time.Millisecond)
+					// Caught up: wait for the writer's next commit.
+					if !assert.True(t, wait(ctx, next), "waiting for the writer: %v", ctx.Err()) {
+						return
+					}
 				}
 			}
 		}()

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -27,6 +26,10 @@ const (
 	crashURI         = "trigger://crash"
 	crashReader      = "crash-reader"
 	crashBatch       = 5
+	// The helper is killed once it has acknowledged crashAcked events and
+	// handed out crashRead of them.
+	crashAcked = 300
+	crashRead  = 50
 )
 
 // TestHelperProcess is not a test: TestCrashLosesNoAcknowledgedEvent runs
@@ -40,9 +43,10 @@ func TestHelperProcess(t *testing.T) {
 	if os.Getenv(envHelper) != "crash" {
 		t.Skip("helper process for the crash test")
 	}
-	// Never outlive a parent that failed to kill us.
+	// Never outlive a parent that failed to kill us: the parent holds our
+	// stdin open, so it reaches EOF when the parent is gone.
 	go func() {
-		time.Sleep(2 * time.Minute)
+		_, _ = io.Copy(io.Discard, os.Stdin)
 		os.Exit(3)
 	}()
 	s, err := Open(os.Getenv(envHelperDB), Options{RelaxedSync: os.Getenv(envHelperRelaxed) == "1"})
@@ -55,6 +59,7 @@ func TestHelperProcess(t *testing.T) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
+	appender := newProgress()
 	var mu sync.Mutex
 	say := func(line string) {
 		mu.Lock()
@@ -66,6 +71,7 @@ func TestHelperProcess(t *testing.T) {
 	}
 	go func() {
 		for {
+			_, next := appender.state()
 			evs, err := s.ReadAndAdvance(ctx, crashReader, crashURI, 7)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, err)
@@ -75,7 +81,7 @@ func TestHelperProcess(t *testing.T) {
 				say(fmt.Sprintf("R %d", e.Seq))
 			}
 			if len(evs) == 0 {
-				time.Sleep(time.Millisecond)
+				<-next // caught up: wait for the next append
 			}
 		}
 	}()
@@ -93,6 +99,7 @@ func TestHelperProcess(t *testing.T) {
 		for _, e := range evs {
 			say(fmt.Sprintf("A %d %s", e.Seq, e.Key))
 		}
+		appender.committed()
 	}
 }
 
@@ -123,6 +130,10 @@ func crashOnce(t *testing.T, relaxed bool) {
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
+	// Held open (cmd.Wait closes it): the helper exits when it sees EOF,
+	// i.e. when this process is gone without having killed it.
+	_, err = cmd.StdinPipe()
+	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
 	killed := false
 	t.Cleanup(func() {
@@ -135,7 +146,6 @@ func crashOnce(t *testing.T, relaxed bool) {
 	acked := map[int64]string{}
 	var read []int64
 	br := bufio.NewReader(stdout)
-	deadline := time.Now().Add(90 * time.Second)
 	for {
 		line, err := br.ReadString('\n')
 		if err == io.EOF && killed {
@@ -161,7 +171,9 @@ func crashOnce(t *testing.T, relaxed bool) {
 		case "R":
 			read = append(read, seq)
 		}
-		if !killed && ((len(acked) >= 600 && len(read) >= 100) || time.Now().After(deadline)) {
+		// Kill once the helper is well into appending and reading; both
+		// keep going until the kill lands.
+		if !killed && len(acked) >= crashAcked && len(read) >= crashRead {
 			require.NoError(t, cmd.Process.Kill()) // SIGKILL
 			killed = true
 		}

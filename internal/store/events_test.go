@@ -9,11 +9,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 )
 
 func TestAppendDedupAndOrder(t *testing.T) {
-	clock := newFakeClock(t0)
-	s := openTest(t, Options{Now: clock.Now})
+	clk := clock.NewFake(t0)
+	s := openTest(t, Options{Clock: clk})
 	ctx := testCtx(t)
 	addTrigger(t, s, "trigger://a")
 	addTrigger(t, s, "trigger://b")
@@ -45,7 +47,7 @@ func TestAppendDedupAndOrder(t *testing.T) {
 	assert.Greater(t, other[0].Seq, first[2].Seq, "one sequence for the whole store")
 
 	// Re-appending known keys stores nothing and returns nothing.
-	clock.Set(t0.Add(time.Hour))
+	clk.Set(t0.Add(time.Hour))
 	again, err := s.Append(ctx, "trigger://a", []NewEvent{
 		{Key: "d2", Payload: json.RawMessage(`{"id":"changed"}`)},
 		{Key: "d4", Payload: json.RawMessage(`{"id":4}`)},
@@ -345,15 +347,15 @@ func TestDurableAcrossCloseOpen(t *testing.T) {
 }
 
 func TestPruneByAge(t *testing.T) {
-	clock := newFakeClock(t0)
-	s := openTest(t, Options{Now: clock.Now, MaxAge: 30 * 24 * time.Hour})
+	clk := clock.NewFake(t0)
+	s := openTest(t, Options{Clock: clk, MaxAge: 30 * 24 * time.Hour})
 	ctx := testCtx(t)
 	addTrigger(t, s, "trigger://a")
 	addTrigger(t, s, "trigger://b")
 
 	var all []Event
 	for i, day := range []int{0, 10, 20} {
-		clock.Set(t0.Add(time.Duration(day) * 24 * time.Hour))
+		clk.Set(t0.Add(time.Duration(day) * 24 * time.Hour))
 		evs, err := s.Append(ctx, "trigger://a", newEvents("a", i*2, 2))
 		require.NoError(t, err)
 		all = append(all, evs...)
@@ -361,19 +363,19 @@ func TestPruneByAge(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	clock.Set(t0.Add(29 * 24 * time.Hour))
+	clk.Set(t0.Add(29 * 24 * time.Hour))
 	removed, err := s.Prune(ctx)
 	require.NoError(t, err)
 	assert.Zero(t, removed)
 
-	clock.Set(t0.Add(35 * 24 * time.Hour)) // cutoff: day 5
+	clk.Set(t0.Add(35 * 24 * time.Hour)) // cutoff: day 5
 	removed, err = s.Prune(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 3, removed) // two of a, one of b from day 0
 	assert.Equal(t, all[2:], allEvents(t, s, "trigger://a"))
 	assert.Len(t, allEvents(t, s, "trigger://b"), 2)
 
-	clock.Set(t0.Add(100 * 24 * time.Hour))
+	clk.Set(t0.Add(100 * 24 * time.Hour))
 	removed, err = s.Prune(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 6, removed)

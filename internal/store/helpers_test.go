@@ -14,30 +14,61 @@ import (
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
+// hangGuard bounds a test's context. It is not a time budget: it only turns a
+// hung test into a failure well before the go test timeout, and no test comes
+// near it even on a loaded machine.
+const hangGuard = 5 * time.Minute
+
 func testCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), hangGuard)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-// fakeClock is a settable Options.Now.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
+// progress lets goroutines that have caught up with a writer wait for its
+// next commit instead of polling with sleeps.
+type progress struct {
+	mu      sync.Mutex
+	done    bool
+	changed chan struct{} // closed and replaced at every commit and at finish
 }
 
-func newFakeClock(at time.Time) *fakeClock { return &fakeClock{now: at} }
+func newProgress() *progress { return &progress{changed: make(chan struct{})} }
 
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
+// committed tells the waiters that the writer has acknowledged more.
+func (p *progress) committed() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	close(p.changed)
+	p.changed = make(chan struct{})
 }
 
-func (c *fakeClock) Set(at time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = at
+// finish tells the waiters that the writer will commit nothing more.
+func (p *progress) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done = true
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// state reports whether the writer has finished and returns a channel that
+// is closed at its next commit (or finish). Take it before reading: a commit
+// that lands during the read then still wakes the reader.
+func (p *progress) state() (done bool, next <-chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.done, p.changed
+}
+
+// wait blocks until next is closed, or ctx is done (it then returns false).
+func wait(ctx context.Context, next <-chan struct{}) bool {
+	select {
+	case <-next:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 func tempDBPath(t testing.TB) string {

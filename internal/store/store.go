@@ -63,6 +63,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 )
 
 // Defaults applied by Open for zero-valued Options fields.
@@ -100,9 +102,9 @@ type Options struct {
 	// Prune keeps. Zero means DefaultMaxEventsPerTrigger; a negative value
 	// disables pruning by count.
 	MaxEventsPerTrigger int
-	// Now tells the time used for ReceivedAt, CreatedAt, UpdatedAt and by
-	// Prune. Nil means time.Now.
-	Now func() time.Time
+	// Clock tells the time used for ReceivedAt, CreatedAt, UpdatedAt and by
+	// Prune. Nil means the real clock.
+	Clock clock.Clock
 	// RelaxedSync selects synchronous=NORMAL instead of FULL for the writer:
 	// acknowledged events still survive a process crash, but the most recent
 	// commits may be lost on power loss or an OS crash. See the package
@@ -253,9 +255,7 @@ func (o Options) withDefaults() Options {
 	if o.MaxEventsPerTrigger == 0 {
 		o.MaxEventsPerTrigger = DefaultMaxEventsPerTrigger
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
+	o.Clock = clock.OrReal(o.Clock)
 	if o.BusyTimeout <= 0 {
 		o.BusyTimeout = DefaultBusyTimeout
 	}
@@ -269,7 +269,7 @@ func dsn(abs string, q url.Values) string {
 	return u.String()
 }
 
-func (s *Store) now() time.Time { return s.opts.Now() }
+func (s *Store) now() time.Time { return s.opts.Clock.Now() }
 
 func (s *Store) checkWAL(ctx context.Context) error {
 	var mode string

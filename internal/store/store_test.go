@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 )
 
 func userVersion(t *testing.T, s *Store) int {
@@ -172,8 +174,8 @@ func TestDefaultPath(t *testing.T) {
 }
 
 func TestTriggersCRUD(t *testing.T) {
-	clock := newFakeClock(t0)
-	s := openTest(t, Options{Now: clock.Now})
+	clk := clock.NewFake(t0)
+	s := openTest(t, Options{Clock: clk})
 	ctx := testCtx(t)
 
 	_, ok, err := s.Trigger(ctx, "trigger://missing")
@@ -188,7 +190,7 @@ func TestTriggersCRUD(t *testing.T) {
 		URI: "trigger://a", Kind: "pipedrive.new_deal", Params: json.RawMessage(`{"pipeline":1}`),
 		State: json.RawMessage(`{"hwm":"2026-01-01"}`), Active: true,
 	}))
-	clock.Set(t0.Add(time.Minute))
+	clk.Set(t0.Add(time.Minute))
 	require.NoError(t, s.UpsertTrigger(ctx, Trigger{URI: "trigger://b", Kind: "workspan.event", Active: true}))
 
 	a, ok, err := s.Trigger(ctx, "trigger://a")
@@ -207,7 +209,7 @@ func TestTriggersCRUD(t *testing.T) {
 	assert.Nil(t, b.State)
 
 	// Re-registering without state keeps the stored state and CreatedAt.
-	clock.Set(t0.Add(time.Hour))
+	clk.Set(t0.Add(time.Hour))
 	require.NoError(t, s.UpsertTrigger(ctx, Trigger{
 		URI: "trigger://a", Kind: "pipedrive.new_deal", Params: json.RawMessage(`{"pipeline":2}`), Active: true,
 	}))

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,31 +25,101 @@ func newFakeBudget(name string, cfg Config) (*Budget, *clock.Fake) {
 	return New(name, cfg), fc
 }
 
-// eventually polls cond until it holds, failing the test after 5s. It is the
-// only real waiting in these tests: it lets goroutines reach their blocking
-// point.
-func eventually(t *testing.T, what string, cond func() bool) {
+// hangGuard bounds every wait for another goroutine. It is not a time
+// budget: the waits end on events, and the guard only turns a hang into a
+// failure.
+const hangGuard = time.Minute
+
+// signal wakes a waiter whenever something it watches may have changed.
+type signal struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func newSignal() *signal { return &signal{ch: make(chan struct{})} }
+
+func (s *signal) notify() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	close(s.ch)
+	s.ch = make(chan struct{})
+}
+
+func (s *signal) next() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ch
+}
+
+// waitUntil blocks until cond holds, checking it again at every notification
+// of sig. The notification channel is taken before cond is checked, so a
+// change that happens meanwhile is not missed.
+func waitUntil(t *testing.T, sig *signal, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	guard := time.NewTimer(hangGuard)
+	defer guard.Stop()
+	for {
+		next := sig.next()
+		if cond() {
+			return
 		}
-		runtime.Gosched()
-		time.Sleep(20 * time.Microsecond)
+		select {
+		case <-next:
+		case <-guard.C:
+			t.Fatalf("no progress in %v waiting for %s", hangGuard, what)
+		}
 	}
 }
 
-func waitWaiting(t *testing.T, b *Budget, n int) {
-	t.Helper()
-	eventually(t, "waiting callers", func() bool { return b.Status().Waiting == n })
+// blockCtx reports when Acquire blocks on it. Acquire queues its caller under
+// the budget's lock and only then waits in a select on ctx.Done, so the first
+// call of Done means the caller has queued (it may since have been served or
+// refused by whoever moved next). blockCtx must be the context passed to
+// Acquire itself: contexts derived from it call Done when they are made.
+type blockCtx struct {
+	context.Context
+	once    sync.Once
+	blocked chan struct{}
+	onBlock func() // optional
 }
 
-// acquireAsync starts Acquire in a goroutine and returns its result channel.
-func acquireAsync(ctx context.Context, b *Budget) <-chan error {
+func blocking(ctx context.Context, onBlock func()) *blockCtx {
+	return &blockCtx{Context: ctx, blocked: make(chan struct{}), onBlock: onBlock}
+}
+
+func (c *blockCtx) Done() <-chan struct{} {
+	c.once.Do(func() {
+		close(c.blocked)
+		if c.onBlock != nil {
+			c.onBlock()
+		}
+	})
+	return c.Context.Done()
+}
+
+// acquireAsync starts Acquire in a goroutine and returns its result channel
+// once the call has either queued in the budget or returned.
+func acquireAsync(t *testing.T, ctx context.Context, b *Budget) <-chan error {
+	t.Helper()
+	c := blocking(ctx, nil)
 	ch := make(chan error, 1)
-	go func() { ch <- b.Acquire(ctx) }()
+	returned := make(chan struct{})
+	go func() {
+		ch <- b.Acquire(c)
+		close(returned)
+	}()
+	select {
+	case <-c.blocked:
+	case <-returned:
+	case <-time.After(hangGuard):
+		t.Fatal("Acquire neither queued nor returned")
+	}
 	return ch
+}
+
+func requireWaiting(t *testing.T, b *Budget, n int) {
+	t.Helper()
+	require.Equal(t, n, b.Status().Waiting, "callers queued")
 }
 
 func receive(t *testing.T, ch <-chan error) error {
@@ -58,7 +127,7 @@ func receive(t *testing.T, ch <-chan error) error {
 	select {
 	case err := <-ch:
 		return err
-	case <-time.After(5 * time.Second):
+	case <-time.After(hangGuard):
 		t.Fatal("Acquire did not return")
 		return nil
 	}
@@ -110,6 +179,7 @@ func testExactUnderConcurrentLoad(t *testing.T, limit int, window time.Duration)
 	b.grantHook = func(t time.Time) { grants = append(grants, t) }
 
 	var calls, granted, throttled, canceled, sleeping atomic.Int64
+	parked := newSignal() // notified whenever a worker has queued or gone to sleep
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for i := range workers {
@@ -128,7 +198,7 @@ func testExactUnderConcurrentLoad(t *testing.T, limit int, window time.Duration)
 					cctx, cancel = context.WithTimeout(WithPriority(ctx, Background), 90*time.Second)
 				}
 				calls.Add(1)
-				err := b.Acquire(cctx)
+				err := b.Acquire(blocking(cctx, parked.notify))
 				cancel()
 				pause := time.Duration(1+rng.IntN(3000)) * time.Millisecond
 				var te *ThrottledError
@@ -148,16 +218,24 @@ func testExactUnderConcurrentLoad(t *testing.T, limit int, window time.Duration)
 					return
 				}
 				sleeping.Add(1)
-				_ = clock.Sleep(ctx, fc, pause)
+				sleep := fc.NewTimer(pause)
+				parked.notify()
+				select {
+				case <-sleep.C():
+				case <-ctx.Done():
+				}
+				sleep.Stop()
 				sleeping.Add(-1)
 			}
 		}()
 	}
 
 	// quiescent reports whether every worker is parked: queued in the budget
-	// or asleep on the fake clock. It only decides when to move time on;
-	// correctness never depends on it, because grants are recorded with the
-	// budget's own lock held.
+	// or asleep on the fake clock. It decides when to move time on, so that
+	// every worker has had its say at each instant; the limit check never
+	// depends on it, because grants are recorded with the budget's own lock
+	// held. A worker notifies parked after it has parked, so the wait below
+	// wakes when the last one does.
 	quiescent := func() bool {
 		b.mu.Lock()
 		waiting, timer := b.waitingLocked(), b.timer != nil
@@ -170,7 +248,7 @@ func testExactUnderConcurrentLoad(t *testing.T, limit int, window time.Duration)
 	}
 	end := t0.Add(3 * time.Minute)
 	for fc.Now().Before(end) {
-		eventually(t, "workers to park", quiescent)
+		waitUntil(t, parked, "workers to park", quiescent)
 		fc.Advance(250 * time.Millisecond)
 	}
 	stop()
@@ -199,8 +277,8 @@ func TestWindowIsHalfOpen(t *testing.T) {
 	var grants []time.Time
 	b.grantHook = func(t time.Time) { grants = append(grants, t) }
 	require.NoError(t, b.Acquire(context.Background()))
-	res := acquireAsync(context.Background(), b)
-	waitWaiting(t, b, 1)
+	res := acquireAsync(t, context.Background(), b)
+	requireWaiting(t, b, 1)
 	fc.Advance(time.Minute - time.Nanosecond)
 	assert.Equal(t, 1, b.Status().Waiting)
 	fc.Advance(time.Nanosecond)
@@ -214,14 +292,15 @@ func TestInteractiveServedBeforeBackgroundFIFOWithin(t *testing.T) {
 
 	order := make(chan string, 4)
 	start := func(name string, ctx context.Context, n int) {
+		res := acquireAsync(t, ctx, b)
+		requireWaiting(t, b, n)
 		go func() {
-			if err := b.Acquire(ctx); err != nil {
+			if err := <-res; err != nil {
 				order <- name + ": " + err.Error()
 				return
 			}
 			order <- name
 		}()
-		waitWaiting(t, b, n)
 	}
 	start("bg1", bg(), 1)
 	start("bg2", bg(), 2)
@@ -234,7 +313,7 @@ func TestInteractiveServedBeforeBackgroundFIFOWithin(t *testing.T) {
 		select {
 		case name := <-order:
 			got = append(got, name)
-		case <-time.After(5 * time.Second):
+		case <-time.After(hangGuard):
 			t.Fatal("no grant after a window")
 		}
 	}
@@ -261,10 +340,10 @@ func TestFailFastWithRetryAfter(t *testing.T) {
 
 	// At 40s, two interactive callers fit in the slots freeing at 60s...
 	fc.Advance(30 * time.Second)
-	i1 := acquireAsync(context.Background(), b)
-	waitWaiting(t, b, 1)
-	i2 := acquireAsync(context.Background(), b)
-	waitWaiting(t, b, 2)
+	i1 := acquireAsync(t, context.Background(), b)
+	requireWaiting(t, b, 1)
+	i2 := acquireAsync(t, context.Background(), b)
+	requireWaiting(t, b, 2)
 	// ...but a third would be served at 120s, 80s away.
 	require.ErrorAs(t, b.Acquire(context.Background()), &te)
 	assert.Equal(t, 80*time.Second, te.RetryAfter)
@@ -276,8 +355,8 @@ func TestFailFastWithRetryAfter(t *testing.T) {
 	assert.Equal(t, 80*time.Second, te.RetryAfter)
 
 	// Without a deadline it waits as long as it takes.
-	b1 := acquireAsync(bg(), b)
-	waitWaiting(t, b, 3)
+	b1 := acquireAsync(t, bg(), b)
+	requireWaiting(t, b, 3)
 
 	fc.Advance(20 * time.Second) // 60s
 	require.NoError(t, receive(t, i1))
@@ -293,15 +372,15 @@ func TestInteractiveArrivalRefusesBackgroundPastDeadline(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(bg(), 90*time.Second)
 	defer cancel()
-	bres := acquireAsync(ctx, b) // its turn at 60s is within its deadline
-	waitWaiting(t, b, 1)
+	bres := acquireAsync(t, ctx, b) // its turn at 60s is within its deadline
+	requireWaiting(t, b, 1)
 
 	ictx, icancel := context.WithCancel(context.Background())
-	ires := acquireAsync(ictx, b) // takes the 60s slot
+	ires := acquireAsync(t, ictx, b) // takes the 60s slot
 	var te *ThrottledError
 	require.ErrorAs(t, receive(t, bres), &te, "background caller pushed to 120s is refused at once")
 	assert.Equal(t, 120*time.Second, te.RetryAfter)
-	waitWaiting(t, b, 1)
+	requireWaiting(t, b, 1)
 	icancel()
 	require.ErrorIs(t, receive(t, ires), context.Canceled)
 }
@@ -311,14 +390,14 @@ func TestRefusedWaiterLeavesItsTurn(t *testing.T) {
 	require.NoError(t, b.Acquire(context.Background()))
 	ctx, cancel := context.WithTimeout(bg(), 90*time.Second)
 	defer cancel()
-	first := acquireAsync(ctx, b) // 60s
-	waitWaiting(t, b, 1)
-	second := acquireAsync(bg(), b) // 120s
-	waitWaiting(t, b, 2)
-	third := acquireAsync(context.Background(), b) // jumps ahead: 60s
+	first := acquireAsync(t, ctx, b) // 60s
+	requireWaiting(t, b, 1)
+	second := acquireAsync(t, bg(), b) // 120s
+	requireWaiting(t, b, 2)
+	third := acquireAsync(t, context.Background(), b) // jumps ahead: 60s
 	var te *ThrottledError
 	require.ErrorAs(t, receive(t, first), &te)
-	waitWaiting(t, b, 2)
+	requireWaiting(t, b, 2)
 	// The refused caller's turn went to the one behind it.
 	fc.Advance(time.Minute)
 	require.NoError(t, receive(t, third))
@@ -336,8 +415,8 @@ func TestPauseUntil(t *testing.T) {
 	assert.Equal(t, 5, st.ResetSeconds())
 	assert.Equal(t, 10, st.Remaining)
 
-	res := acquireAsync(context.Background(), b)
-	waitWaiting(t, b, 1)
+	res := acquireAsync(t, context.Background(), b)
+	requireWaiting(t, b, 1)
 	fc.Advance(5*time.Second - time.Millisecond)
 	assert.Equal(t, 1, b.Status().Waiting)
 	fc.Advance(time.Millisecond)
@@ -346,8 +425,8 @@ func TestPauseUntil(t *testing.T) {
 
 	// Extending a pause past a waiter's deadline refuses it at once.
 	b.PauseFor(10 * time.Second)
-	res = acquireAsync(context.Background(), b)
-	waitWaiting(t, b, 1)
+	res = acquireAsync(t, context.Background(), b)
+	requireWaiting(t, b, 1)
 	b.PauseFor(time.Minute)
 	err := receive(t, res)
 	var te *ThrottledError
@@ -371,8 +450,8 @@ func TestCancelWhileWaiting(t *testing.T) {
 	require.NoError(t, b.Acquire(context.Background()))
 
 	ctx, cancel := context.WithCancel(context.Background())
-	res := acquireAsync(ctx, b)
-	waitWaiting(t, b, 1)
+	res := acquireAsync(t, ctx, b)
+	requireWaiting(t, b, 1)
 	assert.Equal(t, 1, fc.Waiters(), "one timer for the next slot")
 	cancel()
 	require.ErrorIs(t, receive(t, res), context.Canceled)
@@ -385,18 +464,34 @@ func TestCancelWhileWaiting(t *testing.T) {
 	assert.Equal(t, 0, b.Status().Used)
 }
 
-// noDeadline hides its parent's deadline, so Acquire queues the caller and
-// only learns of the deadline when the context ends.
-type noDeadline struct{ context.Context }
+// expiringCtx hides any deadline, so Acquire queues the caller and only
+// learns of the deadline when the test expires the context.
+type expiringCtx struct {
+	context.Context
+	done chan struct{}
+}
 
-func (noDeadline) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (*expiringCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c *expiringCtx) Done() <-chan struct{}     { return c.done }
+func (c *expiringCtx) expire()                   { close(c.done) }
+
+func (c *expiringCtx) Err() error {
+	select {
+	case <-c.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
 
 func TestDeadlineWhileWaitingIsThrottled(t *testing.T) {
 	b, _ := newFakeBudget("p", Config{Limit: 1, Window: time.Minute})
 	require.NoError(t, b.Acquire(context.Background()))
-	ctx, cancel := context.WithTimeout(bg(), 5*time.Millisecond)
-	defer cancel()
-	err := b.Acquire(noDeadline{ctx})
+	ctx := &expiringCtx{Context: bg(), done: make(chan struct{})}
+	res := acquireAsync(t, ctx, b)
+	requireWaiting(t, b, 1)
+	ctx.expire()
+	err := receive(t, res)
 	var te *ThrottledError
 	require.ErrorAs(t, err, &te)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
