@@ -277,7 +277,7 @@ func TestUpstreamPause(t *testing.T) {
 			for i := 0; i+1 < len(tc.headers); i += 2 {
 				resp.Header.Set(tc.headers[i], tc.headers[i+1])
 			}
-			d, ok := UpstreamPause(resp)
+			d, ok := UpstreamPause(resp, time.Now())
 			assert.Equal(t, tc.ok, ok)
 			assert.Equal(t, tc.want, d)
 		})
@@ -480,13 +480,13 @@ func TestBackoffGrowsAndIsCapped(t *testing.T) {
 		{500 * time.Millisecond, time.Second},
 	} {
 		for range 50 {
-			d, ok := tr.delay(nil, attempt)
+			d, ok := tr.delay(nil, attempt, time.Now())
 			require.True(t, ok)
 			require.GreaterOrEqual(t, d, limits[0], "attempt %d", attempt)
 			require.LessOrEqual(t, d, limits[1], "attempt %d", attempt)
 		}
 	}
-	d, ok := tr.delay(nil, 1000)
+	d, ok := tr.delay(nil, 1000, time.Now())
 	assert.True(t, ok)
 	assert.LessOrEqual(t, d, time.Second)
 }

@@ -68,7 +68,7 @@ func (t *RetryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if attempt >= retries || !retryOn(ctx, resp, err) {
 			return resp, err
 		}
-		wait, ok := t.delay(resp, attempt)
+		wait, ok := t.delay(resp, attempt, clk.Now())
 		if !ok {
 			return resp, err
 		}
@@ -131,13 +131,13 @@ func retryOn(ctx context.Context, resp *http.Response, err error) bool {
 
 // delay returns the wait before the next attempt; ok is false when the
 // upstream asked for a longer wait than MaxDelay.
-func (t *RetryTransport) delay(resp *http.Response, attempt int) (time.Duration, bool) {
+func (t *RetryTransport) delay(resp *http.Response, attempt int, now time.Time) (time.Duration, bool) {
 	maxDelay := t.MaxDelay
 	if maxDelay <= 0 {
 		maxDelay = DefaultMaxDelay
 	}
 	if resp != nil {
-		if ra, ok := up.RetryAfter(resp.Header, time.Now()); ok {
+		if ra, ok := up.RetryAfter(resp.Header, now); ok {
 			return ra, ra <= maxDelay
 		}
 	}

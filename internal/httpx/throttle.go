@@ -54,7 +54,7 @@ func (t *ThrottleTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	if err != nil {
 		return nil, err
 	}
-	if d, ok := UpstreamPause(resp); ok {
+	if d, ok := UpstreamPause(resp, t.Budget.Clock().Now()); ok {
 		t.Budget.PauseFor(d)
 	}
 	return resp, nil
@@ -66,14 +66,14 @@ func (t *ThrottleTransport) RoundTrip(req *http.Request) (*http.Response, error)
 //   - x-ratelimit-remaining: 0 with x-ratelimit-reset: <seconds> (Pipedrive,
 //     on any status): until the reset.
 //
-// When several apply, the longest wins.
-func UpstreamPause(resp *http.Response) (time.Duration, bool) {
+// When several apply, the longest wins. now reads an HTTP-date Retry-After.
+func UpstreamPause(resp *http.Response, now time.Time) (time.Duration, bool) {
 	var d time.Duration
 	ok := false
 	if resp.StatusCode == http.StatusTooManyRequests {
 		ok = true
 		d = DefaultPause
-		if ra, found := up.RetryAfter(resp.Header, time.Now()); found {
+		if ra, found := up.RetryAfter(resp.Header, now); found {
 			d = ra
 		}
 	}
