@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 	"github.com/cosell-mcp/cosell-mcp/internal/tokencache"
 	"github.com/cosell-mcp/cosell-mcp/internal/upstream"
 )
@@ -64,8 +65,8 @@ type OAuthConfig struct {
 	Scope string
 	// HTTPClient sends token requests (default: a client with a 30 s timeout).
 	HTTPClient *http.Client
-	// Now is the time source for expiry (default time.Now).
-	Now func() time.Time
+	// Clock tells token expiry and Retry-After dates (nil: the real clock).
+	Clock clock.Clock
 }
 
 // oauthSource is the TokenSource of NewOAuthTokenSource.
@@ -89,11 +90,9 @@ func NewOAuthTokenSource(cfg OAuthConfig) TokenSource {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Clock = clock.OrReal(cfg.Clock)
 	s := &oauthSource{cfg: cfg, refresh: cfg.RefreshToken}
-	s.cache = tokencache.New(s.fetch, cfg.Now)
+	s.cache = tokencache.New(s.fetch, cfg.Clock)
 	return s
 }
 
@@ -152,7 +151,7 @@ func (s *oauthSource) request(ctx context.Context, refresh string) (token string
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	start := s.cfg.Now()
+	start := s.cfg.Clock.Now()
 	resp, err := s.cfg.HTTPClient.Do(req)
 	if err != nil {
 		return "", time.Time{}, "", fmt.Errorf("%s: token request: %w", authConnectorName, s.scrubErr(err))
@@ -172,7 +171,7 @@ func (s *oauthSource) request(ctx context.Context, refresh string) (token string
 			e.Message, e.Detail = nonEmpty(e.Detail, http.StatusText(resp.StatusCode)), ""
 		}
 		if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
-			e.RetryAfter, _ = upstream.RetryAfter(resp.Header, time.Now())
+			e.RetryAfter, _ = upstream.RetryAfter(resp.Header, s.cfg.Clock.Now())
 		}
 		return "", time.Time{}, "", e
 	}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,26 +15,26 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cosell-mcp/cosell-mcp/connectors/partnercenter"
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 )
 
 const testSecret = "s3cr3t-Value~xyz"
 
-// fakeClock is a settable time source.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
+// testStart is the fake clock's starting time.
+var testStart = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+
+// waitingCtx is a context that reports the first time the code under test
+// asks for its Done channel: the token cache does so only once the caller
+// has joined a fetch and waits for it.
+type waitingCtx struct {
+	context.Context
+	once    sync.Once
+	waiting chan<- struct{}
 }
 
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+func (c *waitingCtx) Done() <-chan struct{} {
+	c.once.Do(func() { c.waiting <- struct{}{} })
+	return c.Context.Done()
 }
 
 // tokenEndpoint is a fake OAuth token endpoint. Each request's form is
@@ -84,9 +83,9 @@ func issue(expiresIn int) func(int, url.Values, http.ResponseWriter) {
 
 func TestOAuthClientCredentials(t *testing.T) {
 	te := newTokenEndpoint(t, issue(3600))
-	clk := &fakeClock{now: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	clk := clock.NewFake(testStart)
 	ts := partnercenter.NewOAuthTokenSource(partnercenter.OAuthConfig{
-		TokenURL: te.tokenURL(), ClientID: "app-1", ClientSecret: testSecret, Now: clk.Now,
+		TokenURL: te.tokenURL(), ClientID: "app-1", ClientSecret: testSecret, Clock: clk,
 	})
 
 	tok, err := ts.Token(ctx(t))
@@ -108,10 +107,10 @@ func TestOAuthClientCredentials(t *testing.T) {
 
 func TestOAuthRefreshTokenGrantRotates(t *testing.T) {
 	te := newTokenEndpoint(t, issue(3600))
-	clk := &fakeClock{now: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	clk := clock.NewFake(testStart)
 	ts := partnercenter.NewOAuthTokenSource(partnercenter.OAuthConfig{
 		TokenURL: te.tokenURL(), ClientID: "app-1", ClientSecret: testSecret, RefreshToken: "rt-1",
-		Scope: "https://api.partner.microsoft.com/user_impersonation offline_access", Now: clk.Now,
+		Scope: "https://api.partner.microsoft.com/user_impersonation offline_access", Clock: clk,
 	})
 
 	tok, err := ts.Token(ctx(t))
@@ -143,8 +142,8 @@ func TestOAuthPublicClientSendsNoSecret(t *testing.T) {
 
 func TestOAuthRefreshesTwoMinutesBeforeExpiry(t *testing.T) {
 	te := newTokenEndpoint(t, issue(3600))
-	clk := &fakeClock{now: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
-	ts := partnercenter.NewOAuthTokenSource(partnercenter.OAuthConfig{TokenURL: te.tokenURL(), ClientID: "a", ClientSecret: testSecret, Now: clk.Now})
+	clk := clock.NewFake(testStart)
+	ts := partnercenter.NewOAuthTokenSource(partnercenter.OAuthConfig{TokenURL: te.tokenURL(), ClientID: "a", ClientSecret: testSecret, Clock: clk})
 
 	get := func() string {
 		tok, err := ts.Token(ctx(t))
@@ -161,8 +160,8 @@ func TestOAuthRefreshesTwoMinutesBeforeExpiry(t *testing.T) {
 
 func TestOAuthShortLivedTokenRefreshedAtHalfLife(t *testing.T) {
 	te := newTokenEndpoint(t, issue(60))
-	clk := &fakeClock{now: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
-	ts := partnercenter.NewOAuthTokenSource(partnercenter.OAuthConfig{TokenURL: te.tokenURL(), ClientID: "a", ClientSecret: testSecret, Now: clk.Now})
+	clk := clock.NewFake(testStart)
+	ts := partnercenter.NewOAuthTokenSource(partnercenter.OAuthConfig{TokenURL: te.tokenURL(), ClientID: "a", ClientSecret: testSecret, Clock: clk})
 	tok, _ := ts.Token(ctx(t))
 	assert.Equal(t, "at-1", tok)
 	clk.Advance(29 * time.Second)
@@ -175,29 +174,34 @@ func TestOAuthShortLivedTokenRefreshedAtHalfLife(t *testing.T) {
 
 func TestOAuthConcurrentCallersShareOneRequest(t *testing.T) {
 	release := make(chan struct{})
-	var inflight atomic.Int32
+	arrived := make(chan struct{}, 1)
 	te := newTokenEndpoint(t, func(n int, form url.Values, w http.ResponseWriter) {
-		inflight.Add(1)
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
 		<-release
 		issue(3600)(n, form, w)
 	})
 	ts := partnercenter.NewOAuthTokenSource(partnercenter.OAuthConfig{TokenURL: te.tokenURL(), ClientID: "a", ClientSecret: testSecret})
 
 	const callers = 32
-	var wg, started sync.WaitGroup
+	var wg sync.WaitGroup
+	waiting := make(chan struct{}, callers)
 	tokens := make([]string, callers)
 	errs := make([]error, callers)
 	for i := range callers {
 		wg.Add(1)
-		started.Add(1)
 		go func() {
 			defer wg.Done()
-			started.Done()
-			tokens[i], errs[i] = ts.Token(ctx(t))
+			tokens[i], errs[i] = ts.Token(&waitingCtx{Context: ctx(t), waiting: waiting})
 		}()
 	}
-	started.Wait()
-	require.Eventually(t, func() bool { return inflight.Load() == 1 }, 5*time.Second, time.Millisecond)
+	// The request is at the endpoint and every caller waits for it.
+	<-arrived
+	for range callers {
+		<-waiting
+	}
 	close(release)
 	wg.Wait()
 	for i := range callers {
@@ -209,7 +213,12 @@ func TestOAuthConcurrentCallersShareOneRequest(t *testing.T) {
 
 func TestOAuthWaiterCancelDoesNotFailOthers(t *testing.T) {
 	release := make(chan struct{})
+	arrived := make(chan struct{}, 1)
 	te := newTokenEndpoint(t, func(n int, form url.Values, w http.ResponseWriter) {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
 		<-release
 		issue(3600)(n, form, w)
 	})
@@ -221,15 +230,17 @@ func TestOAuthWaiterCancelDoesNotFailOthers(t *testing.T) {
 		_, err := ts.Token(first)
 		errc <- err
 	}()
-	require.Eventually(t, func() bool { return len(te.Requests()) == 1 }, 5*time.Second, time.Millisecond)
+	<-arrived
 	cancel()
 	assert.ErrorIs(t, <-errc, context.Canceled)
 
 	done := make(chan string, 1)
+	waiting := make(chan struct{}, 1)
 	go func() {
-		tok, _ := ts.Token(ctx(t))
+		tok, _ := ts.Token(&waitingCtx{Context: ctx(t), waiting: waiting})
 		done <- tok
 	}()
+	<-waiting // the second caller waits for the first caller's request
 	close(release)
 	assert.Equal(t, "at-1", <-done)
 	assert.Len(t, te.Forms(), 1, "the second caller joined the first caller's request")
@@ -294,6 +305,18 @@ func TestOAuthErrors(t *testing.T) {
 			assert.Len(t, te.Forms(), 2)
 		})
 	}
+}
+
+func TestOAuthRetryAfterDateReadOnTheClock(t *testing.T) {
+	clk := clock.NewFake(testStart)
+	te := newTokenEndpoint(t, func(_ int, _ url.Values, w http.ResponseWriter) {
+		w.Header()["Date"] = nil // without a Date the source's clock is the reference
+		w.Header().Set("Retry-After", clk.Now().Add(42*time.Second).Format(http.TimeFormat))
+		writeJSON(w, 429, map[string]any{"error": "temporarily_unavailable"})
+	})
+	ts := partnercenter.NewOAuthTokenSource(partnercenter.OAuthConfig{TokenURL: te.tokenURL(), ClientID: "a", ClientSecret: testSecret, Clock: clk})
+	_, err := ts.Token(ctx(t))
+	assert.Equal(t, 42*time.Second, asUpstream(t, err).RetryAfter)
 }
 
 func TestOAuthNoTokenURL(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 	"github.com/cosell-mcp/cosell-mcp/internal/upstream"
 )
 
@@ -49,6 +50,7 @@ type Client struct {
 	tokens  TokenSource
 	http    *http.Client
 	ua      string
+	clock   clock.Clock
 }
 
 // Option configures a Client.
@@ -71,9 +73,15 @@ func WithUserAgent(ua string) Option {
 	return func(c *Client) { c.ua = ua }
 }
 
+// WithClock sets the clock that dates a Retry-After given as an HTTP date
+// (nil: the real clock, the default).
+func WithClock(clk clock.Clock) Option {
+	return func(c *Client) { c.clock = clock.OrReal(clk) }
+}
+
 // New returns a client that authenticates with tokens from ts.
 func New(ts TokenSource, opts ...Option) *Client {
-	c := &Client{baseURL: DefaultBaseURL, tokens: ts, http: &http.Client{Timeout: 60 * time.Second}, ua: "cosell-mcp"}
+	c := &Client{baseURL: DefaultBaseURL, tokens: ts, http: &http.Client{Timeout: 60 * time.Second}, ua: "cosell-mcp", clock: clock.Real()}
 	for _, o := range opts {
 		o(c)
 	}
@@ -222,15 +230,15 @@ func (c *Client) do(ctx context.Context, cl call) (*reply, error) {
 				continue
 			}
 		}
-		return finish(resp)
+		return c.finish(resp)
 	}
 }
 
 // finish reads a reply and turns a non-2xx one into an *upstream.Error.
-func finish(resp *http.Response) (*reply, error) {
+func (c *Client) finish(resp *http.Response) (*reply, error) {
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, checkResponse(resp)
+		return nil, checkResponse(resp, c.clock.Now())
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
@@ -255,8 +263,9 @@ type errorBody struct {
 	} `json:"error"`
 }
 
-// checkResponse turns a non-2xx reply into an *upstream.Error.
-func checkResponse(resp *http.Response) error {
+// checkResponse turns a non-2xx reply into an *upstream.Error; now dates a
+// Retry-After given as an HTTP date when the reply has no Date.
+func checkResponse(resp *http.Response, now time.Time) error {
 	e := &upstream.Error{Connector: connectorName, Status: resp.StatusCode}
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	var eb errorBody
@@ -292,7 +301,7 @@ func checkResponse(resp *http.Response) error {
 		e.Message = http.StatusText(resp.StatusCode)
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		e.RetryAfter, _ = upstream.RetryAfter(resp.Header, time.Now())
+		e.RetryAfter, _ = upstream.RetryAfter(resp.Header, now)
 	}
 	return e
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cosell-mcp/cosell-mcp/connectors/partnercenter"
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 	"github.com/cosell-mcp/cosell-mcp/internal/httpx"
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
 	"github.com/cosell-mcp/cosell-mcp/internal/upstream"
@@ -577,6 +578,17 @@ func TestErrorBodies(t *testing.T) {
 			assert.Equal(t, tc.wantRetry, ue.RetryAfter)
 		})
 	}
+}
+
+func TestRetryAfterDateReadOnTheClientClock(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Date"] = nil // without a Date the client's clock is the reference
+		w.Header().Set("Retry-After", clk.Now().Add(42*time.Second).Format(http.TimeFormat))
+		writeJSON(w, 429, map[string]any{"code": 429, "description": "Too many requests"})
+	})
+	_, err := f.client(partnercenter.WithClock(clk)).GetReferral(ctx(t), "r1")
+	assert.Equal(t, 42*time.Second, asUpstream(t, err).RetryAfter)
 }
 
 func TestMalformedSuccessBody(t *testing.T) {

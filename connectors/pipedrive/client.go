@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 	"github.com/cosell-mcp/cosell-mcp/internal/upstream"
 )
 
@@ -35,6 +36,7 @@ type Client struct {
 	token   string
 	http    *http.Client
 	ua      string
+	clock   clock.Clock
 }
 
 // Option configures a Client.
@@ -57,9 +59,16 @@ func WithUserAgent(ua string) Option {
 	return func(c *Client) { c.ua = ua }
 }
 
+// WithClock sets the clock of the connection (nil: the real clock, the
+// default). It dates a Retry-After given as an HTTP date, and tools that
+// cache the client's data tell their age by it.
+func WithClock(clk clock.Clock) Option {
+	return func(c *Client) { c.clock = clock.OrReal(clk) }
+}
+
 // New returns a client that authenticates with the given API token.
 func New(token string, opts ...Option) *Client {
-	c := &Client{baseURL: DefaultBaseURL, token: token, http: &http.Client{Timeout: 30 * time.Second}, ua: "cosell-mcp"}
+	c := &Client{baseURL: DefaultBaseURL, token: token, http: &http.Client{Timeout: 30 * time.Second}, ua: "cosell-mcp", clock: clock.Real()}
 	for _, o := range opts {
 		o(c)
 	}
@@ -68,6 +77,9 @@ func New(token string, opts ...Option) *Client {
 
 // BaseURL returns the API host the client talks to.
 func (c *Client) BaseURL() string { return c.baseURL }
+
+// Clock returns the client's clock (see WithClock).
+func (c *Client) Clock() clock.Clock { return c.clock }
 
 // RateLimit is what Pipedrive's x-ratelimit-* headers said on the last reply.
 type RateLimit struct {
@@ -131,7 +143,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	defer resp.Body.Close()
 	r := &Response{StatusCode: resp.StatusCode, RateLimit: parseRateLimit(resp.Header)}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return r, checkResponse(resp)
+		return r, checkResponse(resp, c.clock.Now())
 	}
 	var env envelope
 	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
@@ -154,8 +166,9 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	return r, nil
 }
 
-// checkResponse turns a non-2xx reply into an *upstream.Error.
-func checkResponse(resp *http.Response) error {
+// checkResponse turns a non-2xx reply into an *upstream.Error; now dates a
+// Retry-After given as an HTTP date when the reply has no Date.
+func checkResponse(resp *http.Response, now time.Time) error {
 	e := &upstream.Error{Connector: connectorName, Status: resp.StatusCode}
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	var env envelope
@@ -166,7 +179,7 @@ func checkResponse(resp *http.Response) error {
 		e.Message = http.StatusText(resp.StatusCode)
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		e.RetryAfter, _ = upstream.RetryAfter(resp.Header, time.Now())
+		e.RetryAfter, _ = upstream.RetryAfter(resp.Header, now)
 		if e.RetryAfter == 0 {
 			if rl := parseRateLimit(resp.Header); rl.Reset > 0 {
 				e.RetryAfter = rl.Reset

@@ -23,6 +23,7 @@ import (
 
 	"github.com/cosell-mcp/cosell-mcp/connectors/pipedrive"
 	"github.com/cosell-mcp/cosell-mcp/connectors/pipedrive/sandbox"
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 	"github.com/cosell-mcp/cosell-mcp/internal/httpx"
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
 	"github.com/cosell-mcp/cosell-mcp/internal/upstream"
@@ -64,8 +65,8 @@ type env struct {
 // recorder and the sandbox.
 func newEnv(t *testing.T, opts sandbox.Options, wrap func(http.Handler) http.Handler, copts ...pipedrive.Option) *env {
 	t.Helper()
-	if opts.Now == nil {
-		opts.Now = func() time.Time { return testNow }
+	if opts.Clock == nil {
+		opts.Clock = clock.NewFake(testNow)
 	}
 	if opts.Burst == 0 {
 		opts.Burst = 1 << 20
@@ -1206,6 +1207,23 @@ func TestRateLimited(t *testing.T) {
 	ue = upstreamErr(t, err, http.StatusTooManyRequests)
 	assert.Positive(t, ue.RetryAfter)
 	assert.Equal(t, 5, e.sb.RequestCount(), "a plain client does not retry")
+}
+
+func TestRetryAfterDateReadOnTheClientClock(t *testing.T) {
+	clk := clock.NewFake(testNow)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Date"] = nil // without a Date the client's clock is the reference
+		w.Header().Set("Retry-After", clk.Now().Add(42*time.Second).Format(http.TimeFormat))
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = io.WriteString(w, `{"success":false,"error":"Request over limit"}`)
+	}))
+	t.Cleanup(ts.Close)
+	c := pipedrive.New(sandbox.DefaultToken, pipedrive.WithBaseURL(ts.URL), pipedrive.WithClock(clk))
+	assert.Same(t, clk, c.Clock())
+	_, err := c.GetDeal(t.Context(), 1)
+	ue := upstreamErr(t, err, http.StatusTooManyRequests)
+	assert.Equal(t, 42*time.Second, ue.RetryAfter)
 }
 
 func TestContextCanceled(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 	"github.com/cosell-mcp/cosell-mcp/internal/tokencache"
 	"github.com/cosell-mcp/cosell-mcp/internal/upstream"
 )
@@ -30,7 +31,7 @@ type tokenSource struct {
 	userID   string
 	secret   string
 	http     *http.Client
-	now      func() time.Time
+	clock    clock.Clock
 	ua       string
 
 	cache *tokencache.Cache
@@ -43,10 +44,10 @@ func newTokenSource(cfg Config) *tokenSource {
 		userID:   cfg.AppUserID,
 		secret:   cfg.AppUserSecret,
 		http:     cfg.TokenHTTPClient,
-		now:      cfg.Now,
+		clock:    cfg.Clock,
 		ua:       cfg.UserAgent,
 	}
-	s.cache = tokencache.New(s.fetch, s.now)
+	s.cache = tokencache.New(s.fetch, s.clock)
 	return s
 }
 
@@ -89,14 +90,14 @@ func (s *tokenSource) request(ctx context.Context) (string, time.Time, error) {
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("x-ws-env", s.hostName)
 	req.Header.Set("User-Agent", s.ua)
-	start := s.now()
+	start := s.clock.Now()
 	resp, err := s.http.Do(req)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("%s: token request: %w", authConnectorName, scrubErr(err, s.secret))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return "", time.Time{}, checkResponse(resp, authConnectorName, s.secret)
+		return "", time.Time{}, checkResponse(resp, s.clock.Now(), authConnectorName, s.secret)
 	}
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	var tr tokenReply

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 	"github.com/cosell-mcp/cosell-mcp/internal/upstream"
 )
 
@@ -57,9 +58,9 @@ func TestTokenRequestAndHeaders(t *testing.T) {
 }
 
 func TestTokenCachedAndRefreshedBeforeExpiry(t *testing.T) {
-	clk := newFakeClock()
+	clk := clock.NewFake(testStart)
 	f := newFake(t, reply(200, `{"events":[]}`))
-	c := f.client(func(cfg *Config) { cfg.Now = clk.Now })
+	c := f.client(func(cfg *Config) { cfg.Clock = clk })
 	ctx := context.Background()
 
 	for range 3 {
@@ -83,10 +84,10 @@ func TestTokenCachedAndRefreshedBeforeExpiry(t *testing.T) {
 }
 
 func TestTokenExpiresInAsStringAndShortLife(t *testing.T) {
-	clk := newFakeClock()
+	clk := clock.NewFake(testStart)
 	f := newFake(t, reply(200, `{"events":[]}`))
 	f.expiresIn = "60" // a short life is replaced halfway through
-	c := f.client(func(cfg *Config) { cfg.Now = clk.Now })
+	c := f.client(func(cfg *Config) { cfg.Clock = clk })
 	ctx := context.Background()
 	_, err := c.Events(ctx)
 	require.NoError(t, err)
@@ -109,15 +110,17 @@ func TestConcurrentCallersShareOneTokenFetch(t *testing.T) {
 	const n = 20
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
+	waiting := make(chan struct{}, n)
 	for range n {
 		wg.Go(func() {
-			_, err := c.Events(context.Background())
+			_, err := c.Events(&waitingCtx{Context: context.Background(), waiting: waiting})
 			errs <- err
 		})
 	}
-	// Let every caller reach the token source before the fetch completes.
-	require.Eventually(t, func() bool { return len(f.tokenRequests()) >= 1 }, 5*time.Second, time.Millisecond)
-	time.Sleep(20 * time.Millisecond)
+	// Every caller waits on the token source before the fetch completes.
+	for range n {
+		<-waiting
+	}
 	close(gate)
 	wg.Wait()
 	close(errs)
@@ -135,17 +138,24 @@ func TestCallerGivingUpDoesNotFailSharedFetch(t *testing.T) {
 	f := newFake(t, reply(200, `{"events":[]}`))
 	gate := make(chan struct{})
 	f.tokenGate = gate
+	arrived := make(chan struct{}, 1)
+	f.tokenArrived = arrived
 	c := f.client()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	first := make(chan error, 1)
 	go func() { _, err := c.Events(ctx); first <- err }()
-	require.Eventually(t, func() bool { return len(f.tokenRequests()) == 1 }, 5*time.Second, time.Millisecond)
+	<-arrived
 	cancel()
 	assert.ErrorIs(t, <-first, context.Canceled)
 
 	second := make(chan error, 1)
-	go func() { _, err := c.Events(context.Background()); second <- err }()
+	waiting := make(chan struct{}, 1)
+	go func() {
+		_, err := c.Events(&waitingCtx{Context: context.Background(), waiting: waiting})
+		second <- err
+	}()
+	<-waiting // the second caller waits for the first caller's fetch
 	close(gate)
 	require.NoError(t, <-second)
 	assert.Len(t, f.tokenRequests(), 1)
@@ -221,6 +231,20 @@ func TestTokenErrors(t *testing.T) {
 			assert.Empty(t, f.apiRequests(), "no API call without a token")
 		})
 	}
+}
+
+func TestTokenRetryAfterDateReadOnTheClock(t *testing.T) {
+	f := newFake(t, reply(200, `{}`))
+	f.tokenReply = func(w http.ResponseWriter) {
+		w.Header()["Date"] = nil // without a Date the client's clock is the reference
+		w.Header().Set("Retry-After", testStart.Add(42*time.Second).Format(http.TimeFormat))
+		writeJSON(w, 503, `{"message":"try later"}`)
+	}
+	_, err := f.client(func(cfg *Config) { cfg.Clock = clock.NewFake(testStart) }).Events(context.Background())
+	var ue *upstream.Error
+	require.ErrorAs(t, err, &ue)
+	assert.Equal(t, "workspan-auth", ue.Connector)
+	assert.Equal(t, 42*time.Second, ue.RetryAfter)
 }
 
 func TestTokenErrorNotCached(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 	"github.com/cosell-mcp/cosell-mcp/internal/upstream"
 )
 
@@ -75,8 +76,8 @@ type Config struct {
 	// TokenHTTPClient sends token requests (default: a client with a 30 s
 	// timeout).
 	TokenHTTPClient *http.Client
-	// Now is the time source for token expiry (default time.Now).
-	Now func() time.Time
+	// Clock tells token expiry and Retry-After dates (nil: the real clock).
+	Clock clock.Clock
 	// UserAgent is the User-Agent header (default "cosell-mcp").
 	UserAgent string
 }
@@ -88,6 +89,7 @@ type Client struct {
 	http     *http.Client
 	ua       string
 	secret   string
+	clock    clock.Clock
 	tokens   *tokenSource
 }
 
@@ -103,9 +105,7 @@ func New(cfg Config) *Client {
 	if cfg.TokenHTTPClient == nil {
 		cfg.TokenHTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Clock = clock.OrReal(cfg.Clock)
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "cosell-mcp"
 	}
@@ -115,6 +115,7 @@ func New(cfg Config) *Client {
 		http:     cfg.HTTPClient,
 		ua:       cfg.UserAgent,
 		secret:   cfg.AppUserSecret,
+		clock:    cfg.Clock,
 		tokens:   newTokenSource(cfg),
 	}
 }
@@ -219,7 +220,7 @@ func decode(body []byte, out any) error {
 func (c *Client) finish(resp *http.Response, token string) ([]byte, error) {
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, checkResponse(resp, connectorName, c.secret, token)
+		return nil, checkResponse(resp, c.clock.Now(), connectorName, c.secret, token)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
@@ -244,8 +245,9 @@ type errorBody struct {
 }
 
 // checkResponse turns a non-2xx reply into an *upstream.Error labelled
-// connector, with the secrets removed from everything copied from the body.
-func checkResponse(resp *http.Response, connector string, secrets ...string) *upstream.Error {
+// connector, with the secrets removed from everything copied from the body;
+// now dates a Retry-After given as an HTTP date when the reply has no Date.
+func checkResponse(resp *http.Response, now time.Time, connector string, secrets ...string) *upstream.Error {
 	e := &upstream.Error{Connector: connector, Status: resp.StatusCode}
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	trimmed := bytes.TrimSpace(raw)
@@ -296,7 +298,7 @@ func checkResponse(resp *http.Response, connector string, secrets ...string) *up
 		e.Message = http.StatusText(resp.StatusCode)
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		e.RetryAfter, _ = upstream.RetryAfter(resp.Header, time.Now())
+		e.RetryAfter, _ = upstream.RetryAfter(resp.Header, now)
 	}
 	return e
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 	"github.com/cosell-mcp/cosell-mcp/internal/httpx"
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
 	"github.com/cosell-mcp/cosell-mcp/internal/upstream"
@@ -551,6 +552,8 @@ func TestErrorBodies(t *testing.T) {
 		{"json without known fields", 400, nil, `{"foo":1}`, "Bad Request", "", 0},
 		{"429 retry-after", 429, http.Header{"Retry-After": {"7"}}, `{"message":"slow down"}`, "slow down", "", 7 * time.Second},
 		{"503 retry-after", 503, http.Header{"Retry-After": {"3"}}, ``, "Service Unavailable", "", 3 * time.Second},
+		// Without a Date the client's clock dates an HTTP-date Retry-After.
+		{"429 retry-after date", 429, http.Header{"Retry-After": {testStart.Add(42 * time.Second).Format(http.TimeFormat)}, "Date": nil}, `{"message":"slow down"}`, "slow down", "", 42 * time.Second},
 		{"secret echoed", 400, nil, `{"message":"client ` + testSecret + ` rejected"}`, "client [redacted] rejected", "", 0},
 	}
 	for _, tc := range cases {
@@ -562,7 +565,7 @@ func TestErrorBodies(t *testing.T) {
 				w.WriteHeader(tc.status)
 				_, _ = io.WriteString(w, tc.body)
 			})
-			_, err := f.client().GetExternalID(context.Background(), "WS-1")
+			_, err := f.client(func(cfg *Config) { cfg.Clock = clock.NewFake(testStart) }).GetExternalID(context.Background(), "WS-1")
 			var ue *upstream.Error
 			require.ErrorAs(t, err, &ue)
 			assert.Equal(t, "workspan", ue.Connector)

@@ -2,6 +2,7 @@ package workspan
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +18,9 @@ const (
 	testUser   = "app-user-42"
 	testSecret = "s3cr3t-VALUE-never-shown"
 )
+
+// testStart is where fake clocks start.
+var testStart = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // recorded is one request the fake received.
 type recorded struct {
@@ -43,7 +47,10 @@ type fakeAPI struct {
 	tokenReply func(w http.ResponseWriter)
 	// tokenGate, when set, holds every token request until closed.
 	tokenGate chan struct{}
-	handler   http.HandlerFunc
+	// tokenArrived, when set, is sent a value (if it has room) as each
+	// token request arrives.
+	tokenArrived chan struct{}
+	handler      http.HandlerFunc
 }
 
 func newFake(t *testing.T, h http.HandlerFunc) *fakeAPI {
@@ -60,8 +67,14 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/oauth/token" {
 		f.mu.Lock()
 		f.tokens = append(f.tokens, rec)
-		gate, reply := f.tokenGate, f.tokenReply
+		gate, reply, arrived := f.tokenGate, f.tokenReply, f.tokenArrived
 		f.mu.Unlock()
+		if arrived != nil {
+			select {
+			case arrived <- struct{}{}:
+			default:
+			}
+		}
 		if gate != nil {
 			<-gate
 		}
@@ -135,24 +148,16 @@ func reply(status int, body any) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, status, body) }
 }
 
-// fakeClock is a settable time source.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
+// waitingCtx is a context that reports the first time the code under test
+// asks for its Done channel: the token cache does so only once the caller
+// has joined a token fetch and waits for it.
+type waitingCtx struct {
+	context.Context
+	once    sync.Once
+	waiting chan<- struct{}
 }
 
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+func (c *waitingCtx) Done() <-chan struct{} {
+	c.once.Do(func() { c.waiting <- struct{}{} })
+	return c.Context.Done()
 }

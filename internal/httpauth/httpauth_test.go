@@ -14,6 +14,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 )
 
 func echoPrincipal() http.Handler {
@@ -309,6 +311,6 @@ func TestParseJWKS(t *testing.T) {
 		_, _ = w.Write(append(body[:len(body)-1], []byte(`,"pad":"`+strings.Repeat("a", jwksMaxBody)+`"}`)...))
 	}))
 	defer srv.Close()
-	_, err = newJWKS(srv.URL, srv.Client(), time.Now).fetch(context.Background())
+	_, err = newJWKS(srv.URL, srv.Client(), clock.Real()).fetch(context.Background())
 	assert.ErrorContains(t, err, "exceeds")
 }

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 )
 
 // jwksMaxAge is how long a fetched key set is used before it is refreshed
@@ -33,7 +35,7 @@ type publicKey struct {
 type jwks struct {
 	url    string
 	client *http.Client
-	now    func() time.Time
+	clock  clock.Clock
 
 	fetchMu sync.Mutex // serialises fetches
 
@@ -45,14 +47,14 @@ type jwks struct {
 	fetches     int
 }
 
-func newJWKS(url string, client *http.Client, now func() time.Time) *jwks {
-	return &jwks{url: url, client: client, now: now}
+func newJWKS(url string, client *http.Client, c clock.Clock) *jwks {
+	return &jwks{url: url, client: client, clock: c}
 }
 
 func (s *jwks) lookup(kid string) (publicKey, bool, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	stale := s.keys == nil || s.now().Sub(s.fetchedAt) > jwksMaxAge
+	stale := s.keys == nil || s.clock.Now().Sub(s.fetchedAt) > jwksMaxAge
 	if kid == "" {
 		// Without a key id the key is unambiguous only in a one-key set.
 		if len(s.keys) == 1 {
@@ -93,7 +95,7 @@ func (s *jwks) refresh(ctx context.Context) {
 	defer s.fetchMu.Unlock()
 
 	s.mu.Lock()
-	now := s.now()
+	now := s.clock.Now()
 	if !s.lastAttempt.IsZero() && now.Sub(s.lastAttempt) < jwksRefetchInterval {
 		s.mu.Unlock()
 		return

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 )
 
 const (
@@ -41,15 +43,15 @@ type JWTConfig struct {
 	RequiredScopes []string
 	// HTTPClient fetches the JWKS; defaults to a client with a timeout.
 	HTTPClient *http.Client
-	// Now is the clock; defaults to time.Now.
-	Now func() time.Time
+	// Clock tells the time for exp, nbf, iat and the key cache (nil: the
+	// real clock).
+	Clock clock.Clock
 }
 
 type jwtAuth struct {
 	issuer   string
 	audience string
 	required []string
-	now      func() time.Time
 	keys     *jwks
 	parser   *jwt.Parser
 }
@@ -72,10 +74,7 @@ func NewJWT(cfg JWTConfig) (Authenticator, error) {
 	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname())) {
 		return nil, errors.New("httpauth: JWKS URL must use https (http only for loopback)")
 	}
-	now := cfg.Now
-	if now == nil {
-		now = time.Now
-	}
+	clk := clock.OrReal(cfg.Clock)
 	client := cfg.HTTPClient
 	if client == nil {
 		client = &http.Client{Timeout: jwksFetchTimeout}
@@ -90,14 +89,13 @@ func NewJWT(cfg JWTConfig) (Authenticator, error) {
 		issuer:   cfg.Issuer,
 		audience: cfg.Audience,
 		required: required,
-		now:      now,
-		keys:     newJWKS(cfg.JWKSURL, client, now),
+		keys:     newJWKS(cfg.JWKSURL, client, clk),
 		parser: jwt.NewParser(
 			jwt.WithValidMethods(allowedAlgs),
 			jwt.WithIssuer(cfg.Issuer),
 			jwt.WithAudience(cfg.Audience),
 			jwt.WithLeeway(clockLeeway),
-			jwt.WithTimeFunc(now),
+			jwt.WithTimeFunc(clk.Now),
 			jwt.WithExpirationRequired(),
 			jwt.WithIssuedAt(),
 		),

@@ -21,6 +21,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 )
 
 const (
@@ -57,23 +59,8 @@ func testKeys(t *testing.T) {
 	})
 }
 
-// fakeClock is a race-safe adjustable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// testStart is where fake clocks start.
+var testStart = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func b64u(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
@@ -126,7 +113,7 @@ func (s *jwksServer) setKeys(keys ...map[string]string) {
 }
 
 type fixture struct {
-	clock *fakeClock
+	clock *clock.Fake
 	srv   *jwksServer
 	auth  Authenticator
 	h     http.Handler
@@ -135,7 +122,7 @@ type fixture struct {
 func newFixture(t *testing.T, required ...string) *fixture {
 	t.Helper()
 	testKeys(t)
-	clock := &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clk := clock.NewFake(testStart)
 	srv := newJWKSServer(t,
 		rsaJWK("rsa1", &rsaKey1.PublicKey),
 		ecJWK("ec256", ecKey256),
@@ -147,7 +134,7 @@ func newFixture(t *testing.T, required ...string) *fixture {
 		JWKSURL:        srv.URL + "/jwks",
 		RequiredScopes: required,
 		HTTPClient:     srv.Client(),
-		Now:            clock.Now,
+		Clock:          clk,
 	})
 	require.NoError(t, err)
 	h := Middleware(a, testPRM, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -158,7 +145,7 @@ func newFixture(t *testing.T, required ...string) *fixture {
 		}
 		_ = json.NewEncoder(w).Encode(p)
 	}))
-	return &fixture{clock: clock, srv: srv, auth: a, h: h}
+	return &fixture{clock: clk, srv: srv, auth: a, h: h}
 }
 
 func (f *fixture) claims() jwt.MapClaims {
@@ -464,10 +451,10 @@ func TestJWTRefetchRateLimit(t *testing.T) {
 func TestJWTSingleKeyWithoutKid(t *testing.T) {
 	testKeys(t)
 	srv := newJWKSServer(t, rsaJWK("only", &rsaKey1.PublicKey))
-	clock := &fakeClock{t: time.Now()}
-	a, err := NewJWT(JWTConfig{Issuer: testIssuer, Audience: testAudience, JWKSURL: srv.URL, HTTPClient: srv.Client(), Now: clock.Now})
+	clk := clock.NewFake(testStart)
+	a, err := NewJWT(JWTConfig{Issuer: testIssuer, Audience: testAudience, JWKSURL: srv.URL, HTTPClient: srv.Client(), Clock: clk})
 	require.NoError(t, err)
-	f := &fixture{clock: clock}
+	f := &fixture{clock: clk}
 	tok := sign(t, jwt.SigningMethodRS256, "", f.claims(), rsaKey1)
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
@@ -498,10 +485,10 @@ func TestJWTBadJWKSEndpoint(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			srv := httptest.NewServer(h)
 			defer srv.Close()
-			clock := &fakeClock{t: time.Now()}
-			a, err := NewJWT(JWTConfig{Issuer: testIssuer, Audience: testAudience, JWKSURL: srv.URL, HTTPClient: srv.Client(), Now: clock.Now})
+			clk := clock.NewFake(testStart)
+			a, err := NewJWT(JWTConfig{Issuer: testIssuer, Audience: testAudience, JWKSURL: srv.URL, HTTPClient: srv.Client(), Clock: clk})
 			require.NoError(t, err)
-			f := &fixture{clock: clock}
+			f := &fixture{clock: clk}
 			tok := sign(t, jwt.SigningMethodRS256, "rsa1", f.claims(), rsaKey1)
 			rec := serve(Middleware(a, testPRM, http.NotFoundHandler()), "Bearer "+tok)
 			requireInvalidToken(t, rec, tok)
@@ -510,6 +497,9 @@ func TestJWTBadJWKSEndpoint(t *testing.T) {
 	}
 }
 
+// TestJWTFetchTimeout: a JWKS endpoint that never answers fails the
+// authentication once the configured HTTP client gives up, rather than
+// hanging it or waiting for the longer built-in fetch timeout.
 func TestJWTFetchTimeout(t *testing.T) {
 	testKeys(t)
 	release := make(chan struct{})
@@ -523,17 +513,17 @@ func TestJWTFetchTimeout(t *testing.T) {
 	defer close(release)
 	client := srv.Client()
 	client.Timeout = 100 * time.Millisecond
-	clock := &fakeClock{t: time.Now()}
-	a, err := NewJWT(JWTConfig{Issuer: testIssuer, Audience: testAudience, JWKSURL: srv.URL, HTTPClient: client, Now: clock.Now})
+	clk := clock.NewFake(testStart)
+	a, err := NewJWT(JWTConfig{Issuer: testIssuer, Audience: testAudience, JWKSURL: srv.URL, HTTPClient: client, Clock: clk})
 	require.NoError(t, err)
-	f := &fixture{clock: clock}
+	f := &fixture{clock: clk}
 	tok := sign(t, jwt.SigningMethodRS256, "rsa1", f.claims(), rsaKey1)
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
-	start := time.Now()
 	_, err = a.Authenticate(req)
 	require.Error(t, err)
-	assert.Less(t, time.Since(start), 5*time.Second)
+	assert.ErrorContains(t, err, "unknown signing key")
+	assert.ErrorContains(t, err, "Client.Timeout exceeded", "the configured client's timeout ended the fetch")
 }
 
 func TestNewJWTConfigValidation(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 )
 
 // RefreshEarly is how long before expiry a token is replaced.
@@ -21,7 +23,7 @@ type FetchFunc func(ctx context.Context) (token string, useUntil time.Time, err 
 // Cache holds one token. It is safe for concurrent use.
 type Cache struct {
 	fetch FetchFunc
-	now   func() time.Time
+	clock clock.Clock
 
 	mu       sync.Mutex
 	token    string
@@ -35,12 +37,10 @@ type fetchCall struct {
 	err   error
 }
 
-// New returns a cache that fetches with fetch; now defaults to time.Now.
-func New(fetch FetchFunc, now func() time.Time) *Cache {
-	if now == nil {
-		now = time.Now
-	}
-	return &Cache{fetch: fetch, now: now}
+// New returns a cache that fetches with fetch and tells expiry by c (nil
+// means the real clock).
+func New(fetch FetchFunc, c clock.Clock) *Cache {
+	return &Cache{fetch: fetch, clock: clock.OrReal(c)}
 }
 
 // Token returns the cached token, or waits for a fresh one. The fetch
@@ -48,7 +48,7 @@ func New(fetch FetchFunc, now func() time.Time) *Cache {
 // the others waiting on it; failures are not cached.
 func (c *Cache) Token(ctx context.Context) (string, error) {
 	c.mu.Lock()
-	if c.token != "" && c.now().Before(c.useUntil) {
+	if c.token != "" && c.clock.Now().Before(c.useUntil) {
 		t := c.token
 		c.mu.Unlock()
 		return t, nil

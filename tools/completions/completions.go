@@ -16,6 +16,7 @@ import (
 	pc "github.com/cosell-mcp/cosell-mcp/connectors/partnercenter"
 	pd "github.com/cosell-mcp/cosell-mcp/connectors/pipedrive"
 	ws "github.com/cosell-mcp/cosell-mcp/connectors/workspan"
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 )
 
 // cacheFor is how long a fetched list is served.
@@ -29,6 +30,8 @@ type Provider struct {
 	Pipedrive     func(ctx context.Context) *pd.Client
 	PartnerCenter func(ctx context.Context) *pc.Client
 	WorkSpan      *ws.Client
+	// Clock tells the age of cached lists (nil: the real clock).
+	Clock clock.Clock
 
 	mu    sync.Mutex
 	lists map[string]cached
@@ -110,7 +113,8 @@ func (p *Provider) list(ctx context.Context, key string, fetch func(context.Cont
 	}
 	c, ok := p.lists[key]
 	p.mu.Unlock()
-	if ok && time.Since(c.at) < cacheFor {
+	clk := clock.OrReal(p.Clock)
+	if ok && clk.Now().Sub(c.at) < cacheFor {
 		return c.values
 	}
 	values, err := fetch(ctx)
@@ -118,7 +122,7 @@ func (p *Provider) list(ctx context.Context, key string, fetch func(context.Cont
 		return c.values
 	}
 	p.mu.Lock()
-	p.lists[key] = cached{values: values, at: time.Now()}
+	p.lists[key] = cached{values: values, at: clk.Now()}
 	p.mu.Unlock()
 	return values
 }

@@ -12,12 +12,16 @@ import (
 
 	pc "github.com/cosell-mcp/cosell-mcp/connectors/partnercenter"
 	"github.com/cosell-mcp/cosell-mcp/connectors/partnercenter/sandbox"
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 	"github.com/cosell-mcp/cosell-mcp/internal/httpx"
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
 	"github.com/cosell-mcp/cosell-mcp/tools"
 	pctools "github.com/cosell-mcp/cosell-mcp/tools/partnercenter"
 	"github.com/cosell-mcp/cosell-mcp/tools/toolstest"
 )
+
+// testNow is the sandbox's fixed time: its seed data is relative to it.
+var testNow = time.Date(2026, 9, 15, 12, 0, 0, 0, time.UTC)
 
 type harness struct {
 	*toolstest.Client
@@ -27,7 +31,7 @@ type harness struct {
 
 func newHarness(t *testing.T, policy tools.Policy) *harness {
 	t.Helper()
-	sb := sandbox.New(sandbox.Options{})
+	sb := sandbox.New(sandbox.Options{Clock: clock.NewFake(testNow)})
 	ts := httptest.NewServer(sb)
 	t.Cleanup(ts.Close)
 	budgets := throttle.NewRegistry(throttle.Config{Limit: 100})
@@ -43,7 +47,7 @@ func newHarness(t *testing.T, policy tools.Policy) *harness {
 // move afterwards costs no upstream call.
 func TestReferralLifecycle(t *testing.T) {
 	h := newHarness(t, tools.Policy{})
-	weekAgo := time.Now().AddDate(0, 0, -7).Format(time.DateOnly)
+	weekAgo := testNow.AddDate(0, 0, -7).Format(time.DateOnly)
 
 	var list pctools.ReferralList
 	h.Call("partnercenter_list_referrals", map[string]any{

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sort"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,7 +39,69 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	r.mu.Lock()
 	r.times = append(r.times, r.clock.Now())
 	r.mu.Unlock()
+	if pass, ok := req.Context().Value(passedKey{}).(func()); ok {
+		pass()
+	}
 	return r.base.RoundTrip(req)
+}
+
+// idle counts the workers that wait on the fake clock, so that time moves
+// only when none is running: each is finished, sleeping on a timer, or
+// inside the budget's door (queued there, or on its way in or out).
+type idle struct {
+	mu       sync.Mutex
+	changed  *sync.Cond
+	finished int
+	sleeping int
+	atBudget int
+}
+
+func newIdle() *idle {
+	q := &idle{}
+	q.changed = sync.NewCond(&q.mu)
+	return q
+}
+
+func (q *idle) add(n *int, d int) {
+	q.mu.Lock()
+	*n += d
+	q.mu.Unlock()
+	q.changed.Broadcast()
+}
+
+// sleep blocks for d of fake time. The worker counts as sleeping from
+// before its timer can fire until the timer's callback, which runs inside
+// Advance, so no Advance can miss that it woke.
+func (q *idle) sleep(fc *clock.Fake, d time.Duration) {
+	woke := make(chan struct{})
+	q.mu.Lock()
+	fc.AfterFunc(d, func() {
+		q.add(&q.sleeping, -1)
+		close(woke)
+	})
+	q.sleeping++
+	q.mu.Unlock()
+	q.changed.Broadcast()
+	<-woke
+}
+
+// passedKey holds, in a request's context, the func that lets the request
+// out of the door; the recorder calls it as the request leaves.
+type passedKey struct{}
+
+// door wraps the budgeted transport: a request counts as at the budget
+// from entering until it leaves for upstream (or is refused).
+type door struct {
+	q    *idle
+	next http.RoundTripper
+}
+
+func (d door) RoundTrip(req *http.Request) (*http.Response, error) {
+	var once sync.Once
+	pass := func() { once.Do(func() { d.q.add(&d.q.atBudget, -1) }) }
+	d.q.add(&d.q.atBudget, 1)
+	defer pass()
+	return d.next.RoundTrip(req.WithContext(context.WithValue(req.Context(), passedKey{}, pass)))
 }
 
 // TestFiftyConcurrentCallersForThreeMinutes drives 50 agents adding
@@ -55,14 +117,19 @@ func TestFiftyConcurrentCallersForThreeMinutes(t *testing.T) {
 	)
 	start := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	fc := clock.NewFake(start)
-	sb := sandbox.New(sandbox.Options{Now: fc.Now, Burst: 1 << 20})
+	sb := sandbox.New(sandbox.Options{Clock: fc, Burst: 1 << 20})
 	ts := httptest.NewServer(sb)
 	t.Cleanup(ts.Close)
 
 	budgets := throttle.NewRegistry(throttle.Config{Limit: limit, Window: window, MaxWait: 30 * time.Second, Clock: fc})
 	budget := budgets.Budget(pdtools.Toolset)
+	var grantsMu sync.Mutex
+	var grants []time.Time
+	budget.OnGrant(func(at time.Time) { grantsMu.Lock(); grants = append(grants, at); grantsMu.Unlock() })
 	rec := &recorder{clock: fc, base: http.DefaultTransport}
-	pc := pd.New(sandbox.DefaultToken, pd.WithBaseURL(ts.URL), pd.WithHTTPClient(&http.Client{Transport: httpx.Chain(budget, rec)}))
+	q := newIdle()
+	pc := pd.New(sandbox.DefaultToken, pd.WithBaseURL(ts.URL), pd.WithClock(fc),
+		pd.WithHTTPClient(&http.Client{Transport: door{q: q, next: httpx.Chain(budget, rec)}}))
 	reg := tools.NewRegistry()
 	reg.Add(pdtools.Tools(pdtools.Static(pc))...)
 	c := toolstest.New(t, reg, tools.Policy{}, nil).MCP
@@ -84,8 +151,6 @@ func TestFiftyConcurrentCallersForThreeMinutes(t *testing.T) {
 		mu        sync.Mutex
 		succeeded = map[string]bool{}
 		refused   = map[string]bool{}
-		sleeping  atomic.Int32
-		finished  atomic.Int32
 		wg        sync.WaitGroup
 	)
 	end := start.Add(runFor)
@@ -93,7 +158,7 @@ func TestFiftyConcurrentCallersForThreeMinutes(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer finished.Add(1)
+			defer q.add(&q.finished, 1)
 			for n := 0; fc.Now().Before(end); n++ {
 				subject := fmt.Sprintf("w%02d-%04d", w, n)
 				res, err := call(subject)
@@ -115,28 +180,33 @@ func TestFiftyConcurrentCallersForThreeMinutes(t *testing.T) {
 				mu.Lock()
 				refused[subject] = true
 				mu.Unlock()
-				sleeping.Add(1)
-				_ = clock.Sleep(ctx, fc, time.Duration(body.Error.RetryAfterSeconds)*time.Second)
-				sleeping.Add(-1)
+				q.sleep(fc, time.Duration(body.Error.RetryAfterSeconds)*time.Second)
 			}
 		}()
 	}
 
-	// Advance the fake clock only when every worker is blocked (queued for
+	// Advance the fake clock only when every worker waits on it (queued for
 	// budget, or sleeping out a retry_after), so time never moves while a
-	// granted request is in flight.
-	deadline := time.Now().Add(2 * time.Minute)
-	for finished.Load() < workers {
-		quiet := int(finished.Load())+int(sleeping.Load())+budget.Status().Waiting >= workers
-		if !quiet {
-			require.True(t, time.Now().Before(deadline), "workers never settled")
-			time.Sleep(50 * time.Microsecond)
+	// granted request is on its way out.
+	for {
+		q.mu.Lock()
+		for q.finished+q.sleeping+q.atBudget < workers {
+			q.changed.Wait()
+		}
+		done, atBudget := q.finished == workers, q.atBudget
+		q.mu.Unlock()
+		if done {
+			break
+		}
+		// Nobody else can enter the door now; those inside are queued once
+		// the budget counts them all. A request inside but not queued is a
+		// moment's CPU work from the queue or the recorder: the budget
+		// signals neither, so yield until it is there.
+		if budget.Status().Waiting < atBudget {
+			runtime.Gosched()
 			continue
 		}
-		time.Sleep(200 * time.Microsecond) // let a just-woken worker show itself
-		if int(finished.Load())+int(sleeping.Load())+budget.Status().Waiting >= workers {
-			fc.Advance(250 * time.Millisecond)
-		}
+		fc.Advance(250 * time.Millisecond)
 	}
 	wg.Wait()
 
@@ -150,6 +220,9 @@ func TestFiftyConcurrentCallersForThreeMinutes(t *testing.T) {
 	}
 	assert.GreaterOrEqual(t, len(all), 280, "the budget was used, not starved (3 windows of %d)", limit)
 	assert.NotEmpty(t, refused, "the load exceeded the budget, so some calls were refused")
+	grantsMu.Lock()
+	assert.Equal(t, grants, all, "every request left at the time of its grant")
+	grantsMu.Unlock()
 
 	// Upstream holds exactly the activities of the successful calls.
 	check := pd.New(sandbox.DefaultToken, pd.WithBaseURL(ts.URL))

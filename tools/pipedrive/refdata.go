@@ -6,6 +6,7 @@ import (
 	"time"
 
 	pd "github.com/cosell-mcp/cosell-mcp/connectors/pipedrive"
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 )
 
 // refTTL is how long pipelines, stages, users and activity types are
@@ -17,10 +18,11 @@ const maxNames = 10000
 
 // refData caches Pipedrive reference data so results can carry names
 // (stage, pipeline, owner, organization, person) at almost no budget: the
-// lists cost one upstream call each per refTTL, names one call per id.
+// lists cost one upstream call each per refTTL (on the client's clock),
+// names one call per id.
 type refData struct {
 	client *pd.Client
-	now    func() time.Time
+	clock  clock.Clock
 
 	mu        sync.Mutex
 	loadedAt  time.Time
@@ -37,7 +39,7 @@ type refData struct {
 }
 
 func newRefData(c *pd.Client) *refData {
-	return &refData{client: c, now: time.Now, users: map[int64]string{}, orgNames: map[int64]string{}, perNames: map[int64]string{}}
+	return &refData{client: c, clock: c.Clock(), users: map[int64]string{}, orgNames: map[int64]string{}, perNames: map[int64]string{}}
 }
 
 // snapshot is a consistent view of pipelines and stages.
@@ -89,7 +91,7 @@ func (s snapshot) stageName(id int64) string {
 // stale or when force is set. Concurrent callers share one load.
 func (r *refData) get(ctx context.Context, force bool) (snapshot, error) {
 	r.mu.Lock()
-	fresh := !r.loadedAt.IsZero() && r.now().Sub(r.loadedAt) < refTTL
+	fresh := !r.loadedAt.IsZero() && r.clock.Now().Sub(r.loadedAt) < refTTL
 	snap := snapshot{pipelines: r.pipelines, stages: r.stages, users: r.users}
 	r.mu.Unlock()
 	if fresh && !force {
@@ -98,7 +100,7 @@ func (r *refData) get(ctx context.Context, force bool) (snapshot, error) {
 	r.loadGuard.Lock()
 	defer r.loadGuard.Unlock()
 	r.mu.Lock()
-	if !force && !r.loadedAt.IsZero() && r.now().Sub(r.loadedAt) < refTTL {
+	if !force && !r.loadedAt.IsZero() && r.clock.Now().Sub(r.loadedAt) < refTTL {
 		snap = snapshot{pipelines: r.pipelines, stages: r.stages, users: r.users}
 		r.mu.Unlock()
 		return snap, nil
@@ -128,7 +130,7 @@ func (r *refData) get(ctx context.Context, force bool) (snapshot, error) {
 		users = r.users // owner names are a nicety: keep the old ones
 	}
 	r.mu.Lock()
-	r.pipelines, r.stages, r.users, r.loadedAt = pipelines, stages, users, r.now()
+	r.pipelines, r.stages, r.users, r.loadedAt = pipelines, stages, users, r.clock.Now()
 	snap = snapshot{pipelines: pipelines, stages: stages, users: users}
 	r.mu.Unlock()
 	return snap, nil
@@ -154,7 +156,7 @@ func cachedLoad[T any](r *refData, val *T, at *time.Time, load func() (T, error)
 	fresh := func() (T, bool) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		return *val, !at.IsZero() && r.now().Sub(*at) < refTTL
+		return *val, !at.IsZero() && r.clock.Now().Sub(*at) < refTTL
 	}
 	if v, ok := fresh(); ok {
 		return v, nil
@@ -170,7 +172,7 @@ func cachedLoad[T any](r *refData, val *T, at *time.Time, load func() (T, error)
 		return zero, err
 	}
 	r.mu.Lock()
-	*val, *at = v, r.now()
+	*val, *at = v, r.clock.Now()
 	r.mu.Unlock()
 	return v, nil
 }

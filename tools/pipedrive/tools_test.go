@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/stretchr/testify/assert"
@@ -14,6 +15,7 @@ import (
 
 	pd "github.com/cosell-mcp/cosell-mcp/connectors/pipedrive"
 	"github.com/cosell-mcp/cosell-mcp/connectors/pipedrive/sandbox"
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 	"github.com/cosell-mcp/cosell-mcp/internal/httpx"
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
 	"github.com/cosell-mcp/cosell-mcp/tools"
@@ -122,6 +124,34 @@ func TestAgentWorksADealEndToEnd(t *testing.T) {
 }
 
 // Bad arguments are refused before any upstream call.
+// TestReferenceDataExpiresOnTheClientClock: pipelines and stages are
+// trusted for ten minutes of the client's clock, then loaded again.
+func TestReferenceDataExpiresOnTheClientClock(t *testing.T) {
+	fc := clock.NewFake(time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC))
+	sb := sandbox.New(sandbox.Options{Clock: fc})
+	ts := httptest.NewServer(sb)
+	t.Cleanup(ts.Close)
+	pc := pd.New(sandbox.DefaultToken, pd.WithBaseURL(ts.URL), pd.WithClock(fc))
+	reg := tools.NewRegistry()
+	reg.Add(pdtools.Tools(pdtools.Static(pc))...)
+	c := toolstest.New(t, reg, tools.Policy{}, nil)
+
+	var first, again pdtools.Pipelines
+	c.Call("pipedrive_list_pipelines", nil, &first)
+	require.NotEmpty(t, first.Pipelines)
+	loaded := sb.RequestCount()
+
+	fc.Advance(10*time.Minute - time.Second)
+	c.Call("pipedrive_list_pipelines", nil, &again)
+	assert.Equal(t, first, again)
+	assert.Equal(t, loaded, sb.RequestCount(), "still fresh: no upstream call")
+
+	fc.Advance(time.Second)
+	c.Call("pipedrive_list_pipelines", nil, &again)
+	assert.Equal(t, first, again)
+	assert.Equal(t, 2*loaded, sb.RequestCount(), "ten minutes old: loaded again")
+}
+
 func TestValidationSpendsNoUpstreamCalls(t *testing.T) {
 	h := newHarness(t, tools.Policy{})
 	// Warm the reference cache (pipelines, stages, users, activity types).

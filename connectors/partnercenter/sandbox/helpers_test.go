@@ -8,51 +8,36 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 )
 
 var testNow = time.Date(2026, 9, 15, 12, 0, 0, 0, time.UTC)
-
-// fakeClock is a settable clock for Options.Now.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 type env struct {
 	t     *testing.T
 	srv   *Server
 	ts    *httptest.Server
-	clock *fakeClock
+	clock *clock.Fake
 }
 
-// newEnv starts a sandbox over real HTTP with a fixed clock unless opts says otherwise.
+// newEnv starts a sandbox over real HTTP with a fake clock at testNow, unless opts brings its
+// own fake clock.
 func newEnv(t *testing.T, opts Options) *env {
 	t.Helper()
-	clock := &fakeClock{t: testNow}
-	if opts.Now == nil {
-		opts.Now = clock.Now
+	if opts.Clock == nil {
+		opts.Clock = clock.NewFake(testNow)
 	}
+	clk, ok := opts.Clock.(*clock.Fake)
+	require.True(t, ok, "tests use a fake clock")
 	srv := New(opts)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
-	return &env{t: t, srv: srv, ts: ts, clock: clock}
+	return &env{t: t, srv: srv, ts: ts, clock: clk}
 }
 
 type resp struct {

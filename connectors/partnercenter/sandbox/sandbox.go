@@ -6,7 +6,7 @@
 // http://127.0.0.1:43123 calls http://127.0.0.1:43123/v1.0/engagements/referrals (see
 // Server.APIBase) and gets tokens from http://127.0.0.1:43123/common/oauth2/v2.0/token (see
 // Server.TokenURL; any tenant segment is accepted). Data is seeded deterministically from
-// Options.Seed, with dates relative to the clock (Options.Now) at the time New is called.
+// Options.Seed, with dates relative to the clock (Options.Clock) at the time New is called.
 //
 // # Endpoints
 //
@@ -23,7 +23,7 @@
 // # Authentication
 //
 // Every /v1.0 request needs "Authorization: Bearer <token>" with either Options.Token or an
-// access token issued by the token endpoint that has not expired per Options.Now. Otherwise
+// access token issued by the token endpoint that has not expired per Options.Clock. Otherwise
 // the reply is 401 with a WWW-Authenticate: Bearer challenge and the Partner Center error
 // body.
 //
@@ -174,6 +174,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 )
 
 // Default credentials the sandbox accepts when Options leaves them empty.
@@ -197,13 +199,13 @@ const (
 
 // Options configures a Server. The zero value is usable.
 type Options struct {
-	Token        string           // static bearer token accepted by the API; default DefaultToken
-	ClientID     string           // client_id for the token endpoint; default DefaultClientID
-	ClientSecret string           // client_secret for the token endpoint; default DefaultClientSecret
-	Now          func() time.Time // clock; default time.Now
-	Seed         int64            // deterministic seed data; default 1
-	PageSize     int              // page size when $top is absent; default 100, at most 1000
-	TokenTTL     time.Duration    // lifetime of access tokens from the token endpoint; default 1h
+	Token        string        // static bearer token accepted by the API; default DefaultToken
+	ClientID     string        // client_id for the token endpoint; default DefaultClientID
+	ClientSecret string        // client_secret for the token endpoint; default DefaultClientSecret
+	Clock        clock.Clock   // time source; nil means the real clock
+	Seed         int64         // deterministic seed data; default 1
+	PageSize     int           // page size when $top is absent; default 100, at most 1000
+	TokenTTL     time.Duration // lifetime of access tokens from the token endpoint; default 1h
 }
 
 // Server is the fake Partner Center Referrals API. It implements http.Handler and is safe for
@@ -212,7 +214,7 @@ type Server struct {
 	token        string
 	clientID     string
 	clientSecret string
-	now          func() time.Time
+	clock        clock.Clock
 	pageSize     int
 	tokenTTL     time.Duration
 
@@ -260,9 +262,7 @@ func New(opts Options) *Server {
 	if opts.ClientSecret == "" {
 		opts.ClientSecret = DefaultClientSecret
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
+	opts.Clock = clock.OrReal(opts.Clock)
 	if opts.Seed == 0 {
 		opts.Seed = 1
 	}
@@ -278,7 +278,7 @@ func New(opts Options) *Server {
 		token:        opts.Token,
 		clientID:     opts.ClientID,
 		clientSecret: opts.ClientSecret,
-		now:          opts.Now,
+		clock:        opts.Clock,
 		pageSize:     opts.PageSize,
 		tokenTTL:     opts.TokenTTL,
 		dataRng:      rand.New(rand.NewPCG(seed, 0x5eed0001)),
@@ -291,7 +291,7 @@ func New(opts Options) *Server {
 	}
 	key := sha256.Sum256([]byte(fmt.Sprintf("sandbox-token-key-%d", opts.Seed)))
 	s.tokenKey = key[:]
-	s.seed(opts.Seed, opts.Now().UTC().Truncate(time.Second))
+	s.seed(opts.Seed, opts.Clock.Now().UTC().Truncate(time.Second))
 	return s
 }
 
@@ -382,7 +382,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests++
-	now := s.now()
+	now := s.clock.Now()
 
 	h := w.Header()
 	if v := r.Header.Get("MS-RequestId"); v != "" {

@@ -12,7 +12,8 @@ import (
 // (Microsoft co-sell invitations and partner-to-partner or marketplace leads) and outgoing ones
 // (its own deals, some shared with Microsoft), in every status/substatus combination, for
 // customers in the US, GB, DE, FR, IN, AU, CA and JP. Everything is derived from the seed and
-// the clock at New, so two servers built with the same Seed and Now hold identical data.
+// the clock at New, so two servers built with the same Seed at the same clock time hold
+// identical data.
 
 type customer struct {
 	name, domain, size, industry string

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 )
 
 func TestSeedShape(t *testing.T) {
@@ -126,8 +128,7 @@ func TestSeedIsDeterministic(t *testing.T) {
 	require.Len(t, c.all(), 60)
 
 	// Dates follow the clock at New.
-	later := &fakeClock{t: testNow.Add(48 * time.Hour)}
-	d := newEnv(t, Options{Now: later.Now})
+	d := newEnv(t, Options{Clock: clock.NewFake(testNow.Add(48 * time.Hour))})
 	shifted := func(e *env) []string {
 		var out []string
 		for _, r := range e.all("$orderby", "id") {
@@ -136,7 +137,6 @@ func TestSeedIsDeterministic(t *testing.T) {
 		}
 		return out
 	}
-	d.clock = later
 	require.Equal(t, shifted(a), shifted(d))
 
 	// Writes are deterministic too: the same calls give the same ids.

@@ -135,7 +135,7 @@ func (s *Server) deleteDeal(_ *http.Request, id int) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	now := s.now().UTC().Truncate(time.Second)
+	now := s.clock.Now().UTC().Truncate(time.Second)
 	if !d.Deleted {
 		d.Deleted = true
 		d.Status = "deleted"
@@ -153,7 +153,7 @@ func (s *Server) addDeal(r *http.Request) (any, *apiError) {
 	if p, null := b.present("title"); !p || null {
 		return nil, badRequest("The field 'title' is required")
 	}
-	now := s.now().UTC().Truncate(time.Second)
+	now := s.clock.Now().UTC().Truncate(time.Second)
 	d := &deal{
 		CreatorUserID: s.meID, OwnerID: s.meID, Currency: s.users[s.meID-1].Currency, Status: "open",
 		VisibleTo: 3, AddTime: now, UpdateTime: now, LabelIDs: []int{}, Origin: "API", CustomFields: map[string]any{},
@@ -177,7 +177,7 @@ func (s *Server) updateDeal(r *http.Request, id int) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	now := s.now().UTC().Truncate(time.Second)
+	now := s.clock.Now().UTC().Truncate(time.Second)
 	updated := *d
 	if err := s.applyDeal(&updated, b, now, false); err != nil {
 		return nil, err

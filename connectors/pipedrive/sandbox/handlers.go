@@ -177,7 +177,7 @@ func (s *Server) addActivity(r *http.Request) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	now := s.now().UTC().Truncate(time.Second)
+	now := s.clock.Now().UTC().Truncate(time.Second)
 	a := &activity{OwnerID: s.meID, CreatorID: s.meID, AddTime: now, UpdateTime: now, Participants: []participant{}}
 
 	typ, err := b.str("type")

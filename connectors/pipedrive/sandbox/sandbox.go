@@ -4,7 +4,7 @@
 // equivalent) that the Pipedrive connector uses, with the same paths, envelopes, status codes,
 // error bodies, cursor pagination, rate-limit headers and 429s, and deal field rules as the
 // real service. Data is seeded deterministically from Options.Seed and is relative to the
-// clock (Options.Now) at the time New is called.
+// clock (Options.Clock) at the time New is called.
 //
 // Paths are relative to the base URL, exactly as on api.pipedrive.com: a client configured
 // with base URL http://127.0.0.1:43123 calls http://127.0.0.1:43123/api/v2/deals and
@@ -23,6 +23,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 )
 
 // UserTokenPrefix marks further tokens the sandbox accepts, one per
@@ -44,11 +46,11 @@ const (
 
 // Options configures a Server. The zero value is usable.
 type Options struct {
-	Token       string           // accepted API token; default DefaultToken
-	Burst       int              // requests per BurstWindow per token before 429; default 80
-	BurstWindow time.Duration    // rolling burst window; default 2s
-	Now         func() time.Time // clock; default time.Now
-	Seed        int64            // deterministic seed data; default 1
+	Token       string        // accepted API token; default DefaultToken
+	Burst       int           // requests per BurstWindow per token before 429; default 80
+	BurstWindow time.Duration // rolling burst window; default 2s
+	Clock       clock.Clock   // time source; nil means the real clock
+	Seed        int64         // deterministic seed data; default 1
 }
 
 // Server is the fake Pipedrive API. It implements http.Handler and is safe for concurrent use.
@@ -56,7 +58,7 @@ type Server struct {
 	token       string
 	burst       int
 	burstWindow time.Duration
-	now         func() time.Time
+	clock       clock.Clock
 
 	mu       sync.Mutex
 	requests int
@@ -91,9 +93,7 @@ func New(opts Options) *Server {
 	if opts.BurstWindow <= 0 {
 		opts.BurstWindow = defaultBurstWindow
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
+	opts.Clock = clock.OrReal(opts.Clock)
 	if opts.Seed == 0 {
 		opts.Seed = 1
 	}
@@ -101,10 +101,10 @@ func New(opts Options) *Server {
 		token:       opts.Token,
 		burst:       opts.Burst,
 		burstWindow: opts.BurstWindow,
-		now:         opts.Now,
+		clock:       opts.Clock,
 		windows:     map[string][]time.Time{},
 	}
-	s.seed(opts.Seed, opts.Now().UTC().Truncate(time.Second))
+	s.seed(opts.Seed, opts.Clock.Now().UTC().Truncate(time.Second))
 	s.table = s.routes()
 	return s
 }
@@ -162,7 +162,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests++
-	now := s.now()
+	now := s.clock.Now()
 
 	presented := r.Header.Get("x-api-token")
 	if presented == "" {

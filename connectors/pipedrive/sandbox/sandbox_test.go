@@ -645,8 +645,7 @@ func TestPersonsOrgsStages(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
-	clock := newClock(testNow)
-	e := newEnv(t, Options{Burst: 5, BurstWindow: 2 * time.Second, Now: clock.Now})
+	e := newEnv(t, Options{Burst: 5, BurstWindow: 2 * time.Second})
 
 	for i := 0; i < 5; i++ {
 		r := e.do("GET", "/api/v2/pipelines", nil)
@@ -655,7 +654,7 @@ func TestRateLimit(t *testing.T) {
 		require.Equal(t, strconv.Itoa(4-i), r.header.Get("x-ratelimit-remaining"))
 		require.Equal(t, "2", r.header.Get("x-ratelimit-reset"))
 		require.Equal(t, "5", r.header.Get("x-token-cost"))
-		clock.Advance(100 * time.Millisecond)
+		e.clock.Advance(100 * time.Millisecond)
 	}
 	r := e.do("GET", "/api/v2/deals", nil)
 	require.Equal(t, "Request over limit", r.failed(t, http.StatusTooManyRequests))
@@ -671,12 +670,12 @@ func TestRateLimit(t *testing.T) {
 	e.do("POST", "/api/v2/deals", map[string]any{"title": "x"}).failed(t, http.StatusTooManyRequests)
 
 	// The window is rolling: once the oldest request leaves it, one more is allowed.
-	clock.Advance(1500 * time.Millisecond) // now 2.0s after the first request
+	e.clock.Advance(1500 * time.Millisecond) // now 2.0s after the first request
 	r = e.do("GET", "/api/v2/pipelines", nil)
 	r.ok(t)
 	require.Equal(t, "0", r.header.Get("x-ratelimit-remaining"))
 	e.do("GET", "/api/v2/pipelines", nil).failed(t, http.StatusTooManyRequests)
-	clock.Advance(2 * time.Second)
+	e.clock.Advance(2 * time.Second)
 	e.do("GET", "/api/v2/pipelines", nil).ok(t)
 
 	// Other credentials have their own window.

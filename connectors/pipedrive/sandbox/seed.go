@@ -10,7 +10,7 @@ import (
 
 // The seeded company is a Microsoft partner ("Trey Research") selling to ~60 customers.
 // Everything below is derived from the seed and the clock at New, so two servers built with
-// the same Seed and Now hold identical data.
+// the same Seed at the same clock time hold identical data.
 
 var orgNames = []string{
 	"Contoso Ltd", "Fabrikam Inc", "Northwind Traders", "Adventure Works", "Tailspin Toys",
