@@ -50,15 +50,17 @@ func isLoopback(addr string) bool {
 
 // httpHandler is the HTTP surface: /mcp, /healthz, /readyz and extras.
 func httpHandler(app *App, hc HTTPConfig, log *slog.Logger) (http.Handler, *server.StreamableHTTPServer) {
+	sessions := newOwnedSessions()
 	mcpSrv := server.NewStreamableHTTPServer(app.Server,
 		server.WithEndpointPath("/mcp"),
-		server.WithStateful(true),
+		server.WithSessionIdManagerResolver(sessions),
 		server.WithHeartbeatInterval(30*time.Second),
 		server.WithSessionIdleTTL(30*time.Minute),
 		server.WithStreamableHTTPLogger(log),
 		server.WithHTTPContextFunc(callerCredentials),
 	)
 	var mcp http.Handler = mcpSrv
+	mcp = sessions.guard(mcp)
 	mcp = limitBody(mcp)
 	if hc.Auth != nil {
 		mcp = hc.Auth(mcp)

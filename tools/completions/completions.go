@@ -1,7 +1,9 @@
 // Package completions answers completion/complete for prompt arguments and
 // resource-template parameters from cached reference data: pipelines and
 // stages, WorkSpan integrations and events, referral statuses and recent
-// referral ids. Each list costs at most one upstream call per cache period.
+// referral ids. Each list costs at most one upstream call per cache period
+// and connection: lists are cached per connection (the caller's own
+// credential, or the server's), so one caller never sees another's.
 package completions
 
 import (
@@ -17,6 +19,10 @@ import (
 	pd "github.com/cosell-mcp/cosell-mcp/connectors/pipedrive"
 	ws "github.com/cosell-mcp/cosell-mcp/connectors/workspan"
 	"github.com/cosell-mcp/cosell-mcp/internal/clock"
+	"github.com/cosell-mcp/cosell-mcp/tools"
+	pctools "github.com/cosell-mcp/cosell-mcp/tools/partnercenter"
+	pdtools "github.com/cosell-mcp/cosell-mcp/tools/pipedrive"
+	wstools "github.com/cosell-mcp/cosell-mcp/tools/workspan"
 )
 
 // cacheFor is how long a fetched list is served.
@@ -30,11 +36,24 @@ type Provider struct {
 	Pipedrive     func(ctx context.Context) *pd.Client
 	PartnerCenter func(ctx context.Context) *pc.Client
 	WorkSpan      *ws.Client
-	// Clock tells the age of cached lists (nil: the real clock).
+	// Clock tells the age of cached lists and how long a connection's lists
+	// have been unused (nil: the real clock).
 	Clock clock.Clock
+	// MaxConnections caps the connections whose lists are cached, the least
+	// recently used making room (default tools.DefaultMaxConnections).
+	MaxConnections int
+	// IdleTTL drops the lists of a connection unused for that long (default
+	// tools.DefaultConnectionIdleTTL).
+	IdleTTL time.Duration
 
-	mu    sync.Mutex
-	lists map[string]cached
+	once  sync.Once
+	lists *tools.IdleCache[string, *lists] // by connection
+}
+
+// lists are the cached lists of one connection, by list name.
+type lists struct {
+	mu sync.Mutex
+	m  map[string]cached
 }
 
 type cached struct {
@@ -64,15 +83,15 @@ func (p *Provider) complete(ctx context.Context, arg mcp.CompleteArgument, c mcp
 	var values []string
 	switch arg.Name {
 	case "pipeline", "pipeline_id":
-		values = p.list(ctx, "pipelines", p.pipelines)
+		values = p.list(ctx, pdtools.Toolset, "pipelines", p.pipelines)
 	case "stage", "stage_id":
 		values = p.stages(ctx, c.Arguments["pipeline"])
 	case "integration_id":
-		values = p.list(ctx, "integrations", p.integrations)
+		values = p.list(ctx, wstools.Toolset, "integrations", p.integrations)
 	case "event":
-		values = p.list(ctx, "events", p.events)
+		values = p.list(ctx, wstools.Toolset, "events", p.events)
 	case "referral_id":
-		values = p.list(ctx, "referrals", p.referrals)
+		values = p.list(ctx, pctools.Toolset, "referrals", p.referrals)
 	default:
 		values = static[arg.Name]
 	}
@@ -104,15 +123,18 @@ func match(values []string, typed string) *mcp.Completion {
 	return out
 }
 
-// list serves a cached list, fetching it when stale; a failed fetch
-// completes nothing rather than failing the client.
-func (p *Provider) list(ctx context.Context, key string, fetch func(context.Context) ([]string, error)) []string {
-	p.mu.Lock()
-	if p.lists == nil {
-		p.lists = map[string]cached{}
-	}
-	c, ok := p.lists[key]
-	p.mu.Unlock()
+// list serves the named list of the caller's connection to connector,
+// fetching it when stale; a failed fetch serves the stale list, or
+// completes nothing, rather than failing the client.
+func (p *Provider) list(ctx context.Context, connector, name string, fetch func(context.Context) ([]string, error)) []string {
+	p.once.Do(func() {
+		p.lists = tools.NewIdleCache[string, *lists](tools.WithMaxEntries(p.MaxConnections),
+			tools.WithIdleTTL(p.IdleTTL), tools.WithCacheClock(p.Clock))
+	})
+	ls := p.lists.GetOrCreate(tools.ConnectionOf(ctx, connector), func() *lists { return &lists{m: map[string]cached{}} })
+	ls.mu.Lock()
+	c, ok := ls.m[name]
+	ls.mu.Unlock()
 	clk := clock.OrReal(p.Clock)
 	if ok && clk.Now().Sub(c.at) < cacheFor {
 		return c.values
@@ -121,9 +143,9 @@ func (p *Provider) list(ctx context.Context, key string, fetch func(context.Cont
 	if err != nil {
 		return c.values
 	}
-	p.mu.Lock()
-	p.lists[key] = cached{values: values, at: clk.Now()}
-	p.mu.Unlock()
+	ls.mu.Lock()
+	ls.m[name] = cached{values: values, at: clk.Now()}
+	ls.mu.Unlock()
 	return values
 }
 
@@ -145,7 +167,7 @@ func (p *Provider) pipelines(ctx context.Context) ([]string, error) {
 
 // stages completes stage names, of the named pipeline when given.
 func (p *Provider) stages(ctx context.Context, pipeline string) []string {
-	all := p.list(ctx, "stages", func(ctx context.Context) ([]string, error) {
+	all := p.list(ctx, pdtools.Toolset, "stages", func(ctx context.Context) ([]string, error) {
 		if p.Pipedrive == nil {
 			return nil, nil
 		}
