@@ -19,8 +19,10 @@ import (
 	pdsandbox "github.com/cosell-mcp/cosell-mcp/connectors/pipedrive/sandbox"
 	"github.com/cosell-mcp/cosell-mcp/connectors/workspan"
 	wssandbox "github.com/cosell-mcp/cosell-mcp/connectors/workspan/sandbox"
+	"github.com/cosell-mcp/cosell-mcp/internal/httpauth"
 	"github.com/cosell-mcp/cosell-mcp/internal/httpx"
 	"github.com/cosell-mcp/cosell-mcp/internal/metrics"
+	"github.com/cosell-mcp/cosell-mcp/internal/sealed"
 	"github.com/cosell-mcp/cosell-mcp/internal/store"
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
 	"github.com/cosell-mcp/cosell-mcp/internal/triggers"
@@ -105,7 +107,8 @@ func newApp(cfg Config, log *slog.Logger) (*App, error) {
 	hooks := &server.Hooks{}
 	hooks.AddOnRegisterSession(func(context.Context, server.ClientSession) { app.Metrics.SessionOpened() })
 	hooks.AddOnUnregisterSession(func(context.Context, server.ClientSession) { app.Metrics.SessionClosed() })
-	resources, err := app.startTriggers(cfg, log, hooks, trtools.Clients{Pipedrive: pdClient, PartnerCenter: pcClient, WorkSpan: wsClient, PollInterval: cfg.PollInterval})
+	resources, err := app.startTriggers(cfg, log, hooks, trtools.Clients{Pipedrive: pdClient, PartnerCenter: pcClient, WorkSpan: wsClient,
+		PollInterval: cfg.PollInterval, PipedriveFor: pdPool.For, PartnerCenterFor: pcPool.For})
 	if err != nil {
 		app.Close()
 		return nil, err
@@ -173,8 +176,20 @@ func (a *App) startTriggers(cfg Config, log *slog.Logger, hooks *server.Hooks, c
 		public = "http://" + ln.Addr().String()
 	}
 	resources := trtools.NewResources(log)
+	resources.SetAccess(trtools.Access{Toolsets: cfg.Toolsets, ReadOnly: cfg.ReadOnly})
 	resources.Hook(hooks)
-	a.Triggers = triggers.NewManager(st, trtools.Kinds(clients), triggers.Options{PublicURL: public, Logger: log, Notify: resources.Notify})
+	opts := triggers.Options{PublicURL: public, Logger: log, Notify: resources.Notify, MaxPerOwner: cfg.MaxTriggersPerCaller,
+		ScopeOf: func(ctx context.Context, connector string) triggers.Scope {
+			return triggers.Scope{Owner: principalName(ctx), Secret: tools.Credential(ctx, connector)}
+		},
+		WithSecret: tools.WithCredential,
+	}
+	if cfg.StateKey != nil {
+		if opts.Box, err = sealed.New(cfg.StateKey); err != nil {
+			return nil, err
+		}
+	}
+	a.Triggers = triggers.NewManager(st, trtools.Kinds(clients), opts)
 	resources.SetManager(a.Triggers)
 	mux := http.NewServeMux()
 	mux.Handle("/webhooks/", a.Triggers.WebhookHandler())
@@ -185,6 +200,16 @@ func (a *App) startTriggers(cfg Config, log *slog.Logger, hooks *server.Hooks, c
 	a.Triggers.StartRestore()
 	log.Info("webhook listener", "url", public+"/webhooks/", "state_db", cfg.StateDB)
 	return resources, nil
+}
+
+// principalName names the authenticated principal of a request ("" without
+// HTTP auth): whose sessions, triggers and consumers are whose.
+func principalName(ctx context.Context) string {
+	p, ok := httpauth.PrincipalFrom(ctx)
+	if !ok {
+		return ""
+	}
+	return p.Method + ":" + p.Subject
 }
 
 // buildRegistry registers every tool of every connector.

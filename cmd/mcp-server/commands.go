@@ -38,7 +38,11 @@ func serveCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		if err != nil {
 			return err
 		}
-		hc.Extra["GET /metrics"] = app.Metrics.Handler()
+		var metricsHandler http.Handler = app.Metrics.Handler()
+		if hc.Auth != nil && cfg.MetricsAuth {
+			metricsHandler = hc.Auth(metricsHandler)
+		}
+		hc.Extra["GET /metrics"] = metricsHandler
 		return serveHTTP(ctx, app, hc, log)
 	}
 	log.Info("serving MCP over stdio", "version", version, "tools", len(app.Registry.Tools()), "read_only", cfg.ReadOnly)

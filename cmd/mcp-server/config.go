@@ -14,6 +14,7 @@ import (
 	pcsandbox "github.com/cosell-mcp/cosell-mcp/connectors/partnercenter/sandbox"
 	pdsandbox "github.com/cosell-mcp/cosell-mcp/connectors/pipedrive/sandbox"
 	wssandbox "github.com/cosell-mcp/cosell-mcp/connectors/workspan/sandbox"
+	"github.com/cosell-mcp/cosell-mcp/internal/sealed"
 	"github.com/cosell-mcp/cosell-mcp/internal/store"
 )
 
@@ -60,6 +61,17 @@ type Config struct {
 	WebhookListen, PublicURL string
 	// PollInterval overrides the 120 s polling pace of trigger pollers (0 keeps it).
 	PollInterval time.Duration
+	// StateKey (COSELL_STATE_KEY, 32 bytes) seals callers' own credentials
+	// kept with their triggers; nil refuses such triggers.
+	StateKey []byte
+	// MaxTriggersPerCaller caps one principal's active triggers over HTTP.
+	MaxTriggersPerCaller int
+	// MaxConnections caps the callers' own connections (budgets, clients,
+	// caches); ConnectionIdleTTL drops an idle one.
+	MaxConnections    int
+	ConnectionIdleTTL time.Duration
+	// MetricsAuth makes /metrics require the same bearer as /mcp.
+	MetricsAuth bool
 
 	WorkSpan WorkSpanConfig
 	// WorkSpanSandbox configures the embedded sandbox (tests and benchmarks).
@@ -135,6 +147,12 @@ func envDuration(name string, def time.Duration) time.Duration {
 	return def
 }
 
+// envIsFalse reports whether the variable is set to a false boolean.
+func envIsFalse(name string) bool {
+	b, err := strconv.ParseBool(os.Getenv(name))
+	return err == nil && !b
+}
+
 func envBool(name string) bool {
 	b, _ := strconv.ParseBool(os.Getenv(name))
 	return b
@@ -169,6 +187,10 @@ func bindFlags(fs *flag.FlagSet, c *Config) *string {
 	fs.StringVar(&c.StateDB, "state-db", envOr("COSELL_STATE_DB", ""), "SQLite file of triggers and events (default under the user's state directory, or COSELL_STATE_DIR) [COSELL_STATE_DB]")
 	fs.StringVar(&c.WebhookListen, "webhook-listen", envOr("COSELL_WEBHOOK_LISTEN", "127.0.0.1:0"), "address of the webhook listener [COSELL_WEBHOOK_LISTEN]")
 	fs.StringVar(&c.PublicURL, "public-url", envOr("COSELL_PUBLIC_URL", ""), "URL upstreams post webhooks to (default the listener's own address) [COSELL_PUBLIC_URL]")
+	fs.IntVar(&c.MaxTriggersPerCaller, "max-triggers-per-caller", envInt("COSELL_MAX_TRIGGERS_PER_CALLER", 20), "active triggers one HTTP principal may have [COSELL_MAX_TRIGGERS_PER_CALLER]")
+	fs.IntVar(&c.MaxConnections, "max-connections", envInt("COSELL_MAX_CONNECTIONS", 1000), "callers' own upstream connections (budgets, clients, caches) kept at once [COSELL_MAX_CONNECTIONS]")
+	fs.DurationVar(&c.ConnectionIdleTTL, "connection-idle-ttl", envDuration("COSELL_CONNECTION_IDLE_TTL", 10*time.Minute), "a caller's own connection idle this long is dropped [COSELL_CONNECTION_IDLE_TTL]")
+	fs.BoolVar(&c.MetricsAuth, "metrics-auth", !envIsFalse("COSELL_METRICS_AUTH"), "with HTTP auth on, /metrics needs the same bearer as /mcp [COSELL_METRICS_AUTH]")
 	fs.DurationVar(&c.PollInterval, "poll-interval", envDuration("COSELL_POLL_INTERVAL", 0), "trigger polling pace (default the connectors' 120s) [COSELL_POLL_INTERVAL]")
 	allowed := fs.String("allowed-dirs", envOr("COSELL_ALLOWED_DIRS", ""), "folders file inputs may be read from, separated by "+string(os.PathListSeparator)+" [COSELL_ALLOWED_DIRS]")
 	c.allowedDirs = allowed
@@ -187,6 +209,18 @@ func (c *Config) finish(toolsets string) error {
 	}
 	if c.BudgetWindow <= 0 {
 		return errors.New("--budget-window must be positive")
+	}
+	if c.MaxTriggersPerCaller < 1 || c.MaxConnections < 1 || c.ConnectionIdleTTL <= 0 {
+		return errors.New("--max-triggers-per-caller and --max-connections must be at least 1, --connection-idle-ttl positive")
+	}
+	stateKey, err := secretFromEnv("COSELL_STATE_KEY")
+	if err != nil {
+		return err
+	}
+	if stateKey != "" {
+		if c.StateKey, err = sealed.ParseKey(stateKey); err != nil {
+			return fmt.Errorf("COSELL_STATE_KEY: %w", err)
+		}
 	}
 	tok, err := secretFromEnv("PIPEDRIVE_API_TOKEN")
 	if err != nil {

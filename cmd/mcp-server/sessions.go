@@ -8,8 +8,6 @@ import (
 	"sync"
 
 	"github.com/mark3labs/mcp-go/server"
-
-	"github.com/cosell-mcp/cosell-mcp/internal/httpauth"
 )
 
 // sessionIDPrefix starts every MCP session id this server issues.
@@ -36,11 +34,7 @@ func ownerOf(r *http.Request) string {
 	if r == nil {
 		return ""
 	}
-	p, ok := httpauth.PrincipalFrom(r.Context())
-	if !ok {
-		return ""
-	}
-	return p.Method + ":" + p.Subject
+	return principalName(r.Context())
 }
 
 // ResolveSessionIdManager implements server.SessionIdManagerResolver: the

@@ -316,6 +316,12 @@ CREATE TABLE cursors (
 ) WITHOUT ROWID;
 CREATE INDEX cursors_by_trigger ON cursors (trigger_uri);
 `,
+	// 2: whose a trigger is, and the caller's own upstream credential it polls with (sealed).
+	`
+ALTER TABLE triggers ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE triggers ADD COLUMN credential BLOB;
+CREATE INDEX triggers_by_owner ON triggers (owner, active);
+`,
 }
 
 // schemaVersion is the user_version of a database whose schema is current.

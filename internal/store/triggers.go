@@ -23,6 +23,11 @@ type Trigger struct {
 	State json.RawMessage
 	// Active reports whether the trigger should be running.
 	Active bool
+	// Owner names the principal the trigger belongs to ("" for the server's own).
+	Owner string
+	// Credential is the caller's own upstream credential the trigger polls
+	// with, sealed with the server's state key; nil for the server's credential.
+	Credential []byte
 	// CreatedAt and UpdatedAt are maintained by the store.
 	CreatedAt, UpdatedAt time.Time
 }
@@ -51,22 +56,24 @@ func (s *Store) UpsertTrigger(ctx context.Context, t Trigger) error {
 		created = now
 	}
 	_, err := s.writer.ExecContext(ctx, `
-INSERT INTO triggers (uri, kind, params, state, active, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+INSERT INTO triggers (uri, kind, params, state, active, owner, credential, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (uri) DO UPDATE SET
 	kind       = excluded.kind,
 	params     = excluded.params,
 	state      = COALESCE(excluded.state, triggers.state),
 	active     = excluded.active,
+	owner      = excluded.owner,
+	credential = excluded.credential,
 	updated_at = excluded.updated_at`,
-		t.URI, t.Kind, nullJSON(t.Params), nullJSON(t.State), t.Active, toNanos(created), toNanos(now))
+		t.URI, t.Kind, nullJSON(t.Params), nullJSON(t.State), t.Active, t.Owner, t.Credential, toNanos(created), toNanos(now))
 	if err != nil {
 		return fmt.Errorf("store: upserting trigger %q: %w", t.URI, err)
 	}
 	return nil
 }
 
-const triggerColumns = `uri, kind, params, state, active, created_at, updated_at`
+const triggerColumns = `uri, kind, params, state, active, owner, credential, created_at, updated_at`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -76,7 +83,7 @@ func scanTrigger(r rowScanner) (Trigger, error) {
 		params, state    []byte
 		created, updated int64
 	)
-	if err := r.Scan(&t.URI, &t.Kind, &params, &state, &t.Active, &created, &updated); err != nil {
+	if err := r.Scan(&t.URI, &t.Kind, &params, &state, &t.Active, &t.Owner, &t.Credential, &created, &updated); err != nil {
 		return Trigger{}, err
 	}
 	if len(params) > 0 {

@@ -22,6 +22,7 @@ import (
 	"github.com/sourcegraph/conc"
 
 	"github.com/cosell-mcp/cosell-mcp/internal/clock"
+	"github.com/cosell-mcp/cosell-mcp/internal/sealed"
 	"github.com/cosell-mcp/cosell-mcp/internal/store"
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
 )
@@ -67,14 +68,31 @@ func (k Kind) Template() string {
 	return k.Base + "{?" + strings.Join(append(append([]string(nil), k.Params...), "after"), ",") + "}"
 }
 
+// Scope says whose a trigger is: the principal that started it ("" for the
+// server's own, as on stdio) and, when the caller brings its own credential
+// for the kind's connector, that credential, which the trigger then polls with.
+type Scope struct {
+	Owner  string
+	Secret string
+}
+
 // Manager starts, stops, restores and feeds triggers.
+//
+// A trigger is stored under a key: its canonical URI for the server's own
+// triggers, and the canonical URI plus a fragment naming its scope for a
+// principal's (see Key). Another principal's trigger is invisible: the same
+// URI names a different trigger for each.
 type Manager struct {
-	store     *store.Store
-	kinds     []Kind
-	publicURL string
-	log       *slog.Logger
-	notify    func(uri string)
-	clock     clock.Clock
+	store       *store.Store
+	kinds       []Kind
+	publicURL   string
+	log         *slog.Logger
+	notify      func(key string)
+	clock       clock.Clock
+	scopeOf     func(ctx context.Context, connector string) Scope
+	withSecret  func(ctx context.Context, connector, secret string) context.Context
+	box         *sealed.Box
+	maxPerOwner int
 
 	mu      sync.Mutex
 	pollers map[string]context.CancelFunc
@@ -88,11 +106,32 @@ type Options struct {
 	// PublicURL is where the upstream reaches our webhook listener, e.g. http://127.0.0.1:8765.
 	PublicURL string
 	Logger    *slog.Logger
-	// Notify is called with a trigger URI whenever new events were stored.
-	Notify func(uri string)
+	// Notify is called with a trigger's key (see Manager) whenever new events were stored.
+	Notify func(key string)
 	// Clock paces polling and retention; nil means the real clock.
 	Clock clock.Clock
+	// ScopeOf tells the scope of a request for a connector; nil means every
+	// trigger is the server's own.
+	ScopeOf func(ctx context.Context, connector string) Scope
+	// WithSecret puts a caller's credential into a poll's context, for the
+	// poller's client of that connector. Needed with ScopeOf.
+	WithSecret func(ctx context.Context, connector, secret string) context.Context
+	// Box seals callers' credentials at rest (the server's state key);
+	// without it, a trigger with a caller's own credential is refused.
+	Box *sealed.Box
+	// MaxPerOwner caps the active triggers of one principal; default 20.
+	// The server's own triggers are not capped.
+	MaxPerOwner int
 }
+
+// DefaultMaxPerOwner is the default cap on one principal's active triggers.
+const DefaultMaxPerOwner = 20
+
+// Errors of Start a caller can act on.
+var (
+	ErrNeedsStateKey   = errors.New("a trigger that polls with your own credential needs the server's state key (COSELL_STATE_KEY), which is not set; ask the operator, or call without your own credential header")
+	ErrTooManyTriggers = errors.New("too many active triggers")
+)
 
 // NewManager returns a manager over the store for the given kinds.
 func NewManager(st *store.Store, kinds []Kind, opts Options) *Manager {
@@ -102,9 +141,19 @@ func NewManager(st *store.Store, kinds []Kind, opts Options) *Manager {
 	if opts.Notify == nil {
 		opts.Notify = func(string) {}
 	}
+	if opts.ScopeOf == nil {
+		opts.ScopeOf = func(context.Context, string) Scope { return Scope{} }
+	}
+	if opts.WithSecret == nil {
+		opts.WithSecret = func(ctx context.Context, _, _ string) context.Context { return ctx }
+	}
+	if opts.MaxPerOwner <= 0 {
+		opts.MaxPerOwner = DefaultMaxPerOwner
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Manager{store: st, kinds: kinds, publicURL: strings.TrimRight(opts.PublicURL, "/"), log: opts.Logger,
-		notify: opts.Notify, clock: clock.OrReal(opts.Clock), pollers: map[string]context.CancelFunc{}, ctx: ctx, cancel: cancel}
+		notify: opts.Notify, clock: clock.OrReal(opts.Clock), scopeOf: opts.ScopeOf, withSecret: opts.WithSecret,
+		box: opts.Box, maxPerOwner: opts.MaxPerOwner, pollers: map[string]context.CancelFunc{}, ctx: ctx, cancel: cancel}
 }
 
 // Kinds returns the registered kinds.
@@ -115,6 +164,43 @@ func (m *Manager) Store() *store.Store { return m.store }
 
 // ErrUnknownTrigger is returned for a URI no kind accepts, or with wrong parameters.
 var ErrUnknownTrigger = errors.New("not a valid trigger URI")
+
+// Connector is the connector a kind belongs to, e.g. "pipedrive".
+func (k Kind) Connector() string {
+	c, _, _ := strings.Cut(k.Name, ".")
+	return c
+}
+
+// Key is the store key of a trigger of the canonical URI in a scope: the
+// URI itself for the server's own, else the URI with a fragment that hashes
+// the owner and the credential (never the credential itself).
+func Key(canonical, connector string, sc Scope) string {
+	if sc.Owner == "" && sc.Secret == "" {
+		return canonical
+	}
+	sum := sha256.Sum256([]byte(sc.Owner + "\x00" + connector + "\x00" + sc.Secret))
+	return canonical + "#" + hex.EncodeToString(sum[:8])
+}
+
+// PublicURI is the URI a caller knows a trigger by: its key without the scope.
+func PublicURI(key string) string {
+	uri, _, _ := strings.Cut(key, "#")
+	return uri
+}
+
+// Owner is the principal of a request ("" for the server), as ScopeOf says.
+func (m *Manager) Owner(ctx context.Context) string { return m.scopeOf(ctx, "").Owner }
+
+// ResolveFor resolves a URI as Resolve does, and returns the key of the
+// caller's trigger of that URI.
+func (m *Manager) ResolveFor(ctx context.Context, raw string) (k Kind, params url.Values, key string, sc Scope, err error) {
+	k, params, canonical, err := m.Resolve(raw)
+	if err != nil {
+		return Kind{}, nil, "", Scope{}, err
+	}
+	sc = m.scopeOf(ctx, k.Connector())
+	return k, params, Key(canonical, k.Connector(), sc), sc, nil
+}
 
 // Resolve parses a trigger URI into its kind, its parameters and its
 // canonical form (parameters sorted, "after" removed).
@@ -166,45 +252,106 @@ type webhookState struct {
 	SubscriberID string `json:"subscriber_id"`
 }
 
-// Start makes the trigger active: a poller starts polling, a webhook
-// registers its upstream subscriber. Starting an active trigger is a no-op.
+// Start makes the caller's trigger of the URI active: a poller starts
+// polling, a webhook registers its upstream subscriber. Starting an active
+// trigger is a no-op. It returns the trigger's key.
 //
 // A new polling trigger makes its first poll (the one that marks "now")
 // before Start returns, so a record created after Start returns is an event
 // of the trigger. A restored one polls at once in the background to catch up.
+// A caller's own credential is stored sealed with the state key, and the
+// trigger polls with it; a principal has at most MaxPerOwner active triggers.
 func (m *Manager) Start(ctx context.Context, raw string) (string, error) {
-	k, params, uri, err := m.Resolve(raw)
+	k, params, key, sc, err := m.ResolveFor(ctx, raw)
 	if err != nil {
 		return "", err
 	}
-	existing, ok, err := m.store.Trigger(ctx, uri)
+	existing, ok, err := m.store.Trigger(ctx, key)
 	if err != nil {
 		return "", err
 	}
-	if ok && existing.Active && m.running(uri) {
-		return uri, nil
+	if ok && existing.Active && m.running(key) {
+		return key, nil
 	}
-	pj, _ := json.Marshal(params)
-	t := store.Trigger{URI: uri, Kind: k.Name, Params: pj, Active: true}
-	if k.Webhook != nil {
-		st, err := m.ensureSubscriber(ctx, k, params, existing.State)
-		if err != nil {
+	var cred []byte
+	if sc.Secret != "" {
+		if m.box == nil {
+			return "", ErrNeedsStateKey
+		}
+		cred = m.box.Seal([]byte(sc.Secret), key)
+	}
+	if sc.Owner != "" && !(ok && existing.Active) {
+		if n, err := m.activeOf(ctx, sc.Owner); err != nil {
 			return "", err
+		} else if n >= m.maxPerOwner {
+			return "", fmt.Errorf("%w: you have %d active triggers, the most this server allows (--max-triggers-per-caller); stop one with trigger_stop first", ErrTooManyTriggers, n)
+		}
+	}
+	return key, m.start(ctx, k, params, store.Trigger{URI: key, Owner: sc.Owner, Credential: cred}, existing.State, !ok || len(existing.State) == 0)
+}
+
+// CanStart tells, without starting anything, whether Start would refuse
+// the caller's trigger of the URI for its scope: a caller's own credential
+// without a state key, or a principal at its cap.
+func (m *Manager) CanStart(ctx context.Context, raw string) error {
+	_, _, key, sc, err := m.ResolveFor(ctx, raw)
+	if err != nil {
+		return err
+	}
+	if sc.Secret != "" && m.box == nil {
+		return ErrNeedsStateKey
+	}
+	if sc.Owner == "" {
+		return nil
+	}
+	if t, ok, err := m.store.Trigger(ctx, key); err != nil || (ok && t.Active) {
+		return err
+	}
+	n, err := m.activeOf(ctx, sc.Owner)
+	if err == nil && n >= m.maxPerOwner {
+		err = fmt.Errorf("%w: you have %d active triggers, the most this server allows (--max-triggers-per-caller); stop one first", ErrTooManyTriggers, n)
+	}
+	return err
+}
+
+// activeOf counts the active triggers of an owner.
+func (m *Manager) activeOf(ctx context.Context, owner string) (int, error) {
+	ts, err := m.store.Triggers(ctx, true)
+	n := 0
+	for _, t := range ts {
+		if t.Owner == owner {
+			n++
+		}
+	}
+	return n, err
+}
+
+// start stores t (key, owner, sealed credential) as active and runs it;
+// state is what was stored before, fresh says whether the poller has never
+// polled.
+func (m *Manager) start(ctx context.Context, k Kind, params url.Values, t store.Trigger, state json.RawMessage, fresh bool) error {
+	key := t.URI
+	pj, _ := json.Marshal(params)
+	t.Kind, t.Params, t.Active = k.Name, pj, true
+	if k.Webhook != nil {
+		st, err := m.ensureSubscriber(ctx, k, params, state)
+		if err != nil {
+			return err
 		}
 		t.State, _ = json.Marshal(st)
 	}
 	if err := m.store.UpsertTrigger(ctx, t); err != nil {
-		return "", err
+		return err
 	}
 	if k.Poller != nil {
 		primed := false
-		if !ok || len(existing.State) == 0 {
+		if fresh {
 			// The first poll of a new trigger marks "now" and spends one call.
-			primed = m.PollOnce(throttle.WithPriority(ctx, throttle.Background), k, uri, params)
+			primed = m.PollOnce(throttle.WithPriority(ctx, throttle.Background), k, key, params)
 		}
-		m.startPoller(k, uri, params, primed)
+		m.startPoller(k, key, params, primed)
 	}
-	return uri, nil
+	return nil
 }
 
 // ensureSubscriber keeps a live upstream subscription for a webhook
@@ -239,21 +386,22 @@ func (m *Manager) CallbackURL(k Kind, st webhookState) string {
 	return fmt.Sprintf("%s/webhooks/%s/%s/%s", m.publicURL, provider, st.ID, st.Secret)
 }
 
-// Stop deactivates the trigger: its poller stops, its upstream subscriber
-// is deleted. Its events stay readable until retention removes them.
+// Stop deactivates the caller's trigger of the URI: its poller stops, its
+// upstream subscriber is deleted. Its events stay readable until retention
+// removes them.
 func (m *Manager) Stop(ctx context.Context, raw string) error {
-	k, _, uri, err := m.Resolve(raw)
+	k, _, key, _, err := m.ResolveFor(ctx, raw)
 	if err != nil {
 		return err
 	}
-	t, ok, err := m.store.Trigger(ctx, uri)
+	t, ok, err := m.store.Trigger(ctx, key)
 	if err != nil || !ok {
 		return err
 	}
 	m.mu.Lock()
-	if cancel := m.pollers[uri]; cancel != nil {
+	if cancel := m.pollers[key]; cancel != nil {
 		cancel()
-		delete(m.pollers, uri)
+		delete(m.pollers, key)
 	}
 	m.mu.Unlock()
 	if k.Webhook != nil {
@@ -265,7 +413,7 @@ func (m *Manager) Stop(ctx context.Context, raw string) error {
 			}
 		}
 	}
-	return m.store.DeactivateTrigger(ctx, uri)
+	return m.store.DeactivateTrigger(ctx, key)
 }
 
 // StartRestore restores the active triggers in the background, owned by the
@@ -286,15 +434,42 @@ func (m *Manager) Restore(ctx context.Context) error {
 	}
 	var errs []error
 	for _, t := range ts {
-		if _, err := m.Start(ctx, t.URI); err != nil {
-			errs = append(errs, fmt.Errorf("restore %s: %w", t.URI, err))
+		if err := m.restore(ctx, t); err != nil {
+			errs = append(errs, fmt.Errorf("restore %s: %w", PublicURI(t.URI), err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// Active lists the active triggers, sorted by URI.
+// restore restarts one stored trigger under its own key and scope.
+func (m *Manager) restore(ctx context.Context, t store.Trigger) error {
+	k, params, _, err := m.Resolve(PublicURI(t.URI))
+	if err != nil {
+		return err
+	}
+	if m.running(t.URI) {
+		return nil
+	}
+	return m.start(ctx, k, params, store.Trigger{URI: t.URI, Owner: t.Owner, Credential: t.Credential}, t.State, len(t.State) == 0)
+}
+
+// Active lists the caller's active triggers, sorted by key.
 func (m *Manager) Active(ctx context.Context) ([]store.Trigger, error) {
+	ts, err := m.store.Triggers(ctx, true)
+	owner := m.Owner(ctx)
+	mine := ts[:0]
+	for _, t := range ts {
+		if t.Owner == owner {
+			mine = append(mine, t)
+		}
+	}
+	sort.Slice(mine, func(i, j int) bool { return mine[i].URI < mine[j].URI })
+	return mine, err
+}
+
+// ActiveAll lists every active trigger of every principal (for the
+// operator's status), sorted by key.
+func (m *Manager) ActiveAll(ctx context.Context) ([]store.Trigger, error) {
 	ts, err := m.store.Triggers(ctx, true)
 	sort.Slice(ts, func(i, j int) bool { return ts[i].URI < ts[j].URI })
 	return ts, err
@@ -337,6 +512,14 @@ func (m *Manager) PollOnce(ctx context.Context, k Kind, uri string, params url.V
 	if err != nil || !ok {
 		return false
 	}
+	if len(t.Credential) > 0 {
+		secret, err := m.openCredential(t)
+		if err != nil {
+			m.log.Warn("trigger not polled: its caller's credential cannot be opened", "trigger", PublicURI(uri), "error", err)
+			return false
+		}
+		ctx = m.withSecret(ctx, k.Connector(), secret)
+	}
 	events, state, err := k.Poller.Poll(ctx, params, t.State)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -353,6 +536,15 @@ func (m *Manager) PollOnce(ctx context.Context, k Kind, uri string, params url.V
 		m.notify(uri)
 	}
 	return true
+}
+
+// openCredential unseals the caller's credential a trigger polls with.
+func (m *Manager) openCredential(t store.Trigger) (string, error) {
+	if m.box == nil {
+		return "", ErrNeedsStateKey
+	}
+	b, err := m.box.Open(t.Credential, t.URI)
+	return string(b), err
 }
 
 // pruneEvery is how often retention runs.

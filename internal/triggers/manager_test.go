@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cosell-mcp/cosell-mcp/internal/clock"
+	"github.com/cosell-mcp/cosell-mcp/internal/sealed"
 	"github.com/cosell-mcp/cosell-mcp/internal/store"
 )
 
@@ -129,4 +130,63 @@ func TestCloseStopsARestoreInProgress(t *testing.T) {
 	m.StartRestore() // after Close: starts nothing
 	m.StartRetention()
 	m.Close()
+}
+
+type secretKey struct{}
+
+// secretPoller records the credential each poll ran with.
+type secretPoller struct{ seen chan string }
+
+func (p secretPoller) Poll(ctx context.Context, _ url.Values, _ json.RawMessage) ([]store.NewEvent, json.RawMessage, error) {
+	s, _ := ctx.Value(secretKey{}).(string)
+	p.seen <- s
+	return nil, json.RawMessage(`{"mark":1}`), nil
+}
+
+// Issue finding 4 (credentials): a caller's trigger polls with the caller's
+// own credential, kept at rest only sealed with the state key, across a
+// restart; without a state key it is refused; a principal's triggers are capped.
+func TestCallerTriggersPollWithTheirSealedCredential(t *testing.T) {
+	st := openStore(t)
+	p := secretPoller{seen: make(chan string, 10)}
+	kinds := []Kind{{Name: "pipedrive.x", Base: "pipedrive://triggers/x", Poller: p, Interval: time.Hour}, {Name: "pipedrive.y", Base: "pipedrive://triggers/y", Poller: p, Interval: time.Hour}}
+	asAlice := func(context.Context, string) Scope { return Scope{Owner: "api_key:alice", Secret: "alice-pipedrive-token"} }
+	withSecret := func(ctx context.Context, _, secret string) context.Context { return context.WithValue(ctx, secretKey{}, secret) }
+
+	noKey := NewManager(st, kinds, Options{ScopeOf: asAlice, WithSecret: withSecret})
+	_, err := noKey.Start(context.Background(), "pipedrive://triggers/x")
+	require.ErrorIs(t, err, ErrNeedsStateKey)
+	assert.ErrorIs(t, noKey.CanStart(context.Background(), "pipedrive://triggers/x"), ErrNeedsStateKey)
+	noKey.Close()
+
+	box, err := sealed.New(make([]byte, sealed.KeySize))
+	require.NoError(t, err)
+	m := NewManager(st, kinds, Options{ScopeOf: asAlice, WithSecret: withSecret, Box: box, MaxPerOwner: 1})
+	key, err := m.Start(context.Background(), "pipedrive://triggers/x")
+	require.NoError(t, err)
+	assert.Equal(t, "alice-pipedrive-token", <-p.seen, "the first poll used alice's credential")
+	assert.NotEqual(t, "pipedrive://triggers/x", key, "a principal's trigger has its own key")
+	assert.Equal(t, "pipedrive://triggers/x", PublicURI(key))
+	stored, ok, err := st.Trigger(context.Background(), key)
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, "api_key:alice", stored.Owner)
+	assert.NotContains(t, string(stored.Credential), "alice-pipedrive-token", "sealed at rest")
+	_, err = m.Start(context.Background(), "pipedrive://triggers/y")
+	assert.ErrorIs(t, err, ErrTooManyTriggers, "alice is at her cap")
+	_, err = m.Start(context.Background(), "pipedrive://triggers/x")
+	assert.NoError(t, err, "restarting an active trigger does not count twice")
+	m.Close()
+
+	// After a restart the trigger catches up, still with alice's credential.
+	restored := NewManager(st, kinds, Options{Box: box, WithSecret: withSecret})
+	t.Cleanup(restored.Close)
+	require.NoError(t, restored.Restore(context.Background()))
+	assert.Equal(t, "alice-pipedrive-token", <-p.seen)
+	mine, err := restored.Active(context.Background())
+	require.NoError(t, err)
+	assert.Empty(t, mine, "the server's scope does not list alice's trigger")
+	all, err := restored.ActiveAll(context.Background())
+	require.NoError(t, err)
+	assert.Len(t, all, 1)
 }

@@ -6,10 +6,13 @@ package triggers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -17,6 +20,7 @@ import (
 
 	"github.com/cosell-mcp/cosell-mcp/internal/store"
 	"github.com/cosell-mcp/cosell-mcp/internal/triggers"
+	"github.com/cosell-mcp/cosell-mcp/tools"
 )
 
 // Resources tracks subscriptions (mcp-go acknowledges but does not keep
@@ -24,10 +28,131 @@ import (
 type Resources struct {
 	manager *triggers.Manager
 	log     *slog.Logger
+	access  Access
 
 	mu   sync.Mutex
 	srv  *server.MCPServer
-	subs map[string]map[string]string // canonical URI → session id → URI as subscribed
+	subs map[string]map[string]string // trigger key → session id → URI as subscribed
+}
+
+// Access is the server's policy (--toolsets, --read-only) as it applies to
+// triggers, through resources and tools alike: a kind is available when its
+// connector's toolset is enabled (all are when no toolset is named, or when
+// only the triggers toolset is); starting or stopping one is refused
+// read-only, as trigger_start is (a webhook subscription is an upstream write,
+// and a trigger persists server state).
+type Access struct {
+	Toolsets []string
+	ReadOnly bool
+}
+
+// Available reports whether a kind may be listed and read, and if not, why.
+func (a Access) Available(k triggers.Kind) error {
+	if len(a.Toolsets) == 0 || slices.Contains(a.Toolsets, k.Connector()) {
+		return nil
+	}
+	onlyTriggers := true
+	for _, ts := range a.Toolsets {
+		if ts != Toolset && ts != tools.ToolsetServer {
+			onlyTriggers = false
+		}
+	}
+	if onlyTriggers {
+		return nil
+	}
+	return &tools.Error{Code: tools.CodeForbidden, Message: fmt.Sprintf("trigger %s belongs to toolset %q, which this server does not enable (--toolsets %s)",
+		k.Base, k.Connector(), strings.Join(a.Toolsets, ","))}
+}
+
+// MayStart reports whether a kind may be started (or stopped), and if not, why.
+func (a Access) MayStart(k triggers.Kind) error {
+	if err := a.Available(k); err != nil {
+		return err
+	}
+	if a.ReadOnly {
+		return &tools.Error{Code: tools.CodeForbidden, Message: fmt.Sprintf("starting trigger %s changes state and this server runs read-only (--read-only); only triggers already active can be read", k.Base)}
+	}
+	return nil
+}
+
+// SetAccess applies the server's policy to trigger resources; call it
+// before the server serves.
+func (r *Resources) SetAccess(a Access) { r.access = a }
+
+// check applies the policy to a trigger URI.
+func (r *Resources) check(raw string, start bool) error {
+	k, _, _, err := r.manager.Resolve(raw)
+	if err != nil {
+		return err
+	}
+	if start {
+		return r.access.MayStart(k)
+	}
+	return r.access.Available(k)
+}
+
+// checkStart is check for a start, plus the manager's refusals for the
+// caller's scope (no state key for its own credential, its cap reached).
+func (r *Resources) checkStart(ctx context.Context, raw string) error {
+	if err := r.check(raw, true); err != nil {
+		return err
+	}
+	return r.manager.CanStart(ctx, raw)
+}
+
+// policyHook refuses, before mcp-go handles them, resource requests the
+// policy forbids: subscribing (resources/subscribe, subscriptions/listen)
+// starts a trigger; reading needs the kind to be available.
+func (r *Resources) policyHook(ctx context.Context, _ any, message any) error {
+	raw, ok := message.(json.RawMessage)
+	if !ok {
+		return nil
+	}
+	var head struct {
+		Method string `json:"method"`
+	}
+	if json.Unmarshal(raw, &head) != nil {
+		return nil
+	}
+	var uris []string
+	start := true
+	switch head.Method {
+	case string(mcp.MethodResourcesSubscribe), string(mcp.MethodResourcesRead):
+		var req struct {
+			Params struct {
+				URI string `json:"uri"`
+			} `json:"params"`
+		}
+		if json.Unmarshal(raw, &req) != nil {
+			return nil
+		}
+		uris, start = []string{req.Params.URI}, head.Method == string(mcp.MethodResourcesSubscribe)
+	case string(mcp.MethodSubscriptionsListen):
+		var req mcp.SubscriptionsListenRequest
+		if json.Unmarshal(raw, &req) != nil {
+			return nil
+		}
+		uris = req.Params.Notifications.ResourceSubscriptions
+	default:
+		return nil
+	}
+	for _, uri := range uris {
+		check := func() error { return r.check(uri, false) }
+		if start {
+			check = func() error { return r.checkStart(ctx, uri) }
+		}
+		if err := check(); err != nil {
+			if errors.Is(err, triggers.ErrUnknownTrigger) {
+				continue // not a trigger: mcp-go answers it as for any unknown resource
+			}
+			var te *tools.Error
+			if errors.As(err, &te) {
+				return errors.New(te.Message)
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // NewResources returns the subscription tracker; call Hook before the
@@ -44,6 +169,7 @@ func (r *Resources) SetManager(m *triggers.Manager) { r.manager = m }
 
 // Hook adds the subscription hooks to the server's hooks.
 func (r *Resources) Hook(h *server.Hooks) {
+	h.AddOnRequestInitialization(r.policyHook)
 	h.AddAfterSubscribe(func(ctx context.Context, _ any, req *mcp.SubscribeRequest, _ *mcp.EmptyResult) {
 		r.subscribe(ctx, req.Params.URI)
 	})
@@ -76,7 +202,7 @@ func (r *Resources) Hook(h *server.Hooks) {
 	h.AddAfterListResourceTemplates(func(_ context.Context, _ any, _ *mcp.ListResourceTemplatesRequest, res *mcp.ListResourceTemplatesResult) {
 		deprecated := map[string]bool{}
 		for _, k := range r.manager.Kinds() {
-			deprecated[k.Template()] = k.Deprecated
+			deprecated[k.Template()] = k.Deprecated || r.access.Available(k) != nil
 		}
 		kept := res.ResourceTemplates[:0]
 		for _, t := range res.ResourceTemplates {
@@ -109,7 +235,11 @@ func sessionID(ctx context.Context) string {
 }
 
 func (r *Resources) subscribe(ctx context.Context, raw string) {
-	uri, err := r.manager.Start(ctx, raw)
+	if err := r.check(raw, true); err != nil {
+		r.log.Warn("subscribe: trigger not started", "uri", raw, "error", err)
+		return
+	}
+	key, err := r.manager.Start(ctx, raw)
 	if err != nil {
 		r.log.Warn("subscribe: trigger not started", "uri", raw, "error", err)
 		return
@@ -120,20 +250,20 @@ func (r *Resources) subscribe(ctx context.Context, raw string) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.subs[uri] == nil {
-		r.subs[uri] = map[string]string{}
+	if r.subs[key] == nil {
+		r.subs[key] = map[string]string{}
 	}
-	r.subs[uri][sid] = raw
+	r.subs[key][sid] = raw
 }
 
 func (r *Resources) unsubscribe(ctx context.Context, raw string) {
-	_, _, uri, err := r.manager.Resolve(raw)
+	_, _, key, _, err := r.manager.ResolveFor(ctx, raw)
 	if err != nil {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.subs[uri], sessionID(ctx))
+	delete(r.subs[key], sessionID(ctx))
 }
 
 // Total returns how many (session, trigger) subscriptions are open.
@@ -193,20 +323,30 @@ type Page struct {
 // readLimit is how many events one read returns at most.
 const readLimit = 100
 
-// ReadEvents returns events of a trigger after a sequence, or — with after
-// < 0 and a consumer — after that consumer's cursor, advancing it, so the
-// same consumer never gets an event twice.
+// ReadEvents returns events of the caller's trigger of a URI after a
+// sequence, or — with after < 0 and a consumer — after that consumer's
+// cursor, advancing it, so the same consumer never gets an event twice.
+// Consumer names are the caller's own: another principal's "alice" is
+// another cursor.
 func ReadEvents(ctx context.Context, m *triggers.Manager, raw string, after int64, consumer string, limit int) (Page, error) {
-	_, _, uri, err := m.Resolve(raw)
+	_, _, uri, _, err := m.ResolveFor(ctx, raw)
 	if err != nil {
 		return Page{}, err
+	}
+	if owner := m.Owner(ctx); owner != "" && consumer != "" {
+		consumer = owner + "/" + consumer
+	}
+	if _, ok, err := m.Store().Trigger(ctx, uri); err != nil {
+		return Page{}, err
+	} else if !ok {
+		return Page{}, tools.NotFound("trigger %s was never started (by you): start it with trigger_start or resources/subscribe", triggers.PublicURI(uri))
 	}
 	if limit <= 0 || limit > readLimit {
 		limit = readLimit
 	}
 	st := m.Store()
 	var evs []store.Event
-	page := Page{Trigger: uri, Events: []EventView{}, Cursor: max(after, 0)}
+	page := Page{Trigger: triggers.PublicURI(uri), Events: []EventView{}, Cursor: max(after, 0)}
 	if after < 0 && consumer != "" {
 		if page.Cursor, err = st.Cursor(ctx, consumer, uri); err != nil {
 			return Page{}, err

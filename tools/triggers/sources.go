@@ -32,6 +32,25 @@ type Clients struct {
 	PollInterval time.Duration
 	// Clock tells pollers the time ("now" of a new trigger); nil means real.
 	Clock clock.Clock
+	// PipedriveFor and PartnerCenterFor, when set, give the client of the
+	// poll's context (a trigger that polls with its caller's own credential);
+	// otherwise Pipedrive and PartnerCenter serve every poll.
+	PipedriveFor     func(ctx context.Context) *pd.Client
+	PartnerCenterFor func(ctx context.Context) *pc.Client
+}
+
+func (c Clients) pipedrive(ctx context.Context) *pd.Client {
+	if c.PipedriveFor != nil {
+		return c.PipedriveFor(ctx)
+	}
+	return c.Pipedrive
+}
+
+func (c Clients) partnerCenter(ctx context.Context) *pc.Client {
+	if c.PartnerCenterFor != nil {
+		return c.PartnerCenterFor(ctx)
+	}
+	return c.PartnerCenter
 }
 
 // Kinds returns every trigger kind of the three connectors.
@@ -43,11 +62,11 @@ func Kinds(c Clients) []triggers.Kind {
 		return def
 	}
 	newDeals := idPoller{list: func(ctx context.Context, cursor string) ([]json.RawMessage, []int64, string, error) {
-		deals, resp, err := c.Pipedrive.ListDeals(ctx, pd.ListDealsParams{SortBy: "id", SortDirection: "desc", Limit: 100, Cursor: cursor})
+		deals, resp, err := c.pipedrive(ctx).ListDeals(ctx, pd.ListDealsParams{SortBy: "id", SortDirection: "desc", Limit: 100, Cursor: cursor})
 		return rawsOf(deals, func(d pd.Deal) int64 { return d.ID }, resp, err)
 	}, prefix: "deal"}
 	newActivities := idPoller{list: func(ctx context.Context, cursor string) ([]json.RawMessage, []int64, string, error) {
-		acts, resp, err := c.Pipedrive.ListActivities(ctx, pd.ListActivitiesParams{SortBy: "id", SortDirection: "desc", Limit: 100, Cursor: cursor})
+		acts, resp, err := c.pipedrive(ctx).ListActivities(ctx, pd.ListActivitiesParams{SortBy: "id", SortDirection: "desc", Limit: 100, Cursor: cursor})
 		return rawsOf(acts, func(a pd.Activity) int64 { return a.ID }, resp, err)
 	}, prefix: "activity"}
 	subs := wsSubscriber{client: c.WorkSpan, defaultEvent: ws.EventObjectAll}
@@ -60,7 +79,7 @@ func Kinds(c Clients) []triggers.Kind {
 			Description: "Activities added in Pipedrive (connector trigger TrigNewActivity), polled every 120 s.", Poller: newActivities, Interval: every(PipedriveInterval)},
 		{Name: "partnercenter.referral_changed", Base: "partnercenter://triggers/referrals", Params: []string{"filter"},
 			Title: "Partner Center referrals created or updated", Description: "Referrals whose updatedDateTime moves, polled every 120 s; filter is an optional OData $filter.",
-			Poller: referralPoller{client: c.PartnerCenter, clock: clock.OrReal(c.Clock)}, Interval: every(PipedriveInterval)},
+			Poller: referralPoller{client: c.partnerCenter, clock: clock.OrReal(c.Clock)}, Interval: every(PipedriveInterval)},
 		{Name: "workspan.object_event", Base: "workspan://triggers/object-events", Params: []string{"event", "filters", "integration_id", "name", "object_ids"},
 			Required: []string{"integration_id"}, Title: "WorkSpan object events",
 			Description: "Webhook events of an integration's objects; event is a comma list of object.all, object.create, object.update, object.delete, object.stage_change, object.partner_center_referral_submit, report.submit.",
@@ -145,7 +164,7 @@ func rawsOf[T any](items []T, id func(T) int64, resp *pd.Response, err error) ([
 
 // referralPoller finds referrals updated after a high-water mark.
 type referralPoller struct {
-	client *pc.Client
+	client func(ctx context.Context) *pc.Client
 	clock  clock.Clock
 }
 
@@ -167,7 +186,7 @@ func (p referralPoller) Poll(ctx context.Context, params url.Values, state json.
 	if f := strings.TrimSpace(params.Get("filter")); f != "" {
 		filter = "(" + f + ") and " + filter
 	}
-	page, err := p.client.ListReferrals(ctx, pc.ListParams{Filter: filter, OrderBy: "updatedDateTime asc", Top: 100})
+	page, err := p.client(ctx).ListReferrals(ctx, pc.ListParams{Filter: filter, OrderBy: "updatedDateTime asc", Top: 100})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -60,7 +60,7 @@ func Tools(m *triggers.Manager, r *Resources) []tools.Tool {
 		}, func(ctx context.Context, _ struct{}) (ListResult, error) {
 			out := ListResult{Kinds: []KindView{}, Active: []ActiveView{}}
 			for _, k := range m.Kinds() {
-				if k.Deprecated {
+				if k.Deprecated || r.access.Available(k) != nil {
 					continue
 				}
 				src := "poll"
@@ -75,7 +75,7 @@ func Tools(m *triggers.Manager, r *Resources) []tools.Tool {
 			}
 			for _, t := range active {
 				seq, _ := m.Store().LatestSeq(ctx, t.URI)
-				out.Active = append(out.Active, ActiveView{URI: t.URI, Kind: t.Kind, LatestSeq: seq, Subscribers: r.Subscribers(t.URI)})
+				out.Active = append(out.Active, ActiveView{URI: triggers.PublicURI(t.URI), Kind: t.Kind, LatestSeq: seq, Subscribers: r.Subscribers(t.URI)})
 			}
 			return out, nil
 		}),
@@ -83,6 +83,9 @@ func Tools(m *triggers.Manager, r *Resources) []tools.Tool {
 			Name: "trigger_read_events", Title: "Read trigger events", Toolset: Toolset, Operation: "ReadTriggerEvents", ReadOnly: true, Local: true,
 			Description: "Read a trigger's events after a cursor or a named consumer's cursor. Pass cursor back as after while more. Costs no budget.",
 		}, func(ctx context.Context, in ReadArgs) (Page, error) {
+			if err := r.check(in.URI, false); err != nil {
+				return Page{}, asArgError(err)
+			}
 			after := in.After
 			if in.Consumer != "" {
 				after = -1
@@ -94,16 +97,22 @@ func Tools(m *triggers.Manager, r *Resources) []tools.Tool {
 			Name: "trigger_start", Title: "Start trigger", Toolset: Toolset, Operation: "StartTrigger", Idempotent: true,
 			Description: "Start a trigger by URI: a poller (from now, no history) or a WorkSpan webhook subscriber (one call). Survives restarts.",
 		}, func(ctx context.Context, in TriggerArgs) (Started, error) {
-			uri, err := m.Start(ctx, in.URI)
+			if err := r.check(in.URI, true); err != nil {
+				return Started{}, asArgError(err)
+			}
+			key, err := m.Start(ctx, in.URI)
 			if err != nil {
 				return Started{}, asArgError(err)
 			}
-			return Started{URI: uri, Active: true}, nil
+			return Started{URI: triggers.PublicURI(key), Active: true}, nil
 		}),
 		tools.New(tools.Spec{
 			Name: "trigger_stop", Title: "Stop trigger", Toolset: Toolset, Operation: "StopTrigger", Idempotent: true, Destructive: true,
 			Description: "Stop a trigger (a webhook one deletes its subscriber: one call). Stored events stay readable.",
 		}, func(ctx context.Context, in TriggerArgs) (Started, error) {
+			if err := r.check(in.URI, true); err != nil {
+				return Started{}, asArgError(err)
+			}
 			if err := m.Stop(ctx, in.URI); err != nil {
 				return Started{}, asArgError(err)
 			}
@@ -113,10 +122,16 @@ func Tools(m *triggers.Manager, r *Resources) []tools.Tool {
 	}
 }
 
-// asArgError reports a URI no trigger accepts as invalid_argument.
+// asArgError reports a URI no trigger accepts as invalid_argument, and the
+// refusals a caller can act on with their code.
 func asArgError(err error) error {
-	if errors.Is(err, triggers.ErrUnknownTrigger) {
+	switch {
+	case errors.Is(err, triggers.ErrUnknownTrigger):
 		return tools.InvalidArgument("uri", "%v; see trigger_list for the URI templates", err)
+	case errors.Is(err, triggers.ErrNeedsStateKey):
+		return &tools.Error{Code: tools.CodeForbidden, Message: err.Error()}
+	case errors.Is(err, triggers.ErrTooManyTriggers):
+		return &tools.Error{Code: tools.CodeConflict, Message: err.Error()}
 	}
 	return err
 }
