@@ -150,8 +150,12 @@ func TestCallerTriggersPollWithTheirSealedCredential(t *testing.T) {
 	st := openStore(t)
 	p := secretPoller{seen: make(chan string, 10)}
 	kinds := []Kind{{Name: "pipedrive.x", Base: "pipedrive://triggers/x", Poller: p, Interval: time.Hour}, {Name: "pipedrive.y", Base: "pipedrive://triggers/y", Poller: p, Interval: time.Hour}}
-	asAlice := func(context.Context, string) Scope { return Scope{Owner: "api_key:alice", Secret: "alice-pipedrive-token"} }
-	withSecret := func(ctx context.Context, _, secret string) context.Context { return context.WithValue(ctx, secretKey{}, secret) }
+	asAlice := func(context.Context, string) Scope {
+		return Scope{Owner: "api_key:alice", Secret: "alice-pipedrive-token"}
+	}
+	withSecret := func(ctx context.Context, _, secret string) context.Context {
+		return context.WithValue(ctx, secretKey{}, secret)
+	}
 
 	noKey := NewManager(st, kinds, Options{ScopeOf: asAlice, WithSecret: withSecret})
 	_, err := noKey.Start(context.Background(), "pipedrive://triggers/x")
