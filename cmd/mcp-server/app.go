@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
@@ -50,8 +49,7 @@ type App struct {
 	Metrics  *metrics.Metrics
 	closers  []func()
 
-	errMu     sync.Mutex
-	lastError map[string]upstreamFailure // by connection
+	lastError *tools.IdleCache[string, upstreamFailure] // by connection, bounded like the connections
 	subs      func() int
 }
 
@@ -64,7 +62,12 @@ func (a *App) Close() {
 
 // newApp wires connectors, budgets and tools into an MCP server.
 func newApp(cfg Config, log *slog.Logger) (*App, error) {
-	app := &App{Budgets: throttle.NewRegistry(throttle.Config{Limit: cfg.BudgetLimit, Window: cfg.BudgetWindow, MaxWait: cfg.BudgetMaxWait})}
+	bounds := []tools.CacheOption{tools.WithMaxEntries(cfg.MaxConnections), tools.WithIdleTTL(cfg.ConnectionIdleTTL)}
+	app := &App{
+		Budgets: throttle.NewRegistry(throttle.Config{Limit: cfg.BudgetLimit, Window: cfg.BudgetWindow, MaxWait: cfg.BudgetMaxWait},
+			throttle.WithMaxConnections(cfg.MaxConnections), throttle.WithIdleTTL(cfg.ConnectionIdleTTL)),
+		lastError: tools.NewIdleCache[string, upstreamFailure](bounds...),
+	}
 	app.Metrics = metrics.New(app.Budgets, func() int {
 		if app.subs == nil {
 			return 0
@@ -90,9 +93,9 @@ func newApp(cfg Config, log *slog.Logger) (*App, error) {
 		)
 	}
 	pdClient := newPipedrive(pdtools.Toolset, pdToken)
-	pdPool := tools.NewPool(pdtools.Toolset, pdClient, newPipedrive)
+	pdPool := tools.NewPool(pdtools.Toolset, pdClient, newPipedrive, bounds...)
 
-	pcClient, pcPool, err := app.partnerCenterClient(cfg, log)
+	pcClient, pcPool, err := app.partnerCenterClient(cfg, log, bounds)
 	if err != nil {
 		app.Close()
 		return nil, err
@@ -115,7 +118,8 @@ func newApp(cfg Config, log *slog.Logger) (*App, error) {
 	}
 
 	app.subs = resources.Total
-	completer := &completions.Provider{Pipedrive: pdPool.For, PartnerCenter: pcPool.For, WorkSpan: wsClient}
+	completer := &completions.Provider{Pipedrive: pdPool.For, PartnerCenter: pcPool.For, WorkSpan: wsClient,
+		MaxConnections: cfg.MaxConnections, IdleTTL: cfg.ConnectionIdleTTL}
 	reg := buildRegistry(app.Budgets, pdPool.For, pcPool.For, wsClient, wsOptions(cfg, app.Budgets))
 	reg.Add(tools.ConnectionStatusTool(app.connectionReport(cfg, pdPool.For, map[string]string{
 		pdtools.Toolset: pdClient.BaseURL(), pctools.Toolset: pcClient.BaseURL(), wstools.Toolset: wsClient.BaseURL(),
@@ -137,7 +141,7 @@ func newApp(cfg Config, log *slog.Logger) (*App, error) {
 			if toolset == tools.ToolsetServer || toolset == trtools.Toolset {
 				return nil
 			}
-			return app.Budgets.Budget(tools.ConnectionName(toolset, tools.Credential(ctx, toolset)))
+			return app.Budgets.Lookup(tools.ConnectionName(toolset, tools.Credential(ctx, toolset)))
 		},
 		Logger:     log,
 		Hooks:      hooks,
@@ -265,7 +269,7 @@ func (a *App) workSpanClient(cfg Config, log *slog.Logger) (*workspan.Client, er
 
 // partnerCenterClient connects Partner Center Referrals: the configured
 // credential, or the embedded sandbox (through its own token endpoint).
-func (a *App) partnerCenterClient(cfg Config, log *slog.Logger) (*partnercenter.Client, *tools.Pool[*partnercenter.Client], error) {
+func (a *App) partnerCenterClient(cfg Config, log *slog.Logger, bounds []tools.CacheOption) (*partnercenter.Client, *tools.Pool[*partnercenter.Client], error) {
 	pcc := cfg.PartnerCenter
 	base := orDefault(pcc.BaseURL, partnercenter.DefaultBaseURL)
 	tokenHTTP := &http.Client{Timeout: upstreamTimeout}
@@ -299,7 +303,7 @@ func (a *App) partnerCenterClient(cfg Config, log *slog.Logger) (*partnercenter.
 	// A caller's own bearer token (HTTP mode) is used as is.
 	pool := tools.NewPool(pctools.Toolset, c, func(connection, token string) *partnercenter.Client {
 		return newClient(connection, partnercenter.StaticToken(token))
-	})
+	}, bounds...)
 	return c, pool, nil
 }
 
@@ -326,12 +330,7 @@ func (a *App) transport(connection string) http.RoundTripper {
 	return httpx.ChainObserved(a.Budgets.Budget(connection), http.DefaultTransport, func(status int, waited time.Duration) {
 		a.Metrics.ObserveUpstream(connection, status, waited)
 		if status == 0 || status >= 400 {
-			a.errMu.Lock()
-			if a.lastError == nil {
-				a.lastError = map[string]upstreamFailure{}
-			}
-			a.lastError[connection] = upstreamFailure{Status: status, At: time.Now().UTC()}
-			a.errMu.Unlock()
+			a.lastError.Put(connection, upstreamFailure{Status: status, At: time.Now().UTC()})
 		}
 	})
 }
@@ -350,19 +349,17 @@ func (a *App) connectionReport(cfg Config, pd pdtools.Connection, endpoints map[
 					info.Account = fmt.Sprintf("%s <%s>", me.Name, me.Email)
 				}
 			}
-			info.Budget = tools.BudgetOf(a.Budgets.Budget(name).Status())
+			info.Budget = tools.BudgetOf(a.Budgets.Status(name))
 			if sandbox[connector] && tools.Credential(ctx, connector) == "" {
 				info.Mode = "sandbox"
 			}
-			a.errMu.Lock()
-			if f, ok := a.lastError[name]; ok {
+			if f, ok := a.lastError.Get(name); ok {
 				info.LastError = fmt.Sprintf("HTTP %d", f.Status)
 				if f.Status == 0 {
 					info.LastError = "no reply (network error or timeout)"
 				}
 				info.LastErrorAt = f.At.Format(time.RFC3339)
 			}
-			a.errMu.Unlock()
 			for _, t := range active {
 				if strings.HasPrefix(t.Kind, connector+".") {
 					info.ActiveTriggers++
