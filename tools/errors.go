@@ -10,7 +10,10 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/cosell-mcp/cosell-mcp/connectors/partnercenter"
+	"github.com/cosell-mcp/cosell-mcp/connectors/workspan"
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
+	"github.com/cosell-mcp/cosell-mcp/internal/triggers"
 	"github.com/cosell-mcp/cosell-mcp/internal/upstream"
 )
 
@@ -38,9 +41,10 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-// InvalidArgument reports a bad argument; it is raised before any upstream call.
+// InvalidArgument reports a bad argument; it is raised before any upstream
+// call. The message is cut to MaxErrorMessage bytes.
 func InvalidArgument(field, format string, args ...any) *Error {
-	return &Error{Code: CodeInvalidArgument, Field: field, Message: fmt.Sprintf(format, args...)}
+	return &Error{Code: CodeInvalidArgument, Field: elide(oneLine(field)), Message: capMessage(fmt.Sprintf(format, args...))}
 }
 
 // NotFound reports a missing object.
@@ -50,8 +54,15 @@ func NotFound(format string, args ...any) *Error {
 
 // AsError maps any error from a handler onto the caller-facing error. This
 // is the one place where upstream, throttle and transport failures are
-// translated.
+// translated. Messages are cut to MaxErrorMessage bytes, and always come
+// from the outermost error's text (a connector redacts credentials there).
 func AsError(err error) *Error {
+	e := asError(err)
+	e.Message = capMessage(e.Message)
+	return e
+}
+
+func asError(err error) *Error {
 	var te *Error
 	if errors.As(err, &te) {
 		return te
@@ -60,9 +71,20 @@ func AsError(err error) *Error {
 	if errors.As(err, &thr) {
 		return &Error{Code: CodeThrottled, Message: thr.Error(), RetryAfterSeconds: thr.RetryAfterSeconds()}
 	}
+	// A request a client refused before sending it, and a URI no trigger
+	// accepts, are the caller's to fix.
+	if errors.Is(err, partnercenter.ErrInvalidArgument) || errors.Is(err, workspan.ErrInvalidArgument) || errors.Is(err, triggers.ErrUnknownTrigger) {
+		return &Error{Code: CodeInvalidArgument, Message: err.Error()}
+	}
 	var ue *upstream.Error
 	if errors.As(err, &ue) {
 		return fromUpstream(ue)
+	}
+	var be *upstream.BodyError
+	if errors.As(err, &be) {
+		// A 2xx whose body could not be used. (For a write its outcome is
+		// unknown; that mapping is to come.)
+		return &Error{Code: CodeUpstreamError, Message: be.Error()}
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return &Error{Code: CodeUnavailable, Message: "the upstream did not answer in time; try again"}
@@ -72,7 +94,7 @@ func AsError(err error) *Error {
 	}
 	var ne net.Error
 	if errors.As(err, &ne) {
-		return &Error{Code: CodeUnavailable, Message: "the upstream could not be reached: " + ne.Error()}
+		return &Error{Code: CodeUnavailable, Message: "the upstream could not be reached: " + err.Error()}
 	}
 	return &Error{Code: CodeUpstreamError, Message: err.Error()}
 }
@@ -104,9 +126,11 @@ func fromUpstream(e *upstream.Error) *Error {
 }
 
 // Result renders the error as an isError tool result whose text is
-// {"error":{...}}.
+// {"error":{...}}; the message is cut to MaxErrorMessage bytes.
 func (e *Error) Result() *mcp.CallToolResult {
-	body, _ := json.Marshal(map[string]any{"error": e})
+	capped := *e
+	capped.Message = capMessage(e.Message)
+	body, _ := json.Marshal(map[string]any{"error": &capped})
 	return &mcp.CallToolResult{
 		Content: []mcp.Content{mcp.NewTextContent(string(body))},
 		IsError: true,

@@ -70,9 +70,14 @@ func NewServer(reg *Registry, opts ServerOptions) *server.MCPServer {
 	return s
 }
 
-// MCPTool returns the MCP definition of the tool.
+// MCPTool returns the MCP definition of the tool, with the listed input
+// schema (see Tool.ListedInputSchema).
 func (t Tool) MCPTool() mcp.Tool {
-	mt := mcp.NewToolWithRawSchema(t.Name, t.Description, t.InputSchema)
+	schema := t.ListedInputSchema
+	if schema == nil {
+		schema = t.InputSchema
+	}
+	mt := mcp.NewToolWithRawSchema(t.Name, t.Description, schema)
 	mt.RawOutputSchema = t.ListedOutputSchema
 	mt.Annotations = t.annotations()
 	mt.Title = t.Title
@@ -111,7 +116,7 @@ func (t Tool) handler(opts ServerOptions) server.ToolHandlerFunc {
 		if perr := opts.Policy.Allows(t); perr != nil {
 			res = perr.Result()
 		} else {
-			args, err := json.Marshal(req.Params.Arguments)
+			args, err := rawArguments(req)
 			if err != nil {
 				res = InvalidArgument("", "arguments are not valid JSON: %v", err).Result()
 			} else {
@@ -139,6 +144,23 @@ func (t Tool) handler(opts ServerOptions) server.ToolHandlerFunc {
 		}
 		return res, nil
 	}
+}
+
+// rawArguments returns a call's arguments as the client sent them. mcp-go
+// decodes params.arguments into an `any`, whose numbers are float64: an id
+// above 2^53 (9007199254740993) would come back from it rounded
+// (9007199254740992). Its CallToolParams.UnmarshalJSON keeps the original
+// bytes in RawArguments, which every JSON-RPC transport (stdio, streamable
+// HTTP, in-process) fills; only a request built in Go without JSON has
+// none, and then Arguments is all there is.
+func rawArguments(req mcp.CallToolRequest) (json.RawMessage, error) {
+	if len(req.Params.RawArguments) > 0 {
+		return req.Params.RawArguments, nil
+	}
+	if raw, ok := req.Params.Arguments.(json.RawMessage); ok {
+		return raw, nil
+	}
+	return json.Marshal(req.Params.Arguments)
 }
 
 func successResult(out any) *mcp.CallToolResult {

@@ -12,8 +12,11 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	jsv "github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 )
 
 // Spec describes a tool: its MCP identity and what it does upstream.
@@ -43,8 +46,14 @@ type Spec struct {
 // Tool is a Spec with its schemas and typed handler.
 type Tool struct {
 	Spec
-	InputSchema  json.RawMessage
-	OutputSchema json.RawMessage
+	// InputSchema is the full input schema (schemas/<tool>.json): every
+	// string without a maxLength of its own has DefaultMaxStringLength.
+	InputSchema json.RawMessage
+	// ListedInputSchema is the input schema tools/list carries: the same
+	// without the default string limits, which validation enforces all
+	// the same (the list's byte budget has no room for them).
+	ListedInputSchema json.RawMessage
+	OutputSchema      json.RawMessage
 	// ListedOutputSchema is the compact output schema tools/list carries
 	// (see ListedOutputSchemaOf); OutputSchema is the full one.
 	ListedOutputSchema json.RawMessage
@@ -69,15 +78,18 @@ func New[In, Out any](spec Spec, fn func(ctx context.Context, in In) (Out, error
 			panic(fmt.Sprintf("tools: %s: %s is not a struct", spec.Name, t))
 		}
 	}
-	t := Tool{Spec: spec, InputSchema: SchemaOf[In](), OutputSchema: SchemaOf[Out](), ListedOutputSchema: ListedOutputSchemaOf[Out]()}
-	t.validator = compileSchema(spec.Name, t.InputSchema)
+	listed := SchemaOf[In]()
+	t := Tool{Spec: spec, InputSchema: withStringLimits(listed), ListedInputSchema: listed, OutputSchema: SchemaOf[Out](), ListedOutputSchema: ListedOutputSchemaOf[Out]()}
+	t.validator = compileSchema(spec.Name, validationSchema(t.InputSchema))
 	t.call = func(ctx context.Context, args json.RawMessage) (any, error) {
 		var in In
+		// Numbers decode from their JSON text: an int64 id above 2^53
+		// keeps every digit (no float64 on the way).
 		dec := json.NewDecoder(bytes.NewReader(args))
 		dec.DisallowUnknownFields()
 		dec.UseNumber()
 		if err := dec.Decode(&in); err != nil {
-			return nil, InvalidArgument("", "arguments do not match the schema: %s", strings.TrimPrefix(err.Error(), "json: "))
+			return nil, InvalidArgument("", "arguments do not match the schema: %s", elideQuoted(strings.TrimPrefix(err.Error(), "json: ")))
 		}
 		return fn(ctx, in)
 	}
@@ -117,39 +129,142 @@ func compileSchema(name string, schema json.RawMessage) *jsv.Schema {
 	return s
 }
 
+// Bounds of a validation error's message.
+const (
+	// MaxErrorMessage bounds the message of every error result, in bytes.
+	MaxErrorMessage = 2 << 10
+	// maxQuoted bounds a quoted value or an argument's location within a
+	// message, in characters.
+	maxQuoted = 80
+)
+
 // validationError condenses a schema validation failure into one line per
-// problem, naming the argument: "limit: got string, want integer".
+// problem, naming the argument: "limit: got string, want integer". Values
+// the validator quotes are cut to 80 characters, argument locations too,
+// and the whole message to MaxErrorMessage bytes: a huge argument gets a
+// short answer.
 func validationError(err error) *Error {
 	var ve *jsv.ValidationError
 	if !errors.As(err, &ve) {
-		return InvalidArgument("", "%v", err)
+		return InvalidArgument("", "%s", capMessage(elideQuoted(err.Error())))
 	}
 	var msgs []string
 	field := ""
-	for _, line := range strings.Split(ve.Error(), "\n") {
-		line = strings.TrimSpace(line)
-		if !strings.HasPrefix(line, "- at '") {
-			continue
+	size := 0
+	var walk func(e *jsv.ValidationError)
+	walk = func(e *jsv.ValidationError) {
+		if size > MaxErrorMessage {
+			return
 		}
-		rest := strings.TrimPrefix(line, "- at '")
-		loc, msg, ok := strings.Cut(rest, "': ")
-		if !ok {
-			continue
-		}
-		loc = strings.TrimPrefix(loc, "/")
-		if loc == "" {
-			msgs = append(msgs, msg)
-		} else {
-			if field == "" {
-				field = loc
+		_, isSchema := e.ErrorKind.(*kind.Schema)
+		_, isRef := e.ErrorKind.(*kind.Reference)
+		if !isSchema && !(isRef && len(e.Causes) == 1) && len(e.Causes) == 0 {
+			loc := elide(oneLine(strings.Join(e.InstanceLocation, "/")))
+			msg := elideQuoted(kindMessage(e))
+			if loc != "" {
+				if field == "" {
+					field = loc
+				}
+				msg = loc + ": " + msg
 			}
-			msgs = append(msgs, loc+": "+msg)
+			msgs = append(msgs, msg)
+			size += len(msg) + 2
+		}
+		for _, c := range e.Causes {
+			walk(c)
 		}
 	}
+	walk(ve)
 	if len(msgs) == 0 {
-		msgs = append(msgs, ve.Error())
+		msgs = append(msgs, elideQuoted(ve.Error()))
 	}
-	return InvalidArgument(field, "%s", strings.Join(msgs, "; "))
+	return InvalidArgument(field, "%s", capMessage(strings.Join(msgs, "; ")))
+}
+
+// kindMessage is the validator's text for one problem, without its
+// location.
+func kindMessage(e *jsv.ValidationError) string {
+	one := &jsv.ValidationError{SchemaURL: e.SchemaURL, ErrorKind: e.ErrorKind}
+	return strings.TrimPrefix(one.Error(), "at '': ")
+}
+
+// oneLine replaces line breaks and other control characters with spaces.
+func oneLine(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// elide cuts s to maxQuoted characters, marking the cut with "…".
+func elide(s string) string {
+	if utf8.RuneCountInString(s) <= maxQuoted {
+		return s
+	}
+	n := 0
+	for i := range s {
+		if n == maxQuoted {
+			return s[:i] + "…"
+		}
+		n++
+	}
+	return s
+}
+
+// elideQuoted cuts every single- or double-quoted value in msg to
+// maxQuoted characters and removes line breaks.
+func elideQuoted(msg string) string {
+	if len(msg) <= maxQuoted && !strings.ContainsAny(msg, "\n\r") {
+		return msg
+	}
+	var b strings.Builder
+	for i := 0; i < len(msg); {
+		c := msg[i]
+		if c != '\'' && c != '"' {
+			if c == '\n' || c == '\r' {
+				b.WriteByte(' ')
+			} else {
+				b.WriteByte(c)
+			}
+			i++
+			continue
+		}
+		// Find the closing quote, skipping backslash escapes.
+		j := i + 1
+		for j < len(msg) && msg[j] != c {
+			if msg[j] == '\\' {
+				j++
+			}
+			j++
+		}
+		b.WriteByte(c)
+		if j >= len(msg) {
+			// Unbalanced: the rest is one value.
+			b.WriteString(elide(oneLine(msg[i+1:])))
+			break
+		}
+		b.WriteString(elide(oneLine(msg[i+1 : j])))
+		b.WriteByte(c)
+		i = j + 1
+	}
+	return b.String()
+}
+
+// capMessage cuts msg to MaxErrorMessage bytes on a character boundary.
+func capMessage(msg string) string {
+	if len(msg) <= MaxErrorMessage {
+		return msg
+	}
+	cut := MaxErrorMessage - len("…")
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return msg[:cut] + "…"
 }
 
 // CheckResult validates a structured result against the tool's full output

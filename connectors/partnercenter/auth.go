@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -69,10 +68,16 @@ type OAuthConfig struct {
 	Clock clock.Clock
 }
 
+// maxTokenReply bounds a token endpoint's reply.
+const maxTokenReply = 256 << 10
+
 // oauthSource is the TokenSource of NewOAuthTokenSource.
 type oauthSource struct {
 	cfg   OAuthConfig
 	cache *tokencache.Cache
+	// replies reads the token endpoint's replies; its Redactor knows the
+	// client secret, every refresh token and the access tokens obtained.
+	replies *upstream.Reader
 
 	mu      sync.Mutex
 	refresh string // the current refresh token; the endpoint may rotate it
@@ -92,9 +97,21 @@ func NewOAuthTokenSource(cfg OAuthConfig) TokenSource {
 	}
 	cfg.Clock = clock.OrReal(cfg.Clock)
 	s := &oauthSource{cfg: cfg, refresh: cfg.RefreshToken}
+	s.replies = &upstream.Reader{
+		Connector:    authConnectorName,
+		MaxBody:      maxTokenReply,
+		MaxErrorBody: maxTokenReply,
+		Clock:        cfg.Clock,
+		Redactor:     upstream.NewRedactor(cfg.ClientSecret, cfg.RefreshToken),
+		ParseError:   parseTokenError,
+	}
 	s.cache = tokencache.New(s.fetch, cfg.Clock)
 	return s
 }
+
+// Redactor knows the source's secrets: the client secret, the refresh
+// tokens and the access tokens it obtained. An API client links it.
+func (s *oauthSource) Redactor() *upstream.Redactor { return s.replies.Redactor }
 
 // Token returns a cached token or waits for a fresh one.
 func (s *oauthSource) Token(ctx context.Context) (string, error) { return s.cache.Token(ctx) }
@@ -108,7 +125,11 @@ func (s *oauthSource) fetch(ctx context.Context) (string, time.Time, error) {
 	refresh := s.refresh
 	s.mu.Unlock()
 	token, useUntil, rotated, err := s.request(ctx, refresh)
+	if err == nil {
+		s.replies.Redactor.AddRecent(token)
+	}
 	if err == nil && rotated != "" {
+		s.replies.Redactor.AddRecent(rotated)
 		s.mu.Lock()
 		s.refresh = rotated
 		s.mu.Unlock()
@@ -154,69 +175,55 @@ func (s *oauthSource) request(ctx context.Context, refresh string) (token string
 	start := s.cfg.Clock.Now()
 	resp, err := s.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return "", time.Time{}, "", fmt.Errorf("%s: token request: %w", authConnectorName, s.scrubErr(err))
+		return "", time.Time{}, "", fmt.Errorf("%s: token request: %w", authConnectorName, s.replies.Redactor.RedactError(err))
 	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-
-	var tr tokenReply
-	jsonErr := json.Unmarshal(raw, &tr)
-	if resp.StatusCode < 200 || resp.StatusCode > 299 || tr.Error != "" {
-		status := resp.StatusCode
-		if status < 400 {
-			status = http.StatusBadGateway
-		}
-		e := &upstream.Error{Connector: authConnectorName, Status: status, Message: s.scrub(tr.ErrorDescription), Detail: s.scrub(tr.Error)}
-		if e.Message == "" {
-			e.Message, e.Detail = nonEmpty(e.Detail, http.StatusText(resp.StatusCode)), ""
-		}
-		if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
-			e.RetryAfter, _ = upstream.RetryAfter(resp.Header, s.cfg.Clock.Now())
+	if !upstream.Success(resp) {
+		e := s.replies.Error(resp)
+		if e.Status < 400 {
+			e.Status = http.StatusBadGateway
 		}
 		return "", time.Time{}, "", e
 	}
-	if jsonErr != nil || tr.AccessToken == "" {
-		return "", time.Time{}, "", &upstream.Error{Connector: authConnectorName, Status: http.StatusBadGateway, Message: "token endpoint replied without an access token"}
+	var tr tokenReply
+	if err := s.replies.DecodeRaw(resp, &tr); err != nil {
+		var be *upstream.BodyError
+		kind := ""
+		if errors.As(err, &be) {
+			kind = "reply " + string(be.Kind)
+		}
+		return "", time.Time{}, "", s.replies.NewError(http.StatusBadGateway, "token endpoint replied without an access token", kind)
+	}
+	if tr.Error != "" || tr.ErrorDescription != "" {
+		// A 2xx that says it failed.
+		msg, detail := parseTokenErrorReply(tr)
+		return "", time.Time{}, "", s.replies.NewError(http.StatusBadGateway, msg, detail)
+	}
+	if tr.AccessToken == "" {
+		return "", time.Time{}, "", s.replies.NewError(http.StatusBadGateway, "token endpoint replied without an access token", "")
 	}
 	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "Bearer") {
-		return "", time.Time{}, "", &upstream.Error{Connector: authConnectorName, Status: http.StatusBadGateway, Message: "token endpoint replied with unsupported token type " + strconv.Quote(tr.TokenType)}
+		return "", time.Time{}, "", s.replies.NewError(http.StatusBadGateway, "token endpoint replied with unsupported token type "+strconv.Quote(upstream.Truncate(tr.TokenType, 40)), "")
 	}
-	return tr.AccessToken, tokencache.UseUntil(start, time.Duration(tr.ExpiresIn)*time.Second), tr.RefreshToken, nil
+	return tr.AccessToken, tokencache.UseUntil(start, upstream.Seconds(int64(tr.ExpiresIn))), tr.RefreshToken, nil
 }
 
-// scrub removes the configured secrets from text that will reach an error.
-func (s *oauthSource) scrub(text string) string {
-	for _, secret := range []string{s.cfg.ClientSecret, s.cfg.RefreshToken, s.currentRefresh()} {
-		if len(secret) >= 4 {
-			text = strings.ReplaceAll(text, secret, "[redacted]")
-		}
+// parseTokenError reads an OAuth 2.0 error reply {"error",
+// "error_description"}: the description is the message, the error code
+// its detail.
+func parseTokenError(_ int, body []byte) (message, detail string) {
+	var tr tokenReply
+	if json.Unmarshal(body, &tr) != nil {
+		return "", ""
 	}
-	return text
+	return parseTokenErrorReply(tr)
 }
 
-func (s *oauthSource) currentRefresh() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.refresh
-}
-
-// scrubErr keeps a transport error's chain (timeouts, throttling) while
-// removing secrets from its text.
-func (s *oauthSource) scrubErr(err error) error {
-	msg := err.Error()
-	if clean := s.scrub(msg); clean != msg {
-		return &scrubbedError{msg: clean, err: err}
+func parseTokenErrorReply(tr tokenReply) (message, detail string) {
+	if tr.ErrorDescription == "" {
+		return tr.Error, ""
 	}
-	return err
+	return tr.ErrorDescription, tr.Error
 }
-
-type scrubbedError struct {
-	msg string
-	err error
-}
-
-func (e *scrubbedError) Error() string { return e.msg }
-func (e *scrubbedError) Unwrap() error { return e.err }
 
 var _ Invalidator = (*oauthSource)(nil)
 

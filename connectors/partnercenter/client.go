@@ -35,13 +35,8 @@ const CallerID = "60858c1b-2062-40ad-b42c-996b6b5b047d"
 // connectorName labels errors from this client.
 const connectorName = "partnercenter"
 
-// maxErrorBody bounds how much of an error reply is read.
-const maxErrorBody = 64 << 10
-
-// maxBody bounds how much of a success reply is read.
-const maxBody = 32 << 20
-
-// maxDetail bounds the upstream text copied into an error's Detail.
+// maxDetail bounds each part of the upstream text copied into an error's
+// Detail (the whole is bounded by the upstream.Reader).
 const maxDetail = 512
 
 // Client calls the Partner Center Referrals API.
@@ -51,6 +46,10 @@ type Client struct {
 	http    *http.Client
 	ua      string
 	clock   clock.Clock
+	maxBody int64
+	// replies reads every reply; its Redactor knows every token the
+	// client sent and the token source's secrets.
+	replies *upstream.Reader
 }
 
 // Option configures a Client.
@@ -79,13 +78,33 @@ func WithClock(clk clock.Clock) Option {
 	return func(c *Client) { c.clock = clock.OrReal(clk) }
 }
 
-// New returns a client that authenticates with tokens from ts.
+// WithMaxBody bounds a success reply (default upstream.DefaultMaxBody, 16
+// MiB); a bigger one is refused with an *upstream.BodyError.
+func WithMaxBody(n int64) Option {
+	return func(c *Client) { c.maxBody = n }
+}
+
+// New returns a client that authenticates with tokens from ts. No
+// credential (a token it sent, or the secrets of a token source from
+// NewOAuthTokenSource) appears in an error or a result: every reply goes
+// through one upstream.Reader that redacts them.
 func New(ts TokenSource, opts ...Option) *Client {
 	c := &Client{baseURL: DefaultBaseURL, tokens: ts, http: &http.Client{Timeout: 60 * time.Second}, ua: "cosell-mcp", clock: clock.Real()}
 	for _, o := range opts {
 		o(c)
 	}
+	red := upstream.NewRedactor()
+	if rs, ok := ts.(redacting); ok {
+		red.Link(rs.Redactor())
+	}
+	c.replies = &upstream.Reader{Connector: connectorName, MaxBody: c.maxBody, Clock: c.clock, Redactor: red, ParseError: parseError}
 	return c
+}
+
+// redacting is implemented by token sources that hold secrets besides the
+// tokens they hand out (a client secret, a refresh token).
+type redacting interface {
+	Redactor() *upstream.Redactor
 }
 
 // BaseURL returns the engagements root the client talks to.
@@ -146,21 +165,16 @@ type call struct {
 	prefer    string
 }
 
-// reply is a 2xx answer.
-type reply struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
 func isWrite(method string) bool {
 	return method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch
 }
 
-// do performs one logical call. A 401 makes it drop the token (when the
-// TokenSource is an Invalidator) and send the request once more with a fresh
-// one; the correlation and request ids stay the same.
-func (c *Client) do(ctx context.Context, cl call) (*reply, error) {
+// do performs one logical call and returns its 2xx reply with the body
+// unread: decode it through c.replies, which bounds, redacts and closes it.
+// A non-2xx reply is an *upstream.Error. A 401 makes it drop the token
+// (when the TokenSource is an Invalidator) and send the request once more
+// with a fresh one; the correlation and request ids stay the same.
+func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 	if c.tokens == nil {
 		return nil, errNoTokenSource
 	}
@@ -188,8 +202,9 @@ func (c *Client) do(ctx context.Context, cl call) (*reply, error) {
 	for attempt := 0; ; attempt++ {
 		token, err := c.tokens.Token(ctx)
 		if err != nil {
-			return nil, err
+			return nil, c.replies.Redactor.RedactError(err)
 		}
+		c.replies.Redactor.AddRecent(token)
 		req, err := http.NewRequestWithContext(ctx, cl.method, cl.url, nil)
 		if err != nil {
 			return nil, fmt.Errorf("partnercenter: build request: %w", err)
@@ -220,31 +235,20 @@ func (c *Client) do(ctx context.Context, cl call) (*reply, error) {
 
 		resp, err := c.http.Do(req)
 		if err != nil {
-			return nil, err
+			return nil, c.replies.Redactor.RedactError(err)
 		}
 		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
 			if inv, ok := c.tokens.(Invalidator); ok {
-				_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
-				_ = resp.Body.Close()
+				upstream.Discard(resp)
 				inv.Invalidate(token)
 				continue
 			}
 		}
-		return c.finish(resp)
+		if err := c.replies.Check(resp); err != nil {
+			return nil, err
+		}
+		return resp, nil
 	}
-}
-
-// finish reads a reply and turns a non-2xx one into an *upstream.Error.
-func (c *Client) finish(resp *http.Response) (*reply, error) {
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, checkResponse(resp, c.clock.Now())
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		return nil, fmt.Errorf("partnercenter: read response: %w", err)
-	}
-	return &reply{status: resp.StatusCode, header: resp.Header, body: body}, nil
 }
 
 // errorBody covers Partner Center's general error shape
@@ -263,47 +267,35 @@ type errorBody struct {
 	} `json:"error"`
 }
 
-// checkResponse turns a non-2xx reply into an *upstream.Error; now dates a
-// Retry-After given as an HTTP date when the reply has no Date.
-func checkResponse(resp *http.Response, now time.Time) error {
-	e := &upstream.Error{Connector: connectorName, Status: resp.StatusCode}
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+// parseError reads Partner Center's error shapes (errorBody) into a
+// message and a detail.
+func parseError(_ int, body []byte) (message, detail string) {
 	var eb errorBody
-	trimmed := bytes.TrimSpace(raw)
-	if len(trimmed) > 0 && trimmed[0] == '{' && json.Unmarshal(trimmed, &eb) == nil {
-		var detail []string
-		if eb.Error != nil {
-			e.Message = eb.Error.Message
-			if c := codeString(eb.Error.Code); c != "" {
-				detail = append(detail, "code "+c)
-			}
-			if eb.Error.Target != "" {
-				detail = append(detail, "target "+eb.Error.Target)
-			}
-		} else {
-			e.Message = nonEmpty(eb.Description, eb.Message)
-			if c := codeString(eb.Code); c != "" {
-				detail = append(detail, "code "+c)
-			}
-			if eb.Source != "" {
-				detail = append(detail, "source "+eb.Source)
-			}
-			if d := bytes.TrimSpace(eb.Data); len(d) > 0 && !bytes.Equal(d, []byte("[]")) && !bytes.Equal(d, []byte("{}")) && !bytes.Equal(d, []byte("null")) {
-				detail = append(detail, "data "+truncate(string(d)))
-			}
+	if body[0] != '{' || json.Unmarshal(body, &eb) != nil {
+		return "", ""
+	}
+	var parts []string
+	if eb.Error != nil {
+		message = eb.Error.Message
+		if c := codeString(eb.Error.Code); c != "" {
+			parts = append(parts, "code "+c)
 		}
-		e.Detail = strings.Join(detail, "; ")
-	} else if len(trimmed) > 0 && trimmed[0] != '<' && utf8.Valid(trimmed) {
-		// A plain-text reply (a gateway's, say) is the best explanation there is.
-		e.Detail = truncate(strings.Join(strings.Fields(string(trimmed)), " "))
+		if eb.Error.Target != "" {
+			parts = append(parts, "target "+truncate(eb.Error.Target))
+		}
+	} else {
+		message = nonEmpty(eb.Description, eb.Message)
+		if c := codeString(eb.Code); c != "" {
+			parts = append(parts, "code "+c)
+		}
+		if eb.Source != "" {
+			parts = append(parts, "source "+truncate(eb.Source))
+		}
+		if d := bytes.TrimSpace(eb.Data); len(d) > 0 && !bytes.Equal(d, []byte("[]")) && !bytes.Equal(d, []byte("{}")) && !bytes.Equal(d, []byte("null")) {
+			parts = append(parts, "data "+truncate(string(d)))
+		}
 	}
-	if e.Message == "" {
-		e.Message = http.StatusText(resp.StatusCode)
-	}
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		e.RetryAfter, _ = upstream.RetryAfter(resp.Header, now)
-	}
-	return e
+	return message, strings.Join(parts, "; ")
 }
 
 // codeString renders an error code given as a JSON number or string.

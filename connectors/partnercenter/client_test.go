@@ -597,9 +597,12 @@ func TestMalformedSuccessBody(t *testing.T) {
 		_, _ = io.WriteString(w, `{"id":`)
 	})
 	_, err := f.client().GetReferral(ctx(t), "r1")
-	ue := asUpstream(t, err)
-	assert.Equal(t, 200, ue.Status)
-	assert.Contains(t, ue.Message, "malformed")
+	// issue finding 8: a 2xx with an unreadable body is its own error type.
+	var be *upstream.BodyError
+	require.ErrorAs(t, err, &be)
+	assert.Equal(t, 200, be.Status)
+	assert.Equal(t, upstream.BodyMalformed, be.Kind)
+	assert.Contains(t, err.Error(), "malformed")
 }
 
 // countingSource hands out tokens "tok-1", "tok-2", … and records

@@ -2,7 +2,7 @@ package partnercenter
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"net/http"
@@ -91,13 +91,13 @@ func (c *Client) resolveNextLink(nextLink string) (string, error) {
 }
 
 func (c *Client) page(ctx context.Context, u string) (*ReferralPage, error) {
-	r, err := c.do(ctx, call{method: http.MethodGet, url: u})
+	resp, err := c.do(ctx, call{method: http.MethodGet, url: u})
 	if err != nil {
 		return nil, err
 	}
 	var p ReferralPage
-	if err := json.Unmarshal(r.body, &p); err != nil {
-		return nil, malformed(r, err)
+	if err := c.replies.DecodeJSON(resp, &p); err != nil {
+		return nil, err
 	}
 	return &p, nil
 }
@@ -135,13 +135,13 @@ func (c *Client) GetReferral(ctx context.Context, id string) (*Referral, error) 
 	if err != nil {
 		return nil, err
 	}
-	r, err := c.do(ctx, call{method: http.MethodGet, url: u})
+	resp, err := c.do(ctx, call{method: http.MethodGet, url: u})
 	if err != nil {
 		return nil, err
 	}
-	ref, err := decodeReferral(r)
+	ref, err := c.decodeReferral(resp)
 	if err == nil && ref == nil {
-		err = &upstream.Error{Connector: connectorName, Status: r.status, Message: "empty response body"}
+		err = &upstream.BodyError{Connector: connectorName, Status: resp.StatusCode, Kind: upstream.BodyEmpty, Err: upstream.ErrEmptyBody}
 	}
 	return ref, err
 }
@@ -156,7 +156,7 @@ func (c *Client) CreateReferral(ctx context.Context, r Referral, requestID strin
 	if err != nil {
 		return nil, err
 	}
-	return decodeReferral(rep)
+	return c.decodeReferral(rep)
 }
 
 // PatchReferral applies JSON Patch operations (PATCH /referrals/{id}) and
@@ -172,11 +172,11 @@ func (c *Client) PatchReferral(ctx context.Context, id string, ops []PatchOp, if
 	if len(ops) == 0 {
 		return nil, fmt.Errorf("%w: a patch needs at least one operation", ErrInvalidArgument)
 	}
-	r, err := c.do(ctx, call{method: http.MethodPatch, url: u, body: ops, ifMatch: ifMatch, prefer: "return=representation"})
+	resp, err := c.do(ctx, call{method: http.MethodPatch, url: u, body: ops, ifMatch: ifMatch, prefer: "return=representation"})
 	if err != nil {
 		return nil, err
 	}
-	return decodeReferral(r)
+	return c.decodeReferral(resp)
 }
 
 // UpdateReferral replaces a referral (PUT /referrals/{id}). Deprecated
@@ -194,7 +194,7 @@ func (c *Client) UpdateReferral(ctx context.Context, id string, r Referral, ifMa
 	if err != nil {
 		return nil, err
 	}
-	return decodeReferral(rep)
+	return c.decodeReferral(rep)
 }
 
 // dealRegistrationValue is the value of the "add /registrations/-" patch.
@@ -214,21 +214,19 @@ func (c *Client) AddDealRegistration(ctx context.Context, id string, reg Registr
 	return c.PatchReferral(ctx, id, []PatchOp{{Op: OpAdd, Path: "/registrations/-", Value: v}}, ifMatch)
 }
 
-// decodeReferral reads a referral reply; nil when the reply has no body.
-func decodeReferral(r *reply) (*Referral, error) {
-	if len(strings.TrimSpace(string(r.body))) == 0 {
-		return nil, nil
-	}
+// decodeReferral reads a referral reply; nil when the reply has no body
+// (204 No Content). Its ETag comes from the body's eTag, else the ETag
+// header.
+func (c *Client) decodeReferral(resp *http.Response) (*Referral, error) {
 	var ref Referral
-	if err := json.Unmarshal(r.body, &ref); err != nil {
-		return nil, malformed(r, err)
+	if err := c.replies.DecodeJSON(resp, &ref); err != nil {
+		if errors.Is(err, upstream.ErrEmptyBody) {
+			return nil, nil
+		}
+		return nil, err
 	}
 	if ref.ETag == "" {
-		ref.ETag = r.header.Get("ETag")
+		ref.ETag = c.replies.Redact(resp.Header.Get("ETag"))
 	}
 	return &ref, nil
-}
-
-func malformed(r *reply, err error) error {
-	return &upstream.Error{Connector: connectorName, Status: r.status, Message: "malformed response body: " + err.Error()}
 }

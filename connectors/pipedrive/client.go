@@ -27,9 +27,6 @@ const DefaultBaseURL = "https://api.pipedrive.com"
 // connectorName labels errors from this client.
 const connectorName = "pipedrive"
 
-// maxErrorBody bounds how much of an error reply is read.
-const maxErrorBody = 64 << 10
-
 // Client calls the Pipedrive API with one API token.
 type Client struct {
 	baseURL string
@@ -37,6 +34,8 @@ type Client struct {
 	http    *http.Client
 	ua      string
 	clock   clock.Clock
+	maxBody int64
+	replies *upstream.Reader
 }
 
 // Option configures a Client.
@@ -66,11 +65,27 @@ func WithClock(clk clock.Clock) Option {
 	return func(c *Client) { c.clock = clock.OrReal(clk) }
 }
 
-// New returns a client that authenticates with the given API token.
+// WithMaxBody bounds a success reply (default upstream.DefaultMaxBody, 16
+// MiB); a bigger one is refused with an *upstream.BodyError.
+func WithMaxBody(n int64) Option {
+	return func(c *Client) { c.maxBody = n }
+}
+
+// New returns a client that authenticates with the given API token. The
+// token never appears in an error or a result: every reply goes through
+// one upstream.Reader that redacts it.
 func New(token string, opts ...Option) *Client {
 	c := &Client{baseURL: DefaultBaseURL, token: token, http: &http.Client{Timeout: 30 * time.Second}, ua: "cosell-mcp", clock: clock.Real()}
 	for _, o := range opts {
 		o(c)
+	}
+	c.replies = &upstream.Reader{
+		Connector:  connectorName,
+		MaxBody:    c.maxBody,
+		Clock:      c.clock,
+		Redactor:   upstream.NewRedactor(token),
+		ParseError: parseError,
+		RetryHint:  rateLimitReset,
 	}
 	return c
 }
@@ -138,55 +153,49 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, c.replies.Redactor.RedactError(err)
 	}
-	defer resp.Body.Close()
 	r := &Response{StatusCode: resp.StatusCode, RateLimit: parseRateLimit(resp.Header)}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return r, checkResponse(resp, c.clock.Now())
+	if err := c.replies.Check(resp); err != nil {
+		return r, err
 	}
+	// The envelope streams in through the bounded reader; its data is
+	// decoded into out below, and only out reaches a caller.
 	var env envelope
-	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
-		return r, &upstream.Error{Connector: connectorName, Status: resp.StatusCode, Message: "malformed response body: " + err.Error()}
+	if err := c.replies.DecodeRaw(resp, &env); err != nil {
+		return r, err
 	}
 	if !env.Success {
-		return r, &upstream.Error{Connector: connectorName, Status: http.StatusBadGateway, Message: nonEmpty(env.Error, "request was not successful"), Detail: env.ErrorInfo}
+		return r, c.replies.NewError(http.StatusBadGateway, nonEmpty(env.Error, "request was not successful"), env.ErrorInfo)
 	}
 	if len(env.AdditionalData) > 0 && env.AdditionalData[0] == '{' {
 		var cd cursorData
 		if json.Unmarshal(env.AdditionalData, &cd) == nil && cd.NextCursor != nil {
-			r.NextCursor = *cd.NextCursor
+			r.NextCursor = c.replies.Redact(*cd.NextCursor)
 		}
 	}
 	if out != nil && len(env.Data) > 0 && string(env.Data) != "null" {
-		if err := json.Unmarshal(env.Data, out); err != nil {
-			return r, &upstream.Error{Connector: connectorName, Status: resp.StatusCode, Message: "unexpected data shape: " + err.Error()}
+		if err := c.replies.DecodeBytes(resp.StatusCode, env.Data, out); err != nil {
+			return r, err
 		}
 	}
 	return r, nil
 }
 
-// checkResponse turns a non-2xx reply into an *upstream.Error; now dates a
-// Retry-After given as an HTTP date when the reply has no Date.
-func checkResponse(resp *http.Response, now time.Time) error {
-	e := &upstream.Error{Connector: connectorName, Status: resp.StatusCode}
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+// parseError reads Pipedrive's error envelope {"success": false, "error",
+// "error_info"}.
+func parseError(_ int, body []byte) (message, detail string) {
 	var env envelope
-	if json.Unmarshal(raw, &env) == nil {
-		e.Message, e.Detail = env.Error, env.ErrorInfo
+	if json.Unmarshal(body, &env) == nil {
+		return env.Error, env.ErrorInfo
 	}
-	if e.Message == "" {
-		e.Message = http.StatusText(resp.StatusCode)
-	}
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		e.RetryAfter, _ = upstream.RetryAfter(resp.Header, now)
-		if e.RetryAfter == 0 {
-			if rl := parseRateLimit(resp.Header); rl.Reset > 0 {
-				e.RetryAfter = rl.Reset
-			}
-		}
-	}
-	return e
+	return "", ""
+}
+
+// rateLimitReset is the wait x-ratelimit-reset announces.
+func rateLimitReset(h http.Header) (time.Duration, bool) {
+	d, ok := upstream.ParseDelaySeconds(h.Get("x-ratelimit-reset"))
+	return d, ok && d > 0
 }
 
 func parseRateLimit(h http.Header) RateLimit {
@@ -197,8 +206,13 @@ func parseRateLimit(h http.Header) RateLimit {
 	return RateLimit{
 		Limit:     atoi("x-ratelimit-limit"),
 		Remaining: atoi("x-ratelimit-remaining"),
-		Reset:     time.Duration(atoi("x-ratelimit-reset")) * time.Second,
+		Reset:     resetOf(h),
 	}
+}
+
+func resetOf(h http.Header) time.Duration {
+	d, _ := upstream.ParseDelaySeconds(h.Get("x-ratelimit-reset"))
+	return d
 }
 
 func nonEmpty(s, def string) string {

@@ -2,9 +2,7 @@ package workspan
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -22,6 +20,9 @@ const authConnectorName = "workspan-auth"
 // defaultTokenLife is assumed when the token reply carries no expires_in.
 const defaultTokenLife = 5 * time.Minute
 
+// maxTokenReply bounds a token endpoint's reply.
+const maxTokenReply = 256 << 10
+
 // tokenSource gets bearer tokens from {BaseURL}/oauth/token with the
 // application user's client credentials, caches them until 2 minutes
 // before they expire, and lets concurrent callers share one request.
@@ -35,6 +36,9 @@ type tokenSource struct {
 	ua       string
 
 	cache *tokencache.Cache
+	// replies reads the token endpoint's replies; its Redactor knows the
+	// secret and every access token obtained, and the API client shares it.
+	replies *upstream.Reader
 }
 
 func newTokenSource(cfg Config) *tokenSource {
@@ -47,6 +51,14 @@ func newTokenSource(cfg Config) *tokenSource {
 		clock:    cfg.Clock,
 		ua:       cfg.UserAgent,
 	}
+	s.replies = &upstream.Reader{
+		Connector:    authConnectorName,
+		MaxBody:      maxTokenReply,
+		MaxErrorBody: maxTokenReply,
+		Clock:        cfg.Clock,
+		Redactor:     upstream.NewRedactor(cfg.AppUserSecret),
+		ParseError:   parseError,
+	}
 	s.cache = tokencache.New(s.fetch, s.clock)
 	return s
 }
@@ -57,7 +69,13 @@ func (s *tokenSource) Token(ctx context.Context) (string, error) { return s.cach
 // Invalidate drops the cached token if it is still token.
 func (s *tokenSource) Invalidate(token string) { s.cache.Invalidate(token) }
 
-func (s *tokenSource) fetch(ctx context.Context) (string, time.Time, error) { return s.request(ctx) }
+func (s *tokenSource) fetch(ctx context.Context) (string, time.Time, error) {
+	token, useUntil, err := s.request(ctx)
+	if err == nil {
+		s.replies.Redactor.AddRecent(token)
+	}
+	return token, useUntil, err
+}
 
 // tokenReply is the token endpoint's reply, success or error.
 type tokenReply struct {
@@ -82,9 +100,10 @@ func (s *tokenSource) request(ctx context.Context) (string, time.Time, error) {
 	form.Set("operation", "token")
 	body := form.Encode()
 
+	red := s.replies.Redactor
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.tokenURL, strings.NewReader(body))
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("%s: build token request: %w", authConnectorName, scrubErr(err, s.secret))
+		return "", time.Time{}, fmt.Errorf("%s: build token request: %w", authConnectorName, red.RedactError(err))
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
@@ -93,25 +112,23 @@ func (s *tokenSource) request(ctx context.Context) (string, time.Time, error) {
 	start := s.clock.Now()
 	resp, err := s.http.Do(req)
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("%s: token request: %w", authConnectorName, scrubErr(err, s.secret))
+		return "", time.Time{}, fmt.Errorf("%s: token request: %w", authConnectorName, red.RedactError(err))
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return "", time.Time{}, checkResponse(resp, s.clock.Now(), authConnectorName, s.secret)
+	if err := s.replies.Check(resp); err != nil {
+		return "", time.Time{}, err
 	}
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	var tr tokenReply
-	if err := json.Unmarshal(raw, &tr); err != nil || tr.AccessToken == "" {
+	if err := s.replies.DecodeRaw(resp, &tr); err != nil || tr.AccessToken == "" {
 		msg := "token endpoint replied without an access token"
-		if tr.Error != "" || tr.ErrorDescription != "" || tr.Message != "" {
-			msg = scrub(joinNonEmpty([]string{tr.ErrorDescription, tr.Message, tr.Error}, "; "), s.secret)
+		if err == nil && (tr.Error != "" || tr.ErrorDescription != "" || tr.Message != "") {
+			msg = joinNonEmpty([]string{tr.ErrorDescription, tr.Message, tr.Error}, "; ")
 		}
-		return "", time.Time{}, &upstream.Error{Connector: authConnectorName, Status: http.StatusBadGateway, Message: truncate(msg)}
+		return "", time.Time{}, s.replies.NewError(http.StatusBadGateway, msg, "")
 	}
 	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "Bearer") {
-		return "", time.Time{}, &upstream.Error{Connector: authConnectorName, Status: http.StatusBadGateway, Message: "token endpoint replied with unsupported token type " + strconv.Quote(truncate(tr.TokenType))}
+		return "", time.Time{}, s.replies.NewError(http.StatusBadGateway, "token endpoint replied with unsupported token type "+strconv.Quote(upstream.Truncate(tr.TokenType, 40)), "")
 	}
-	life := time.Duration(tr.ExpiresIn) * time.Second
+	life := upstream.Seconds(int64(tr.ExpiresIn))
 	if life <= 0 {
 		life = defaultTokenLife
 	}

@@ -34,13 +34,8 @@ const (
 // connectorName labels errors from API calls.
 const connectorName = "workspan"
 
-// maxErrorBody bounds how much of an error reply is read.
-const maxErrorBody = 64 << 10
-
-// maxBody bounds how much of a success reply is read.
-const maxBody = 32 << 20
-
-// maxDetail bounds the upstream text copied into an error's Detail.
+// maxDetail bounds each part of the upstream text copied into an error's
+// Detail (the whole is bounded by the upstream.Reader).
 const maxDetail = 512
 
 // ErrInvalidArgument marks a request the client refused before sending it.
@@ -80,6 +75,9 @@ type Config struct {
 	Clock clock.Clock
 	// UserAgent is the User-Agent header (default "cosell-mcp").
 	UserAgent string
+	// MaxBody bounds a success reply (default upstream.DefaultMaxBody, 16
+	// MiB); a bigger one is refused with an *upstream.BodyError.
+	MaxBody int64
 }
 
 // Client calls the WorkSpan API. It is safe for concurrent use.
@@ -88,9 +86,11 @@ type Client struct {
 	hostName string
 	http     *http.Client
 	ua       string
-	secret   string
 	clock    clock.Clock
 	tokens   *tokenSource
+	// replies reads every API reply; its Redactor is the token source's,
+	// which knows the application user's secret and every access token.
+	replies *upstream.Reader
 }
 
 // New returns a client for cfg.
@@ -109,14 +109,21 @@ func New(cfg Config) *Client {
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "cosell-mcp"
 	}
+	tokens := newTokenSource(cfg)
 	return &Client{
 		baseURL:  cfg.BaseURL,
 		hostName: cfg.HostName,
 		http:     cfg.HTTPClient,
 		ua:       cfg.UserAgent,
-		secret:   cfg.AppUserSecret,
 		clock:    cfg.Clock,
-		tokens:   newTokenSource(cfg),
+		tokens:   tokens,
+		replies: &upstream.Reader{
+			Connector:  connectorName,
+			MaxBody:    cfg.MaxBody,
+			Clock:      cfg.Clock,
+			Redactor:   tokens.replies.Redactor,
+			ParseError: parseError,
+		},
 	}
 }
 
@@ -145,24 +152,28 @@ func jsonCall(method, path string, v any) (call, error) {
 	return call{method: method, path: path, body: b, contentType: "application/json"}, nil
 }
 
-// do performs one logical call and returns the body of a 2xx reply. A 401
-// makes it drop the token and send the request once more with a fresh one
-// (a 401 means the API rejected the request before acting on it). Nothing
-// else is repeated here: whether a request may be retried is the
-// transport's decision, and it only repeats reads.
-func (c *Client) do(ctx context.Context, cl call) ([]byte, error) {
+// do performs one logical call and returns its 2xx reply with the body
+// unread: decode it through c.replies, which bounds, redacts and closes
+// it. A non-2xx reply is an *upstream.Error. A 401 makes it drop the token
+// and send the request once more with a fresh one (a 401 means the API
+// rejected the request before acting on it). Nothing else is repeated
+// here: whether a request may be retried is the transport's decision, and
+// it only repeats reads.
+func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 	u := c.baseURL + cl.path
 	if len(cl.query) > 0 {
 		u += "?" + cl.query.Encode()
 	}
+	red := c.replies.Redactor
 	for attempt := 0; ; attempt++ {
 		token, err := c.tokens.Token(ctx)
 		if err != nil {
-			return nil, err
+			return nil, red.RedactError(err)
 		}
+		red.AddRecent(token)
 		req, err := http.NewRequestWithContext(ctx, cl.method, u, nil)
 		if err != nil {
-			return nil, fmt.Errorf("workspan: build request: %w", err)
+			return nil, fmt.Errorf("workspan: build request: %w", red.RedactError(err))
 		}
 		if cl.body != nil {
 			payload := cl.body
@@ -178,55 +189,33 @@ func (c *Client) do(ctx context.Context, cl call) ([]byte, error) {
 
 		resp, err := c.http.Do(req)
 		if err != nil {
-			return nil, scrubErr(err, c.secret, token)
+			return nil, red.RedactError(err)
 		}
 		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
-			_ = resp.Body.Close()
+			upstream.Discard(resp)
 			c.tokens.Invalidate(token)
 			continue
 		}
-		return c.finish(resp, token)
+		if err := c.replies.Check(resp); err != nil {
+			return nil, err
+		}
+		return resp, nil
 	}
 }
 
-// doJSON performs cl and decodes a JSON reply into out (when out is not nil).
+// doJSON performs cl and decodes a JSON reply into out (when out is not
+// nil; the reply is then discarded). An empty or malformed body is an
+// *upstream.BodyError, as the reply is not what the API promises.
 func (c *Client) doJSON(ctx context.Context, cl call, out any) error {
-	body, err := c.do(ctx, cl)
+	resp, err := c.do(ctx, cl)
 	if err != nil {
 		return err
 	}
 	if out == nil {
+		upstream.Discard(resp)
 		return nil
 	}
-	return decode(body, out)
-}
-
-// decode reads a success reply into out; an empty or malformed body is an
-// *upstream.Error, as the reply is not what the API promises.
-func decode(body []byte, out any) error {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return &upstream.Error{Connector: connectorName, Status: http.StatusBadGateway, Message: "empty response body"}
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(out); err != nil {
-		return &upstream.Error{Connector: connectorName, Status: http.StatusBadGateway, Message: "malformed response body", Detail: truncate(err.Error())}
-	}
-	return nil
-}
-
-// finish reads a reply and turns a non-2xx one into an *upstream.Error.
-func (c *Client) finish(resp *http.Response, token string) ([]byte, error) {
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, checkResponse(resp, c.clock.Now(), connectorName, c.secret, token)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		return nil, fmt.Errorf("workspan: read response: %w", scrubErr(err, c.secret, token))
-	}
-	return body, nil
+	return c.replies.DecodeJSON(resp, out)
 }
 
 // errorBody covers the error shapes WorkSpan and its gateway use:
@@ -244,63 +233,48 @@ type errorBody struct {
 	} `json:"errors"`
 }
 
-// checkResponse turns a non-2xx reply into an *upstream.Error labelled
-// connector, with the secrets removed from everything copied from the body;
-// now dates a Retry-After given as an HTTP date when the reply has no Date.
-func checkResponse(resp *http.Response, now time.Time, connector string, secrets ...string) *upstream.Error {
-	e := &upstream.Error{Connector: connector, Status: resp.StatusCode}
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	trimmed := bytes.TrimSpace(raw)
+// parseError reads WorkSpan's error shapes (errorBody) into a message and
+// a detail.
+func parseError(_ int, body []byte) (message, detail string) {
 	var eb errorBody
-	if len(trimmed) > 0 && trimmed[0] == '{' && json.Unmarshal(trimmed, &eb) == nil {
-		var detail []string
-		errStr, errObj := rawError(eb.Error)
-		switch {
-		case eb.Message != "":
-			e.Message = eb.Message
-			detail = append(detail, eb.Detail, eb.ErrorDescription)
-		case eb.ErrorDescription != "":
-			e.Message = eb.ErrorDescription
-			if errStr != "" {
-				detail = append(detail, errStr)
+	if body[0] != '{' || json.Unmarshal(body, &eb) != nil {
+		return "", ""
+	}
+	var parts []string
+	errStr, errObj := rawError(eb.Error)
+	switch {
+	case eb.Message != "":
+		message = eb.Message
+		parts = append(parts, eb.Detail, eb.ErrorDescription)
+	case eb.ErrorDescription != "":
+		message = eb.ErrorDescription
+		if errStr != "" {
+			parts = append(parts, errStr)
+		}
+	case errObj != "":
+		message = errObj
+	case len(eb.Errors) > 0:
+		for _, x := range eb.Errors {
+			m := x.Message
+			if x.Field != "" {
+				m = x.Field + ": " + m
 			}
-		case errObj != "":
-			e.Message = errObj
-		case len(eb.Errors) > 0:
-			for _, x := range eb.Errors {
-				m := x.Message
-				if x.Field != "" {
-					m = x.Field + ": " + m
-				}
-				if e.Message == "" {
-					e.Message = m
-				} else {
-					detail = append(detail, m)
-				}
+			if message == "" {
+				message = m
+			} else {
+				parts = append(parts, m)
 			}
-		case errStr != "":
-			e.Message = errStr
 		}
-		if e.Message == "" {
-			e.Message = eb.Detail
-		}
-		if c := codeString(eb.Code); c != "" {
-			detail = append(detail, "code "+c)
-		}
-		e.Detail = truncate(joinNonEmpty(detail, "; "))
-	} else if len(trimmed) > 0 && trimmed[0] != '<' && utf8.Valid(trimmed) {
-		// A plain-text reply (a gateway's, say) is the best explanation there is.
-		e.Detail = truncate(strings.Join(strings.Fields(string(trimmed)), " "))
+	case errStr != "":
+		message = errStr
 	}
-	e.Message = truncate(scrub(e.Message, secrets...))
-	e.Detail = scrub(e.Detail, secrets...)
-	if e.Message == "" {
-		e.Message = http.StatusText(resp.StatusCode)
+	if message == "" {
+		message = eb.Detail
 	}
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		e.RetryAfter, _ = upstream.RetryAfter(resp.Header, now)
+	if c := codeString(eb.Code); c != "" {
+		parts = append(parts, "code "+c)
 	}
-	return e
+	return message, joinNonEmpty(parts, "; ")
 }
 
 // rawError reads an "error" member given either as a string (OAuth style)
@@ -359,31 +333,3 @@ func truncate(s string) string {
 	}
 	return s[:cut] + "…"
 }
-
-// scrub removes secrets (of at least 4 bytes) from text bound for an error.
-func scrub(text string, secrets ...string) string {
-	for _, s := range secrets {
-		if len(s) >= 4 {
-			text = strings.ReplaceAll(text, s, "[redacted]")
-		}
-	}
-	return text
-}
-
-// scrubErr keeps an error's chain (timeouts, throttling) while removing
-// secrets from its text.
-func scrubErr(err error, secrets ...string) error {
-	msg := err.Error()
-	if clean := scrub(msg, secrets...); clean != msg {
-		return &scrubbedError{msg: clean, err: err}
-	}
-	return err
-}
-
-type scrubbedError struct {
-	msg string
-	err error
-}
-
-func (e *scrubbedError) Error() string { return e.msg }
-func (e *scrubbedError) Unwrap() error { return e.err }

@@ -581,9 +581,11 @@ func TestErrorBodies(t *testing.T) {
 func TestMalformedSuccessBody(t *testing.T) {
 	f := newFake(t, reply(200, `{"object_id":`))
 	_, err := f.client().GetExternalID(context.Background(), "WS-1")
-	var ue *upstream.Error
-	require.ErrorAs(t, err, &ue)
-	assert.Equal(t, http.StatusBadGateway, ue.Status)
+	// issue finding 8: a 2xx with an unreadable body is its own error type.
+	var be *upstream.BodyError
+	require.ErrorAs(t, err, &be)
+	assert.Equal(t, http.StatusOK, be.Status)
+	assert.Equal(t, upstream.BodyMalformed, be.Kind)
 }
 
 // budgetedClient returns an API client that sends through the shared

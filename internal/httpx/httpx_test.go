@@ -264,20 +264,27 @@ func TestUpstreamPause(t *testing.T) {
 	}{
 		{"429 seconds", 429, []string{"Retry-After", "12"}, 12 * time.Second, true},
 		{"429 without Retry-After", 429, nil, DefaultPause, true},
-		{"429 HTTP-date", 429, []string{"Retry-After", httpDate(now.Add(time.Hour)), "Date", httpDate(now)}, time.Hour, true},
+		{"429 HTTP-date", 429, []string{"Retry-After", httpDate(now.Add(30 * time.Second)), "Date", httpDate(now)}, 30 * time.Second, true},
+		{"429 HTTP-date beyond the maximum", 429, []string{"Retry-After", httpDate(now.Add(time.Hour)), "Date", httpDate(now)}, time.Minute, true},
 		{"429 Retry-After 0", 429, []string{"Retry-After", "0"}, 0, true},
 		{"pipedrive remaining 0", 200, []string{"X-Ratelimit-Remaining", "0", "X-Ratelimit-Reset", "2"}, 2 * time.Second, true},
 		{"pipedrive 429 longest wins", 429, []string{"Retry-After", "1", "X-Ratelimit-Remaining", "0", "X-Ratelimit-Reset", "3"}, 3 * time.Second, true},
 		{"pipedrive remaining left", 200, []string{"X-Ratelimit-Remaining", "4", "X-Ratelimit-Reset", "2"}, 0, false},
 		{"503 Retry-After is not a rate limit", 503, []string{"Retry-After", "5"}, 0, false},
 		{"plain 200", 200, nil, 0, false},
+		// issue finding 6: hostile Retry-After — every upstream pause is held to the maximum.
+		{"429 a year of seconds", 429, []string{"Retry-After", "31536000"}, time.Minute, true},
+		{"429 beyond int64", 429, []string{"Retry-After", "99999999999999999999999"}, time.Minute, true},
+		{"429 far-future HTTP-date", 429, []string{"Retry-After", "Fri, 31 Dec 9999 23:59:59 GMT"}, time.Minute, true},
+		{"429 negative", 429, []string{"Retry-After", "-5"}, 0, true},
+		{"pipedrive reset beyond int64", 200, []string{"X-Ratelimit-Remaining", "0", "X-Ratelimit-Reset", "99999999999999999999999"}, time.Minute, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := &http.Response{StatusCode: tc.code, Header: http.Header{}}
 			for i := 0; i+1 < len(tc.headers); i += 2 {
 				resp.Header.Set(tc.headers[i], tc.headers[i+1])
 			}
-			d, ok := UpstreamPause(resp, time.Now())
+			d, ok := UpstreamPause(resp, time.Now(), time.Minute)
 			assert.Equal(t, tc.ok, ok)
 			assert.Equal(t, tc.want, d)
 		})
@@ -361,7 +368,7 @@ func TestRetryAfterPastDeadlineReturnsResponseAsIs(t *testing.T) {
 	// the fake clock, which never moves: a wait would hang, not pass.
 	u := newUpstream(t, status(503, "Retry-After", "7200"), ok200)
 	fc := clock.NewFake(t0)
-	client := &http.Client{Transport: &RetryTransport{Clock: fc, MaxDelay: 3 * time.Hour}}
+	client := &http.Client{Transport: &RetryTransport{Clock: fc, MaxDelay: 3 * time.Hour, MaxPause: 3 * time.Hour}}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
 	r := wait(t, do(client, get(t, u.URL).WithContext(ctx)))
@@ -380,7 +387,8 @@ func TestRetryAfterBeyondMaxDelayReturnsResponseAsIs(t *testing.T) {
 	require.NoError(t, r.err)
 	assert.Equal(t, http.StatusTooManyRequests, r.resp.StatusCode)
 	assert.Len(t, u.Hits(), 1)
-	assert.Equal(t, t0.Add(2*time.Minute), b.Status().PausedUntil, "the budget still honours the pause")
+	assert.Equal(t, t0.Add(time.Minute), b.Status().PausedUntil, "the budget still honours the pause, held to one window")
+	assert.Equal(t, "60", r.resp.Header.Get("Retry-After"), "the reply asks for the pause taken")
 }
 
 func TestNetworkErrorRetried(t *testing.T) {

@@ -48,6 +48,10 @@ type RetryTransport struct {
 	BaseDelay time.Duration
 	// MaxDelay caps every wait (0 means DefaultMaxDelay).
 	MaxDelay time.Duration
+	// MaxPause caps a delay taken from the upstream's Retry-After before it
+	// is compared with MaxDelay (0 means throttle.DefaultWindow; Chain sets
+	// the budget's window). A hostile Retry-After thus never outlasts it.
+	MaxPause time.Duration
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -138,6 +142,11 @@ func (t *RetryTransport) delay(resp *http.Response, attempt int, now time.Time) 
 	}
 	if resp != nil {
 		if ra, ok := up.RetryAfter(resp.Header, now); ok {
+			maxPause := t.MaxPause
+			if maxPause <= 0 {
+				maxPause = throttle.DefaultWindow
+			}
+			ra = min(ra, maxPause)
 			return ra, ra <= maxDelay
 		}
 	}

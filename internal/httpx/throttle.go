@@ -18,6 +18,22 @@ import (
 // Retry-After header.
 const DefaultPause = 2 * time.Second
 
+// MaxPauseOf is the longest pause an upstream signal may impose on budget:
+// maxPause when positive, else one window of the budget (else
+// throttle.DefaultWindow for a nil budget). An upstream asking for longer
+// (a Retry-After of a year, a far-future date) is held to it.
+func MaxPauseOf(budget *throttle.Budget, maxPause time.Duration) time.Duration {
+	if maxPause > 0 {
+		return maxPause
+	}
+	if budget != nil {
+		if w := budget.Config().Window; w > 0 {
+			return w
+		}
+	}
+	return throttle.DefaultWindow
+}
+
 // ThrottleTransport spends one slot of Budget on every request it sends and
 // pauses Budget when the upstream signals a rate limit.
 //
@@ -33,6 +49,11 @@ type ThrottleTransport struct {
 	// Observe, when set, learns of every request that left: its status
 	// (0 without a reply) and how long it waited for budget.
 	Observe func(status int, waited time.Duration)
+	// MaxPause caps every pause an upstream signal imposes (0: one window
+	// of Budget, see MaxPauseOf). The reply's Retry-After and
+	// x-ratelimit-reset headers are rewritten to the capped delay, so that
+	// retries and the errors callers see agree with the pause taken.
+	MaxPause time.Duration
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -54,9 +75,12 @@ func (t *ThrottleTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	if err != nil {
 		return nil, err
 	}
-	if d, ok := UpstreamPause(resp, t.Budget.Clock().Now()); ok {
+	now := t.Budget.Clock().Now()
+	maxPause := MaxPauseOf(t.Budget, t.MaxPause)
+	if d, ok := UpstreamPause(resp, now, maxPause); ok {
 		t.Budget.PauseFor(d)
 	}
+	ClampSignals(resp.Header, now, maxPause)
 	return resp, nil
 }
 
@@ -66,8 +90,13 @@ func (t *ThrottleTransport) RoundTrip(req *http.Request) (*http.Response, error)
 //   - x-ratelimit-remaining: 0 with x-ratelimit-reset: <seconds> (Pipedrive,
 //     on any status): until the reset.
 //
-// When several apply, the longest wins. now reads an HTTP-date Retry-After.
-func UpstreamPause(resp *http.Response, now time.Time) (time.Duration, bool) {
+// When several apply, the longest wins; the result is never negative nor
+// more than maxPause (a non-positive maxPause means throttle.DefaultWindow).
+// now reads an HTTP-date Retry-After.
+func UpstreamPause(resp *http.Response, now time.Time, maxPause time.Duration) (time.Duration, bool) {
+	if maxPause <= 0 {
+		maxPause = throttle.DefaultWindow
+	}
 	var d time.Duration
 	ok := false
 	if resp.StatusCode == http.StatusTooManyRequests {
@@ -78,12 +107,32 @@ func UpstreamPause(resp *http.Response, now time.Time) (time.Duration, bool) {
 		}
 	}
 	if strings.TrimSpace(resp.Header.Get("X-Ratelimit-Remaining")) == "0" {
-		if s, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("X-Ratelimit-Reset"))); err == nil && s > 0 {
+		if s, found := up.ParseDelaySeconds(resp.Header.Get("X-Ratelimit-Reset")); found && s > 0 {
 			ok = true
-			d = max(d, time.Duration(s)*time.Second)
+			d = max(d, s)
 		}
 	}
-	return d, ok
+	return min(max(d, 0), maxPause), ok
+}
+
+// ClampSignals rewrites a reply's Retry-After and x-ratelimit-reset
+// headers that ask for more than maxPause (or are malformed dates in the
+// far future) to maxPause, in whole seconds rounded up, so that every
+// reader of the reply (the retry transport, a connector's error) sees the
+// delay the budget actually takes. Other values are left as sent.
+func ClampSignals(h http.Header, now time.Time, maxPause time.Duration) {
+	if maxPause <= 0 {
+		maxPause = throttle.DefaultWindow
+	}
+	capped := strconv.FormatInt(int64((maxPause+time.Second-1)/time.Second), 10)
+	if d, ok := up.RetryAfter(h, now); ok && d > maxPause {
+		h.Set("Retry-After", capped)
+	}
+	if v := h.Get("X-Ratelimit-Reset"); v != "" {
+		if d, ok := up.ParseDelaySeconds(v); ok && d > maxPause {
+			h.Set("X-Ratelimit-Reset", capped)
+		}
+	}
 }
 
 func base(rt http.RoundTripper) http.RoundTripper {
