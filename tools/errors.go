@@ -67,6 +67,10 @@ func asError(err error) *Error {
 	if errors.As(err, &te) {
 		return te
 	}
+	var full *throttle.ConnectionsFullError
+	if errors.As(err, &full) {
+		return &Error{Code: CodeThrottled, Message: full.Error(), RetryAfterSeconds: full.RetryAfterSeconds()}
+	}
 	var thr *throttle.ThrottledError
 	if errors.As(err, &thr) {
 		return &Error{Code: CodeThrottled, Message: thr.Error(), RetryAfterSeconds: thr.RetryAfterSeconds()}

@@ -50,6 +50,7 @@ type App struct {
 	closers  []func()
 
 	lastError *tools.IdleCache[string, upstreamFailure] // by connection, bounded like the connections
+	maxPause  time.Duration                             // longest pause an upstream signal may impose
 	subs      func() int
 }
 
@@ -67,6 +68,7 @@ func newApp(cfg Config, log *slog.Logger) (*App, error) {
 		Budgets: throttle.NewRegistry(throttle.Config{Limit: cfg.BudgetLimit, Window: cfg.BudgetWindow, MaxWait: cfg.BudgetMaxWait},
 			throttle.WithMaxConnections(cfg.MaxConnections), throttle.WithIdleTTL(cfg.ConnectionIdleTTL)),
 		lastError: tools.NewIdleCache[string, upstreamFailure](bounds...),
+		maxPause:  cfg.MaxUpstreamPause,
 	}
 	app.Metrics = metrics.New(app.Budgets, func() int {
 		if app.subs == nil {
@@ -325,15 +327,35 @@ type upstreamFailure struct {
 }
 
 // transport is the HTTP chain of one connection: budget, retries, metrics
-// and the last failure for connection_status.
+// and the last failure for connection_status. A caller's own connection
+// finds its budget per request, so a budget exists only while requests
+// leave, and a full registry refuses the request instead of growing.
 func (a *App) transport(connection string) http.RoundTripper {
-	return httpx.ChainObserved(a.Budgets.Budget(connection), http.DefaultTransport, func(status int, waited time.Duration) {
+	opts := httpx.Options{MaxPause: a.maxPause, Observe: func(status int, waited time.Duration) {
 		a.Metrics.ObserveUpstream(connection, status, waited)
 		if status == 0 || status >= 400 {
 			a.lastError.Put(connection, upstreamFailure{Status: status, At: time.Now().UTC()})
 		}
+	}}
+	if _, caller := throttle.CallerConnection(connection); !caller {
+		return httpx.ChainWith(a.Budgets.Budget(connection), http.DefaultTransport, opts)
+	}
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		b, err := a.Budgets.Get(connection)
+		if err != nil {
+			if req.Body != nil {
+				_ = req.Body.Close()
+			}
+			return nil, err
+		}
+		return httpx.ChainWith(b, http.DefaultTransport, opts).RoundTrip(req)
 	})
 }
+
+// roundTripFunc is an http.RoundTripper from a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // connectionReport gathers connection_status for the caller's connections.
 func (a *App) connectionReport(cfg Config, pd pdtools.Connection, endpoints map[string]string) func(ctx context.Context) ([]tools.ConnectionInfo, error) {

@@ -103,7 +103,9 @@ func callCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	var arguments map[string]any
 	if len(rest) == 2 && strings.TrimSpace(rest[1]) != "" {
-		if err := json.Unmarshal([]byte(rest[1]), &arguments); err != nil {
+		dec := json.NewDecoder(strings.NewReader(rest[1]))
+		dec.UseNumber() // ids above 2^53 stay exact
+		if err := dec.Decode(&arguments); err != nil {
 			return fmt.Errorf("arguments must be a JSON object: %w", err)
 		}
 	}

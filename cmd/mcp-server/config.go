@@ -72,6 +72,9 @@ type Config struct {
 	ConnectionIdleTTL time.Duration
 	// MetricsAuth makes /metrics require the same bearer as /mcp.
 	MetricsAuth bool
+	// MaxUpstreamPause caps the pause an upstream's Retry-After or rate-limit
+	// reset may impose on a connection; 0 means one budget window.
+	MaxUpstreamPause time.Duration
 
 	WorkSpan WorkSpanConfig
 	// WorkSpanSandbox configures the embedded sandbox (tests and benchmarks).
@@ -191,6 +194,7 @@ func bindFlags(fs *flag.FlagSet, c *Config) *string {
 	fs.IntVar(&c.MaxConnections, "max-connections", envInt("COSELL_MAX_CONNECTIONS", 1000), "callers' own upstream connections (budgets, clients, caches) kept at once [COSELL_MAX_CONNECTIONS]")
 	fs.DurationVar(&c.ConnectionIdleTTL, "connection-idle-ttl", envDuration("COSELL_CONNECTION_IDLE_TTL", 10*time.Minute), "a caller's own connection idle this long is dropped [COSELL_CONNECTION_IDLE_TTL]")
 	fs.BoolVar(&c.MetricsAuth, "metrics-auth", !envIsFalse("COSELL_METRICS_AUTH"), "with HTTP auth on, /metrics needs the same bearer as /mcp [COSELL_METRICS_AUTH]")
+	fs.DurationVar(&c.MaxUpstreamPause, "max-upstream-pause", envDuration("COSELL_MAX_UPSTREAM_PAUSE", 0), "longest pause an upstream Retry-After may impose on a connection (default one budget window) [COSELL_MAX_UPSTREAM_PAUSE]")
 	fs.DurationVar(&c.PollInterval, "poll-interval", envDuration("COSELL_POLL_INTERVAL", 0), "trigger polling pace (default the connectors' 120s) [COSELL_POLL_INTERVAL]")
 	allowed := fs.String("allowed-dirs", envOr("COSELL_ALLOWED_DIRS", ""), "folders file inputs may be read from, separated by "+string(os.PathListSeparator)+" [COSELL_ALLOWED_DIRS]")
 	c.allowedDirs = allowed
@@ -210,8 +214,8 @@ func (c *Config) finish(toolsets string) error {
 	if c.BudgetWindow <= 0 {
 		return errors.New("--budget-window must be positive")
 	}
-	if c.MaxTriggersPerCaller < 1 || c.MaxConnections < 1 || c.ConnectionIdleTTL <= 0 {
-		return errors.New("--max-triggers-per-caller and --max-connections must be at least 1, --connection-idle-ttl positive")
+	if c.MaxTriggersPerCaller < 1 || c.MaxConnections < 1 || c.ConnectionIdleTTL <= 0 || c.MaxUpstreamPause < 0 {
+		return errors.New("--max-triggers-per-caller and --max-connections must be at least 1, --connection-idle-ttl positive, --max-upstream-pause not negative")
 	}
 	stateKey, err := secretFromEnv("COSELL_STATE_KEY")
 	if err != nil {
