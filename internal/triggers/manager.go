@@ -13,7 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -39,9 +41,20 @@ type Poller interface {
 // Webhook registers and removes an upstream subscription for a webhook trigger.
 type Webhook interface {
 	Register(ctx context.Context, params url.Values, callbackURL string) (subscriberID string, err error)
+	// Unregister deletes the subscription; one the upstream no longer knows
+	// counts as deleted (no error).
 	Unregister(ctx context.Context, subscriberID string) error
 	// Exists reports whether the upstream still knows the subscription.
 	Exists(ctx context.Context, subscriberID string) (bool, error)
+}
+
+// WebhookUpstream is implemented by a Webhook that can say where its
+// upstream is: the base URL of the API it registers subscribers with. An
+// upstream that is not on loopback cannot post to a loopback, private or
+// link-local callback URL, so Start refuses such a callback before any
+// upstream call. A Webhook without it (or with "") may use any callback.
+type WebhookUpstream interface {
+	UpstreamURL() string
 }
 
 // Kind is one trigger type: a resource URI template and its source.
@@ -96,7 +109,8 @@ type Manager struct {
 
 	mu      sync.Mutex
 	pollers map[string]context.CancelFunc
-	ctx     context.Context // ends at Close; every goroutine of the manager runs under it
+	hooking map[string]chan struct{} // webhook triggers being (re)registered or stopped; closed when done
+	ctx     context.Context          // ends at Close; every goroutine of the manager runs under it
 	cancel  context.CancelFunc
 	wg      conc.WaitGroup // owns every goroutine; Close waits for them and re-raises a panic
 }
@@ -131,6 +145,9 @@ const DefaultMaxPerOwner = 20
 var (
 	ErrNeedsStateKey   = errors.New("a trigger that polls with your own credential needs the server's state key (COSELL_STATE_KEY), which is not set; ask the operator, or call without your own credential header")
 	ErrTooManyTriggers = errors.New("too many active triggers")
+	// ErrCallbackUnreachable: the upstream of a webhook trigger could not
+	// post to the server's webhook callback URL (--public-url).
+	ErrCallbackUnreachable = errors.New("the upstream cannot reach this server's webhook callback URL")
 )
 
 // NewManager returns a manager over the store for the given kinds.
@@ -153,7 +170,8 @@ func NewManager(st *store.Store, kinds []Kind, opts Options) *Manager {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Manager{store: st, kinds: kinds, publicURL: strings.TrimRight(opts.PublicURL, "/"), log: opts.Logger,
 		notify: opts.Notify, clock: clock.OrReal(opts.Clock), scopeOf: opts.ScopeOf, withSecret: opts.WithSecret,
-		box: opts.Box, maxPerOwner: opts.MaxPerOwner, pollers: map[string]context.CancelFunc{}, ctx: ctx, cancel: cancel}
+		box: opts.Box, maxPerOwner: opts.MaxPerOwner, pollers: map[string]context.CancelFunc{}, hooking: map[string]chan struct{}{},
+		ctx: ctx, cancel: cancel}
 }
 
 // Kinds returns the registered kinds.
@@ -247,14 +265,28 @@ func contains(xs []string, x string) bool {
 
 // webhookState is what a webhook trigger keeps in the store.
 type webhookState struct {
+	// ID and Secret make the trigger's capability path; they stay the same
+	// when the subscriber is re-registered, so a delivery to the old or the
+	// new subscriber's URL finds the trigger.
 	ID           string `json:"id"`
 	Secret       string `json:"secret"`
 	SubscriberID string `json:"subscriber_id"`
+	// CallbackURL is the URL SubscriberID was registered with. It is empty in
+	// state written before it was recorded: unknown, so the subscriber is
+	// replaced at the next start.
+	CallbackURL string `json:"callback_url,omitempty"`
+	// Stale lists replaced subscribers whose deletion upstream has not
+	// succeeded yet; it is retried at every start and at Stop.
+	Stale []string `json:"stale_subscriber_ids,omitempty"`
 }
 
 // Start makes the caller's trigger of the URI active: a poller starts
 // polling, a webhook registers its upstream subscriber. Starting an active
-// trigger is a no-op. It returns the trigger's key.
+// poller is a no-op; starting an active webhook trigger checks that its
+// subscriber still exists and posts to the current callback URL, and
+// replaces it if not. A callback URL the upstream cannot reach is refused
+// before any upstream call (ErrCallbackUnreachable). It returns the
+// trigger's key.
 //
 // A new polling trigger makes its first poll (the one that marks "now")
 // before Start returns, so a record created after Start returns is an event
@@ -287,16 +319,21 @@ func (m *Manager) Start(ctx context.Context, raw string) (string, error) {
 			return "", fmt.Errorf("%w: you have %d active triggers, the most this server allows (--max-triggers-per-caller); stop one with trigger_stop first", ErrTooManyTriggers, n)
 		}
 	}
-	return key, m.start(ctx, k, params, store.Trigger{URI: key, Owner: sc.Owner, Credential: cred}, existing.State, !ok || len(existing.State) == 0)
+	return key, m.start(ctx, k, params, store.Trigger{URI: key, Owner: sc.Owner, Credential: cred}, !ok || len(existing.State) == 0)
 }
 
 // CanStart tells, without starting anything, whether Start would refuse
 // the caller's trigger of the URI for its scope: a caller's own credential
 // without a state key, or a principal at its cap.
 func (m *Manager) CanStart(ctx context.Context, raw string) error {
-	_, _, key, sc, err := m.ResolveFor(ctx, raw)
+	k, _, key, sc, err := m.ResolveFor(ctx, raw)
 	if err != nil {
 		return err
+	}
+	if k.Webhook != nil {
+		if err := m.checkCallback(k); err != nil {
+			return err
+		}
 	}
 	if sc.Secret != "" && m.box == nil {
 		return ErrNeedsStateKey
@@ -327,18 +364,14 @@ func (m *Manager) activeOf(ctx context.Context, owner string) (int, error) {
 }
 
 // start stores t (key, owner, sealed credential) as active and runs it;
-// state is what was stored before, fresh says whether the poller has never
-// polled.
-func (m *Manager) start(ctx context.Context, k Kind, params url.Values, t store.Trigger, state json.RawMessage, fresh bool) error {
+// fresh says whether the poller has never polled. A webhook trigger reads
+// its stored state itself (see startWebhook).
+func (m *Manager) start(ctx context.Context, k Kind, params url.Values, t store.Trigger, fresh bool) error {
 	key := t.URI
 	pj, _ := json.Marshal(params)
 	t.Kind, t.Params, t.Active = k.Name, pj, true
 	if k.Webhook != nil {
-		st, err := m.ensureSubscriber(ctx, k, params, state)
-		if err != nil {
-			return err
-		}
-		t.State, _ = json.Marshal(st)
+		return m.startWebhook(ctx, k, params, t)
 	}
 	if err := m.store.UpsertTrigger(ctx, t); err != nil {
 		return err
@@ -354,9 +387,52 @@ func (m *Manager) start(ctx context.Context, k Kind, params url.Values, t store.
 	return nil
 }
 
-// ensureSubscriber keeps a live upstream subscription for a webhook
-// trigger, re-registering it when the upstream lost it.
-func (m *Manager) ensureSubscriber(ctx context.Context, k Kind, params url.Values, state json.RawMessage) (webhookState, error) {
+// startWebhook stores t as active with a live upstream subscriber that
+// posts to the current callback URL. It refuses a callback URL the upstream
+// cannot reach before any upstream call, and runs one (re)registration or
+// Stop of a trigger at a time, so concurrent starts register one subscriber.
+func (m *Manager) startWebhook(ctx context.Context, k Kind, params url.Values, t store.Trigger) error {
+	if err := m.checkCallback(k); err != nil {
+		return err
+	}
+	unlock, err := m.lockHook(ctx, t.URI)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	// The state as it is now, not as the caller read it before the lock.
+	var state json.RawMessage
+	if cur, ok, err := m.store.Trigger(ctx, t.URI); err != nil {
+		return err
+	} else if ok {
+		state = cur.State
+	}
+	st, registered, err := m.ensureSubscriber(ctx, k, params, state)
+	if err != nil {
+		return err
+	}
+	t.State, _ = json.Marshal(st)
+	// Stored before a replaced subscriber is deleted: the store knows every
+	// subscriber that exists upstream at every moment.
+	if err := m.store.UpsertTrigger(ctx, t); err != nil {
+		if registered {
+			if uerr := k.Webhook.Unregister(ctx, st.SubscriberID); uerr != nil {
+				m.log.Warn("deleting a webhook subscriber that could not be stored failed", "trigger", PublicURI(t.URI), "subscriber", st.SubscriberID, "error", uerr)
+			}
+		}
+		return err
+	}
+	m.dropStale(ctx, k, t.URI, st)
+	return nil
+}
+
+// ensureSubscriber returns the webhook state with a subscriber that the
+// upstream knows and that posts to the current callback URL, and whether it
+// registered a new one. A subscriber registered with another callback URL
+// (or an unknown one) is replaced: the new one is registered first, and the
+// old one joins Stale, to be deleted once the new state is stored, so no
+// event raised in between is lost. The trigger's id and secret stay.
+func (m *Manager) ensureSubscriber(ctx context.Context, k Kind, params url.Values, state json.RawMessage) (webhookState, bool, error) {
 	var st webhookState
 	if len(state) > 0 {
 		_ = json.Unmarshal(state, &st)
@@ -364,20 +440,148 @@ func (m *Manager) ensureSubscriber(ctx context.Context, k Kind, params url.Value
 	if st.ID == "" {
 		st.ID, st.Secret = randomHex(8), randomHex(32)
 	}
-	if st.SubscriberID != "" {
-		if ok, err := k.Webhook.Exists(ctx, st.SubscriberID); err == nil && ok {
-			return st, nil
+	callback := m.CallbackURL(k, st)
+	// A subscriber known to post elsewhere is replaced without asking; one
+	// that may post here is kept if the upstream still has it, and one whose
+	// URL is unknown is asked about so a vanished one is not deleted.
+	if st.SubscriberID != "" && (st.CallbackURL == callback || st.CallbackURL == "") {
+		ok, err := k.Webhook.Exists(ctx, st.SubscriberID)
+		switch {
+		case err == nil && ok && st.CallbackURL == callback:
+			return st, false, nil
+		case err == nil && !ok:
+			st.SubscriberID = "" // gone upstream: nothing to delete
+		case err != nil && ctx.Err() != nil:
+			return st, false, err
+		}
+		// Otherwise (its URL unknown, or the upstream did not answer) it is
+		// replaced and then deleted; deleting one that is gone is harmless.
+	}
+	sub, err := k.Webhook.Register(ctx, params, callback)
+	if err != nil {
+		return st, false, err
+	}
+	if st.SubscriberID != "" && st.SubscriberID != sub && !contains(st.Stale, st.SubscriberID) {
+		st.Stale = append(st.Stale, st.SubscriberID)
+	}
+	st.SubscriberID, st.CallbackURL = sub, callback
+	return st, true, nil
+}
+
+// dropStale deletes a webhook trigger's replaced subscribers upstream and
+// stores which could not be deleted (they are retried at the next start and
+// at Stop). A failure is logged, not returned: the trigger's own subscriber
+// is live.
+func (m *Manager) dropStale(ctx context.Context, k Kind, key string, st webhookState) {
+	if len(st.Stale) == 0 {
+		return
+	}
+	var left []string
+	for _, id := range st.Stale {
+		if err := k.Webhook.Unregister(ctx, id); err != nil {
+			if ctx.Err() == nil {
+				m.log.Warn("deleting a replaced webhook subscriber failed; retried at the next start", "trigger", PublicURI(key), "subscriber", id, "error", err)
+			}
+			left = append(left, id)
 		}
 	}
+	if len(left) == len(st.Stale) {
+		return
+	}
+	st.Stale = left
+	state, _ := json.Marshal(st)
+	if err := m.store.SetTriggerState(ctx, key, state); err != nil {
+		m.log.Warn("storing a webhook trigger's state failed", "trigger", PublicURI(key), "error", err)
+	}
+}
+
+// lockHook waits until no other start or stop of the webhook trigger key
+// runs, or ctx ends, and returns its unlock.
+func (m *Manager) lockHook(ctx context.Context, key string) (func(), error) {
+	for {
+		m.mu.Lock()
+		busy, ok := m.hooking[key]
+		if !ok {
+			mine := make(chan struct{})
+			m.hooking[key] = mine
+			m.mu.Unlock()
+			return func() {
+				m.mu.Lock()
+				delete(m.hooking, key)
+				m.mu.Unlock()
+				close(mine)
+			}, nil
+		}
+		m.mu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// checkCallback refuses a callback URL the kind's upstream cannot reach:
+// none at all, or a loopback, private or link-local one while the upstream
+// (as its Webhook tells, see WebhookUpstream) is not on loopback itself. It
+// names only the public URL, never a trigger's capability path.
+func (m *Manager) checkCallback(k Kind) error {
 	if m.publicURL == "" {
-		return st, errors.New("webhook triggers need the listener's public URL (--public-url)")
+		return fmt.Errorf("%w: webhook triggers need the listener's public URL (--public-url, COSELL_PUBLIC_URL)", ErrCallbackUnreachable)
 	}
-	sub, err := k.Webhook.Register(ctx, params, m.CallbackURL(k, st))
+	up, ok := k.Webhook.(WebhookUpstream)
+	if !ok {
+		return nil
+	}
+	upstream := up.UpstreamURL()
+	if upstream == "" || isLoopbackURL(upstream) {
+		return nil
+	}
+	if !isInternalURL(m.publicURL) {
+		return nil
+	}
+	host := upstream
+	if u, err := url.Parse(upstream); err == nil && u.Host != "" {
+		host = u.Host
+	}
+	return fmt.Errorf("%w: %s triggers are called back by %s, which cannot post to %s (a loopback, private or link-local address); "+
+		"start the server with --public-url (COSELL_PUBLIC_URL) set to a URL it can reach that forwards to the webhook listener, e.g. https://mcp.example.com",
+		ErrCallbackUnreachable, k.Connector(), host, m.publicURL)
+}
+
+// isLoopbackURL tells whether a URL's host is this machine: localhost (or a
+// name under .localhost) or a loopback address.
+func isLoopbackURL(raw string) bool {
+	u, err := url.Parse(raw)
 	if err != nil {
-		return st, err
+		return false
 	}
-	st.SubscriberID = sub
-	return st, nil
+	h := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// isInternalURL tells whether a URL cannot be reached from another network:
+// loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7), link-local
+// (169.254/16, fe80::/10) or unspecified, or not an absolute URL at all.
+// A name is judged by itself, not resolved.
+func isInternalURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Hostname() == "" {
+		return true
+	}
+	if isLoopbackURL(raw) {
+		return true
+	}
+	ip, err := netip.ParseAddr(u.Hostname())
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	return ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsUnspecified()
 }
 
 // CallbackURL is the capability URL the upstream posts events of one trigger to.
@@ -394,6 +598,13 @@ func (m *Manager) Stop(ctx context.Context, raw string) error {
 	if err != nil {
 		return err
 	}
+	if k.Webhook != nil {
+		unlock, err := m.lockHook(ctx, key)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	t, ok, err := m.store.Trigger(ctx, key)
 	if err != nil || !ok {
 		return err
@@ -407,8 +618,11 @@ func (m *Manager) Stop(ctx context.Context, raw string) error {
 	if k.Webhook != nil {
 		var st webhookState
 		_ = json.Unmarshal(t.State, &st)
-		if st.SubscriberID != "" {
-			if err := k.Webhook.Unregister(ctx, st.SubscriberID); err != nil {
+		for _, id := range append(slices.Clone(st.Stale), st.SubscriberID) {
+			if id == "" {
+				continue
+			}
+			if err := k.Webhook.Unregister(ctx, id); err != nil {
 				return err
 			}
 		}
@@ -427,6 +641,14 @@ func (m *Manager) StartRestore() {
 }
 
 // Restore restarts every trigger that was active when the server stopped.
+// A webhook trigger whose subscriber was registered with another callback
+// URL (the listener moved, e.g. a new random port) gets a new subscriber
+// with the current URL, and the old one is deleted after it. A webhook
+// trigger whose upstream cannot reach the current callback URL (see
+// ErrCallbackUnreachable) is left as stored — active, its subscriber
+// untouched, no upstream call made — and reported in the error, so that a
+// restart with a reachable --public-url restores it; the other triggers are
+// restored all the same.
 func (m *Manager) Restore(ctx context.Context) error {
 	ts, err := m.store.Triggers(ctx, true)
 	if err != nil {
@@ -450,7 +672,7 @@ func (m *Manager) restore(ctx context.Context, t store.Trigger) error {
 	if m.running(t.URI) {
 		return nil
 	}
-	return m.start(ctx, k, params, store.Trigger{URI: t.URI, Owner: t.Owner, Credential: t.Credential}, t.State, len(t.State) == 0)
+	return m.start(ctx, k, params, store.Trigger{URI: t.URI, Owner: t.Owner, Credential: t.Credential}, len(t.State) == 0)
 }
 
 // Active lists the caller's active triggers, sorted by key.

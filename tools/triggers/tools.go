@@ -132,6 +132,8 @@ func asArgError(err error) error {
 		return &tools.Error{Code: tools.CodeForbidden, Message: err.Error()}
 	case errors.Is(err, triggers.ErrTooManyTriggers):
 		return &tools.Error{Code: tools.CodeConflict, Message: err.Error()}
+	case errors.Is(err, triggers.ErrCallbackUnreachable):
+		return &tools.Error{Code: tools.CodeUnavailable, Message: err.Error()}
 	}
 	return err
 }
