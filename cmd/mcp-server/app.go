@@ -264,7 +264,8 @@ func (a *App) workSpanClient(cfg Config, log *slog.Logger) (*workspan.Client, er
 			Transport: a.transport(wstools.Toolset),
 			Timeout:   5 * time.Minute, // uploads of large files
 		},
-		TokenHTTPClient: &http.Client{Timeout: upstreamTimeout},
+		// WorkSpan's token endpoint is on the API host: its requests spend the same budget.
+		TokenHTTPClient: &http.Client{Transport: a.transport(wstools.Toolset), Timeout: upstreamTimeout},
 		UserAgent:       "cosell-mcp/" + version,
 	}), nil
 }
