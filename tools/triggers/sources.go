@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -37,6 +39,13 @@ type Clients struct {
 	// otherwise Pipedrive and PartnerCenter serve every poll.
 	PipedriveFor     func(ctx context.Context) *pd.Client
 	PartnerCenterFor func(ctx context.Context) *pc.Client
+	// PollPages bounds the list calls of one poll (default
+	// DefaultPollPages): a poll's share of the connection's budget. A
+	// larger backlog is finished by the following polls.
+	PollPages int
+	// PageSize overrides the pollers' page size (default: 500 for
+	// Pipedrive, its largest; 100 for Partner Center); tests make it small.
+	PageSize int
 }
 
 func (c Clients) pipedrive(ctx context.Context) *pd.Client {
@@ -61,14 +70,25 @@ func Kinds(c Clients) []triggers.Kind {
 		}
 		return def
 	}
-	newDeals := idPoller{list: func(ctx context.Context, cursor string) ([]json.RawMessage, []int64, string, error) {
-		deals, resp, err := c.pipedrive(ctx).ListDeals(ctx, pd.ListDealsParams{SortBy: "id", SortDirection: "desc", Limit: 100, Cursor: cursor})
+	pages := c.PollPages
+	if pages <= 0 {
+		pages = DefaultPollPages
+	}
+	size := func(def int) int {
+		if c.PageSize > 0 {
+			return c.PageSize
+		}
+		return def
+	}
+	newDeals := idPoller{list: func(ctx context.Context, cursor string, limit int) ([]json.RawMessage, []int64, string, error) {
+		deals, resp, err := c.pipedrive(ctx).ListDeals(ctx, pd.ListDealsParams{SortBy: "id", SortDirection: "desc", Limit: limit, Cursor: cursor})
 		return rawsOf(deals, func(d pd.Deal) int64 { return d.ID }, resp, err)
-	}, prefix: "deal"}
-	newActivities := idPoller{list: func(ctx context.Context, cursor string) ([]json.RawMessage, []int64, string, error) {
-		acts, resp, err := c.pipedrive(ctx).ListActivities(ctx, pd.ListActivitiesParams{SortBy: "id", SortDirection: "desc", Limit: 100, Cursor: cursor})
+	}, prefix: "deal", pages: pages, size: size(pipedrivePageSize)}
+	newActivities := idPoller{list: func(ctx context.Context, cursor string, limit int) ([]json.RawMessage, []int64, string, error) {
+		acts, resp, err := c.pipedrive(ctx).ListActivities(ctx, pd.ListActivitiesParams{SortBy: "id", SortDirection: "desc", Limit: limit, Cursor: cursor})
 		return rawsOf(acts, func(a pd.Activity) int64 { return a.ID }, resp, err)
-	}, prefix: "activity"}
+	}, prefix: "activity", pages: pages, size: size(pipedrivePageSize)}
+	referrals := referralPoller{client: c.partnerCenter, clock: clock.OrReal(c.Clock), pages: pages, size: size(referralPageSize)}
 	subs := wsSubscriber{client: c.WorkSpan, defaultEvent: ws.EventObjectAll}
 	return []triggers.Kind{
 		{Name: "pipedrive.new_deal", Base: "pipedrive://triggers/new-deals", Title: "New Pipedrive deals",
@@ -79,7 +99,7 @@ func Kinds(c Clients) []triggers.Kind {
 			Description: "Activities added in Pipedrive (connector trigger TrigNewActivity), polled every 120 s.", Poller: newActivities, Interval: every(PipedriveInterval)},
 		{Name: "partnercenter.referral_changed", Base: "partnercenter://triggers/referrals", Params: []string{"filter"},
 			Title: "Partner Center referrals created or updated", Description: "Referrals whose updatedDateTime moves, polled every 120 s; filter is an optional OData $filter.",
-			Poller: referralPoller{client: c.partnerCenter, clock: clock.OrReal(c.Clock)}, Interval: every(PipedriveInterval)},
+			Poller: referrals, Interval: every(PipedriveInterval)},
 		{Name: "workspan.object_event", Base: "workspan://triggers/object-events", Params: []string{"event", "filters", "integration_id", "name", "object_ids"},
 			Required: []string{"integration_id"}, Title: "WorkSpan object events",
 			Description: "Webhook events of an integration's objects; event is a comma list of object.all, object.create, object.update, object.delete, object.stage_change, object.partner_center_referral_submit, report.submit.",
@@ -93,56 +113,231 @@ func Kinds(c Clients) []triggers.Kind {
 	}
 }
 
-// idPoller finds records with ids above a high-water mark, newest first.
+// Poll bounds. One poll of a trigger reads at most DefaultPollPages pages:
+// its share of the connection's budget (100 calls per rolling 60 s and one
+// poll per 120 s leave 200 calls per interval; one trigger's poll takes at
+// most a tenth of them). Polls run with background priority, so the budget
+// serves tool calls first. A backlog larger than one poll is finished by the
+// following polls, never skipped.
+const (
+	DefaultPollPages = 20
+	// pipedrivePageSize is the largest page of Pipedrive's v2 lists: a list
+	// call costs the same tokens whatever its limit.
+	pipedrivePageSize = 500
+	// referralPageSize is the page size of the referral poller's listings.
+	referralPageSize = 100
+)
+
+// idPoller finds records whose id is above a high-water mark. Pipedrive's v2
+// lists have no "id greater than" filter and page with an opaque cursor, so
+// the poller reads the listing newest first (sort_by=id desc) down to its
+// mark.
+//
+// A backlog that one poll cannot read (its page bound, an upstream error
+// after some pages) is kept in the state as a stack of segments, newest
+// first. (A poll whose context ends stores nothing: the state stored before
+// it still says where to resume.)
+// A segment is a cursor into the newest-first listing and the highest id it
+// owes; the bottom segment owes the ids above the mark (last_id), and each
+// segment above owes the ids above the high of the one below it. A poll works
+// on the bottom segment: it reads it from its cursor down to the mark, and
+// when it gets there it emits the segment's records oldest first, moves the
+// mark to the segment's high and goes on with the segment above; when it is
+// stopped first, it splits the segment at the page boundaries it has read
+// (one segment per page, whose cursors it now knows) and keeps the unread
+// rest as the new bottom. So every record is emitted exactly once, in
+// ascending id order across polls, and the mark moves only past what was
+// emitted. A backlog larger than one poll costs the pages of the polls
+// before the last scanning one twice.
+//
+// The state, e.g. after a poll stopped half way down a burst:
+//
+//	{"last_id":1200,"backlog":[{"high":11200},{"cursor":"eyJm…","high":10700},{"cursor":"eyJm…","high":10200}]}
+//
+// (no cursor: the top of the listing). Without a backlog it is {"last_id":1200}.
 type idPoller struct {
-	list   func(ctx context.Context, cursor string) (raws []json.RawMessage, ids []int64, next string, err error)
+	list   func(ctx context.Context, cursor string, limit int) (raws []json.RawMessage, ids []int64, next string, err error)
 	prefix string
+	pages  int // list calls per poll, at most
+	size   int // page size
 }
 
 type idState struct {
+	// LastID is the high-water mark: every record up to it was emitted (or
+	// predates the trigger).
 	LastID int64 `json:"last_id"`
+	// Backlog is the rest of a backlog a poll could not finish, newest first.
+	Backlog []idSegment `json:"backlog,omitempty"`
 }
 
-// maxPollPages bounds one poll, so a burst of records costs bounded budget;
-// the rest is found by the next poll.
-const maxPollPages = 5
+// idSegment owes the records with ids in (the high of the segment below it,
+// or the mark, High], read newest first from Cursor ("" is the top of the
+// listing).
+type idSegment struct {
+	Cursor string `json:"cursor,omitempty"`
+	High   int64  `json:"high"`
+}
+
+// unbounded is the High of the segment that reads the top of the listing
+// for whatever is newer than the mark.
+const unbounded = math.MaxInt64
 
 func (p idPoller) Poll(ctx context.Context, _ url.Values, state json.RawMessage) ([]store.NewEvent, json.RawMessage, error) {
 	var st idState
-	first := len(state) == 0 || string(state) == "null"
-	if !first {
-		if err := json.Unmarshal(state, &st); err != nil {
-			return nil, nil, fmt.Errorf("trigger state: %w", err)
-		}
-	}
-	var found []store.NewEvent
-	newest := st.LastID
-	cursor := ""
-	for page := 0; page < maxPollPages; page++ {
-		raws, ids, next, err := p.list(ctx, cursor)
+	if len(state) == 0 || string(state) == "null" {
+		// A new trigger marks the newest record and emits nothing.
+		_, ids, _, err := p.list(ctx, "", 1)
 		if err != nil {
 			return nil, nil, err
 		}
-		done := len(ids) == 0 || next == ""
-		for i, id := range ids {
-			newest = max(newest, id)
-			if first || id <= st.LastID {
-				done = true
+		for _, id := range ids {
+			st.LastID = max(st.LastID, id)
+		}
+		out, _ := json.Marshal(st)
+		return nil, out, nil
+	}
+	if err := json.Unmarshal(state, &st); err != nil {
+		return nil, nil, fmt.Errorf("trigger state: %w", err)
+	}
+	var (
+		found    []store.NewEvent
+		failed   error
+		progress bool
+		fresh    bool // this poll has looked at the top of the listing for new records
+	)
+	for left := max(p.pages, 1); left > 0; {
+		if len(st.Backlog) == 0 {
+			if fresh {
 				break
 			}
-			found = append(found, store.NewEvent{Key: p.prefix + ":" + strconv.FormatInt(id, 10), Payload: raws[i]})
+			st.Backlog = []idSegment{{High: unbounded}}
+			fresh = true
 		}
-		if first || done {
+		bottom := len(st.Backlog) - 1
+		r := p.readSegment(ctx, st.Backlog[bottom], st.LastID, left)
+		left -= r.calls
+		if !r.complete {
+			st.Backlog = append(st.Backlog[:bottom], r.rest...)
+			failed = r.err
+			progress = progress || r.read > 0
+			break
+		}
+		found = append(found, r.events...)
+		st.LastID = max(st.LastID, r.high)
+		st.Backlog = st.Backlog[:bottom]
+		progress = true
+	}
+	if failed != nil && (!progress || ctx.Err() != nil) {
+		// Nothing to keep, or no way to store it: the stored state still
+		// says where to resume.
+		return nil, nil, failed
+	}
+	// A poll stopped by an upstream error after some pages still stores
+	// what it emitted and how far it got; the next poll resumes from there.
+	out, _ := json.Marshal(st)
+	return found, out, nil
+}
+
+// segmentRead is the outcome of reading one segment.
+type segmentRead struct {
+	complete bool
+	events   []store.NewEvent // when complete: the segment's records, oldest first
+	high     int64            // when complete: the mark after them
+	rest     []idSegment      // when not: what replaces the segment, newest first
+	calls    int              // list calls made
+	read     int              // pages read
+	err      error            // the error that stopped the read, if any
+}
+
+// readSegment reads seg newest first down to the mark lo with at most calls
+// list calls.
+func (p idPoller) readSegment(ctx context.Context, seg idSegment, lo int64, calls int) segmentRead {
+	type pageMark struct {
+		cursor string // the cursor the page was read from
+		lowest int64  // its lowest id; 0 for an empty page
+	}
+	var (
+		r      segmentRead
+		pages  []pageMark
+		ids    []int64 // the records the segment owes, newest first
+		raws   []json.RawMessage
+		newest int64
+	)
+	cursor := seg.Cursor
+	for r.calls < calls {
+		praws, pids, next, err := p.list(ctx, cursor, p.size)
+		r.calls++
+		if err != nil {
+			var ue *upstream.Error
+			if r.read == 0 && cursor != "" && errors.As(err, &ue) && ue.Status == http.StatusBadRequest {
+				// The upstream no longer takes the stored cursor: read the
+				// segment from the top of the listing instead.
+				cursor, seg.Cursor = "", ""
+				continue
+			}
+			r.err = err
+			break
+		}
+		r.read++
+		pm := pageMark{cursor: cursor}
+		reached := false
+		for i, id := range pids {
+			if id <= lo {
+				reached = true
+				break
+			}
+			newest = max(newest, id)
+			if pm.lowest == 0 || id < pm.lowest {
+				pm.lowest = id
+			}
+			if id <= seg.High {
+				ids = append(ids, id)
+				raws = append(raws, praws[i])
+			}
+			if id == lo+1 { // ids are integers: nothing further down is owed
+				reached = true
+				break
+			}
+		}
+		pages = append(pages, pm)
+		if reached || next == "" || next == cursor {
+			r.complete = true
 			break
 		}
 		cursor = next
 	}
-	// Oldest first, as readers expect.
-	for i, j := 0, len(found)-1; i < j; i, j = i+1, j-1 {
-		found[i], found[j] = found[j], found[i]
+	high := seg.High
+	if high == unbounded && newest > 0 {
+		high = newest // what is newer than this is left to a later look at the top
 	}
-	out, _ := json.Marshal(idState{LastID: newest})
-	return found, out, nil
+	if r.complete {
+		for i := len(ids) - 1; i >= 0; i-- {
+			r.events = append(r.events, store.NewEvent{Key: p.prefix + ":" + strconv.FormatInt(ids[i], 10), Payload: raws[i]})
+		}
+		r.high = max(lo, high)
+		if high == unbounded {
+			r.high = lo // nothing there at all
+		}
+		return r
+	}
+	if r.read == 0 && seg.High == unbounded {
+		return r // nothing learnt: the next poll looks at the top afresh
+	}
+	// Stopped before the mark: one segment per page read (the records it
+	// holds are read again later, in order), then the unread rest.
+	for _, pm := range pages {
+		if pm.lowest == 0 {
+			continue
+		}
+		if below := pm.lowest - 1; below < high {
+			r.rest = append(r.rest, idSegment{Cursor: pm.cursor, High: high})
+			high = below
+		}
+	}
+	if high > lo {
+		r.rest = append(r.rest, idSegment{Cursor: cursor, High: high})
+	}
+	return r
 }
 
 func rawsOf[T any](items []T, id func(T) int64, resp *pd.Response, err error) ([]json.RawMessage, []int64, string, error) {
@@ -162,44 +357,99 @@ func rawsOf[T any](items []T, id func(T) int64, resp *pd.Response, err error) ([
 	return raws, ids, next, nil
 }
 
-// referralPoller finds referrals updated after a high-water mark.
+// referralPoller finds referrals updated after a high-water mark: a keyset
+// position (updatedDateTime, id) in the order "updatedDateTime asc, id asc".
+// Each page is its own keyset query from the last referral emitted,
+//
+//	$filter=updatedDateTime gt T or (updatedDateTime eq T and id gt 'ID')
+//
+// so referrals sharing a timestamp across a page boundary are neither
+// skipped nor repeated, a poll stopped early resumes exactly where it
+// stopped, and @odata.nextLink only tells whether more pages remain. A
+// referral updated again later is a new event (its key carries the eTag).
+//
+// The state is the position of the last referral emitted:
+//
+//	{"since":"2026-11-02T09:00:01.25Z","id":"5b2d…"}
+//
+// A new trigger's state marks "now" with no id, which owes every referral
+// updated at or after that instant ({"since":"2026-11-02T09:00:00Z"}).
 type referralPoller struct {
 	client func(ctx context.Context) *pc.Client
 	clock  clock.Clock
+	pages  int // list calls per poll, at most
+	size   int // $top
 }
 
 type referralState struct {
 	Since string `json:"since"`
+	ID    string `json:"id,omitempty"`
 }
 
 func (p referralPoller) Poll(ctx context.Context, params url.Values, state json.RawMessage) ([]store.NewEvent, json.RawMessage, error) {
 	var st referralState
 	if len(state) == 0 || string(state) == "null" {
-		st.Since = p.clock.Now().UTC().Format(time.RFC3339)
+		st.Since = p.clock.Now().UTC().Format(time.RFC3339Nano)
 		out, _ := json.Marshal(st)
 		return nil, out, nil
 	}
 	if err := json.Unmarshal(state, &st); err != nil {
 		return nil, nil, fmt.Errorf("trigger state: %w", err)
 	}
-	filter := "updatedDateTime gt " + st.Since
-	if f := strings.TrimSpace(params.Get("filter")); f != "" {
-		filter = "(" + f + ") and " + filter
+	since, ok := parseUpdated(st.Since)
+	if !ok {
+		return nil, nil, fmt.Errorf("trigger state: since %q is not a date-time", st.Since)
 	}
-	page, err := p.client(ctx).ListReferrals(ctx, pc.ListParams{Filter: filter, OrderBy: "updatedDateTime asc", Top: 100})
-	if err != nil {
-		return nil, nil, err
-	}
+	user := strings.TrimSpace(params.Get("filter"))
 	var found []store.NewEvent
-	for _, r := range page.Value {
-		raw, _ := json.Marshal(r)
-		found = append(found, store.NewEvent{Key: "referral:" + r.ID + "@" + r.ETag, Payload: raw})
-		if r.UpdatedDateTime > st.Since {
-			st.Since = r.UpdatedDateTime
+	for call := 0; call < max(p.pages, 1); call++ {
+		filter := referralKeyset(since, st.ID)
+		if user != "" {
+			filter = "(" + user + ") and (" + filter + ")"
+		}
+		page, err := p.client(ctx).ListReferrals(ctx, pc.ListParams{Filter: filter, OrderBy: "updatedDateTime asc,id asc", Top: p.size})
+		if err != nil {
+			if len(found) == 0 || ctx.Err() != nil {
+				return nil, nil, err
+			}
+			break // store what was emitted; the next poll resumes after it
+		}
+		moved := false
+		for _, r := range page.Value {
+			t, ok := parseUpdated(r.UpdatedDateTime)
+			if !ok || r.ID == "" {
+				continue // it cannot be a position; the upstream matched it by a time we cannot read
+			}
+			raw, _ := json.Marshal(r)
+			found = append(found, store.NewEvent{Key: "referral:" + r.ID + "@" + r.ETag, Payload: raw})
+			since, st.ID, moved = t, r.ID, true
+		}
+		if !moved || page.NextLink == "" {
+			break
 		}
 	}
+	st.Since = since.UTC().Format(time.RFC3339Nano)
 	out, _ := json.Marshal(st)
 	return found, out, nil
+}
+
+// referralKeyset is the $filter of the referrals after the position (since, id).
+func referralKeyset(since time.Time, id string) string {
+	t := since.UTC().Format(time.RFC3339Nano)
+	if id == "" {
+		return "updatedDateTime ge " + t
+	}
+	return "updatedDateTime gt " + t + " or (updatedDateTime eq " + t + " and id gt '" + strings.ReplaceAll(id, "'", "''") + "')"
+}
+
+// parseUpdated reads an updatedDateTime: RFC 3339 (Partner Center writes
+// seven fraction digits), or without a zone, which Partner Center means as UTC.
+func parseUpdated(s string) (time.Time, bool) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, true
+	}
+	t, err := time.ParseInLocation("2006-01-02T15:04:05.999999999", s, time.UTC)
+	return t, err == nil
 }
 
 // wsSubscriber registers WorkSpan webhook subscribers.
@@ -250,4 +500,14 @@ func (w wsSubscriber) Exists(ctx context.Context, id string) (bool, error) {
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// UpstreamURL is the WorkSpan API's base URL, so the manager can refuse a
+// callback the upstream cannot reach (a loopback or private URL for a WorkSpan
+// that is not itself on loopback).
+func (w wsSubscriber) UpstreamURL() string {
+	if w.client == nil {
+		return ""
+	}
+	return w.client.BaseURL()
 }

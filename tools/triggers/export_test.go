@@ -1,0 +1,4 @@
+package triggers
+
+// PipedrivePageSize is the page size of the Pipedrive pollers' listings.
+const PipedrivePageSize = pipedrivePageSize
