@@ -189,3 +189,23 @@ func TestHTTPResourcesFollowThePolicy(t *testing.T) {
 		assert.True(t, strings.HasPrefix(tm.URITemplate.Raw(), "pipedrive://"), "only enabled toolsets' triggers are listed: %s", tm.URITemplate.Raw())
 	}
 }
+
+// Issue finding 8 (metrics): with auth on, /metrics needs the same bearer as
+// /mcp (it names connections and counts every caller's traffic).
+func TestHTTPMetricsNeedTheBearer(t *testing.T) {
+	base := teamServer(t)
+	get := func(key string) int {
+		req, err := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+		require.NoError(t, err)
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, http.StatusUnauthorized, get(""))
+	assert.Equal(t, http.StatusUnauthorized, get("wrong-key"))
+	assert.Equal(t, http.StatusOK, get("bob-key"))
+}
