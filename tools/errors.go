@@ -27,6 +27,12 @@ const (
 	CodeForbidden       = "forbidden"
 	CodeUpstreamError   = "upstream_error"
 	CodeUnavailable     = "unavailable"
+	// CodeOutcomeUnknown: a create was sent upstream but no trustworthy
+	// answer came back (a 2xx with an unusable body, a timeout or a lost
+	// connection after the request went out, a 5xx), so the record may or
+	// may not exist. The message says how to check before creating it
+	// again, or how to retry safely (Spec.Creates).
+	CodeOutcomeUnknown = "outcome_unknown"
 )
 
 // Error is a problem the caller can act on; it becomes a tool result with
@@ -37,6 +43,10 @@ type Error struct {
 	RetryAfterSeconds int    `json:"retry_after_seconds,omitempty"`
 	// Field names the offending argument, when there is one.
 	Field string `json:"field,omitempty"`
+	// RequestID is the idempotency key the call sent upstream (Partner
+	// Center's MS-RequestId), when it had one: retrying with the same one
+	// is the same request to the upstream (WithRequestID).
+	RequestID string `json:"request_id,omitempty"`
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -57,9 +67,79 @@ func NotFound(format string, args ...any) *Error {
 // translated. Messages are cut to MaxErrorMessage bytes, and always come
 // from the outermost error's text (a connector redacts credentials there).
 func AsError(err error) *Error {
-	e := asError(err)
+	e := *asError(err)
 	e.Message = capMessage(e.Message)
-	return e
+	var rid *requestIDError
+	if e.RequestID == "" && errors.As(err, &rid) {
+		e.RequestID = rid.id
+	}
+	return &e
+}
+
+// WithRequestID marks err as the failure of a call that sent id upstream
+// as its idempotency key (Partner Center's MS-RequestId): the caller-facing
+// error carries it as request_id, so that a retry can reuse it. nil stays
+// nil.
+func WithRequestID(err error, id string) error {
+	if err == nil || id == "" {
+		return err
+	}
+	return &requestIDError{err: err, id: id}
+}
+
+type requestIDError struct {
+	err error
+	id  string
+}
+
+func (e *requestIDError) Error() string { return e.err.Error() }
+func (e *requestIDError) Unwrap() error { return e.err }
+
+// Creates describes a tool that creates an upstream record, whose request
+// cannot be repeated blindly: if it reached the upstream but no
+// trustworthy answer came back (upstream.OutcomeUnknown), the record may
+// exist, and the call fails with outcome_unknown instead of an error that
+// invites a retry. A refusal before the request left (the throttle budget,
+// no connection) or by the upstream (4xx, 429) keeps its own code: nothing
+// was created.
+type Creates struct {
+	// Record names what is created, e.g. "deal".
+	Record string
+	// Check says how to find out whether it was created, e.g. "search
+	// its title with pipedrive_search_deals".
+	Check string
+	// Retry, for a tool whose calls carry an idempotency key, says how to
+	// retry safely, e.g. "Retrying with the same request_id is safe: …".
+	// Empty: there is no safe retry, only Check.
+	Retry string
+}
+
+// outcomeUnknown turns err into an outcome_unknown *Error when err says
+// the create reached the upstream without a trustworthy answer; otherwise
+// it returns err as is.
+func (c *Creates) outcomeUnknown(err error) error {
+	if c == nil || !upstream.OutcomeUnknown(err) {
+		return err
+	}
+	var te *Error
+	if errors.As(err, &te) {
+		return err
+	}
+	msg := fmt.Sprintf("the request was sent but no trustworthy answer came back (%s): the %s may or may not have been created. ", err.Error(), c.Record)
+	if c.Retry != "" {
+		msg += c.Retry + ". To check instead: " + c.Check + "."
+	} else {
+		msg += "Do not retry blindly: first " + c.Check + ", and create it again only if it is not there."
+	}
+	return WithRequestID(&Error{Code: CodeOutcomeUnknown, Message: msg, RetryAfterSeconds: asError(err).RetryAfterSeconds}, requestIDOf(err))
+}
+
+func requestIDOf(err error) string {
+	var rid *requestIDError
+	if errors.As(err, &rid) {
+		return rid.id
+	}
+	return ""
 }
 
 func asError(err error) *Error {
@@ -86,18 +166,30 @@ func asError(err error) *Error {
 	}
 	var be *upstream.BodyError
 	if errors.As(err, &be) {
-		// A 2xx whose body could not be used. (For a write its outcome is
-		// unknown; that mapping is to come.)
+		// A 2xx whose body could not be used. A create tool reports it as
+		// outcome_unknown (Spec.Creates) before it gets here.
 		return &Error{Code: CodeUpstreamError, Message: be.Error()}
 	}
+	// A write that went out and got no answer may have been carried out:
+	// the caller is told to look before repeating it, not to try again.
+	sent := upstream.RequestSent(err)
 	if errors.Is(err, context.DeadlineExceeded) {
+		if sent {
+			return &Error{Code: CodeUnavailable, Message: "the upstream did not answer in time, after the change was sent: it may have been applied; read the record before repeating it"}
+		}
 		return &Error{Code: CodeUnavailable, Message: "the upstream did not answer in time; try again"}
 	}
 	if errors.Is(err, context.Canceled) {
+		if sent {
+			return &Error{Code: CodeUnavailable, Message: "the request was cancelled after the change was sent: it may have been applied"}
+		}
 		return &Error{Code: CodeUnavailable, Message: "the request was cancelled"}
 	}
 	var ne net.Error
 	if errors.As(err, &ne) {
+		if sent {
+			return &Error{Code: CodeUnavailable, Message: "the connection failed after the change was sent: it may have been applied; read the record before repeating it: " + err.Error()}
+		}
 		return &Error{Code: CodeUnavailable, Message: "the upstream could not be reached: " + err.Error()}
 	}
 	return &Error{Code: CodeUpstreamError, Message: err.Error()}

@@ -41,6 +41,11 @@ type Spec struct {
 	Deprecated bool
 	// Local tools never call an upstream (openWorldHint false).
 	Local bool
+	// Creates, on a tool that creates an upstream record, turns an error
+	// that leaves the create's outcome unknown into outcome_unknown with
+	// advice on how to check (see Creates). Such a tool is neither
+	// read-only nor idempotent.
+	Creates *Creates
 }
 
 // Tool is a Spec with its schemas and typed handler.
@@ -73,6 +78,9 @@ func New[In, Out any](spec Spec, fn func(ctx context.Context, in In) (Out, error
 	if spec.ReadOnly && spec.Destructive {
 		panic(fmt.Sprintf("tools: %s cannot be both read-only and destructive", spec.Name))
 	}
+	if c := spec.Creates; c != nil && (spec.ReadOnly || spec.Idempotent || c.Record == "" || c.Check == "") {
+		panic(fmt.Sprintf("tools: %s: a creating tool is neither read-only nor idempotent, and names its record and how to check for it", spec.Name))
+	}
 	for _, t := range []reflect.Type{reflect.TypeFor[In](), reflect.TypeFor[Out]()} {
 		if t.Kind() != reflect.Struct {
 			panic(fmt.Sprintf("tools: %s: %s is not a struct", spec.Name, t))
@@ -91,7 +99,13 @@ func New[In, Out any](spec Spec, fn func(ctx context.Context, in In) (Out, error
 		if err := dec.Decode(&in); err != nil {
 			return nil, InvalidArgument("", "arguments do not match the schema: %s", elideQuoted(strings.TrimPrefix(err.Error(), "json: ")))
 		}
-		return fn(ctx, in)
+		out, err := fn(ctx, in)
+		if err != nil {
+			// The one place where a create's unknown outcome is told
+			// from a failure that is safe to retry.
+			return out, spec.Creates.outcomeUnknown(err)
+		}
+		return out, nil
 	}
 	return t
 }

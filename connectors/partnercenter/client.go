@@ -170,10 +170,16 @@ func isWrite(method string) bool {
 }
 
 // do performs one logical call and returns its 2xx reply with the body
-// unread: decode it through c.replies, which bounds, redacts and closes it.
-// A non-2xx reply is an *upstream.Error. A 401 makes it drop the token
-// (when the TokenSource is an Invalidator) and send the request once more
-// with a fresh one; the correlation and request ids stay the same.
+// unread: decode it through c.replies, which bounds, redacts and closes it
+// (a write's decode error goes through upstream.Sent). A non-2xx reply is an
+// *upstream.Error. A 401 makes it drop the token (when the TokenSource is an
+// Invalidator) and send the request once more with a fresh one; the
+// correlation and request ids stay the same.
+//
+// The error of a write that reached, or may have reached, Partner Center
+// (a reply, or a transport failure after the request started to go out) is
+// an *upstream.SentError; one that never left (no token, no connection, a
+// refusal by the throttle budget) is not.
 func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 	if c.tokens == nil {
 		return nil, errNoTokenSource
@@ -233,9 +239,12 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 		}
 		h.Set("User-Agent", c.ua)
 
+		// Tracked per attempt: a 401 is a refusal, so only the last
+		// attempt decides whether the write may have been carried out.
+		req, sent := upstream.Track(req)
 		resp, err := c.http.Do(req)
 		if err != nil {
-			return nil, c.replies.Redactor.RedactError(err)
+			return nil, sent.Wrap(c.replies.Redactor.RedactError(err))
 		}
 		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
 			if inv, ok := c.tokens.(Invalidator); ok {
@@ -245,7 +254,7 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 			}
 		}
 		if err := c.replies.Check(resp); err != nil {
-			return nil, err
+			return nil, upstream.Sent(cl.method, err)
 		}
 		return resp, nil
 	}

@@ -139,7 +139,7 @@ func (c *Client) GetReferral(ctx context.Context, id string) (*Referral, error) 
 	if err != nil {
 		return nil, err
 	}
-	ref, err := c.decodeReferral(resp)
+	ref, err := c.decodeReferral(http.MethodGet, resp)
 	if err == nil && ref == nil {
 		err = &upstream.BodyError{Connector: connectorName, Status: resp.StatusCode, Kind: upstream.BodyEmpty, Err: upstream.ErrEmptyBody}
 	}
@@ -149,14 +149,28 @@ func (c *Client) GetReferral(ctx context.Context, id string) (*Referral, error) 
 // CreateReferral creates a referral (POST /referrals). Type, CustomerProfile,
 // Consent and Details are required upstream. requestID is sent as
 // MS-RequestId; pass the same one when retrying a create whose outcome is
-// unknown, or "" for a new one. The result is nil only if Partner Center
-// answered without a body.
+// unknown (Partner Center treats a repeated MS-RequestId as the same
+// request), or "" for a new one.
+//
+// An error after the request may have reached Partner Center is an
+// *upstream.SentError (see upstream.OutcomeUnknown); a 2xx reply without a
+// referral with an id is one too, wrapping an *upstream.BodyError, since
+// the referral was created but is not known.
 func (c *Client) CreateReferral(ctx context.Context, r Referral, requestID string) (*Referral, error) {
 	rep, err := c.do(ctx, call{method: http.MethodPost, url: c.referralsURL(), body: r, requestID: requestID})
 	if err != nil {
 		return nil, err
 	}
-	return c.decodeReferral(rep)
+	ref, err := c.decodeReferral(http.MethodPost, rep)
+	if err == nil && (ref == nil || ref.ID == "") {
+		kind, cause := upstream.BodyEmpty, upstream.ErrEmptyBody
+		if ref != nil {
+			kind, cause = upstream.BodyUnexpected, errors.New("the created referral has no id")
+		}
+		err = upstream.Sent(http.MethodPost, &upstream.BodyError{Connector: connectorName, Status: rep.StatusCode, Kind: kind, Err: cause})
+		ref = nil
+	}
+	return ref, err
 }
 
 // PatchReferral applies JSON Patch operations (PATCH /referrals/{id}) and
@@ -176,7 +190,7 @@ func (c *Client) PatchReferral(ctx context.Context, id string, ops []PatchOp, if
 	if err != nil {
 		return nil, err
 	}
-	return c.decodeReferral(resp)
+	return c.decodeReferral(http.MethodPatch, resp)
 }
 
 // UpdateReferral replaces a referral (PUT /referrals/{id}). Deprecated
@@ -194,7 +208,7 @@ func (c *Client) UpdateReferral(ctx context.Context, id string, r Referral, ifMa
 	if err != nil {
 		return nil, err
 	}
-	return c.decodeReferral(rep)
+	return c.decodeReferral(http.MethodPut, rep)
 }
 
 // dealRegistrationValue is the value of the "add /registrations/-" patch.
@@ -214,16 +228,17 @@ func (c *Client) AddDealRegistration(ctx context.Context, id string, reg Registr
 	return c.PatchReferral(ctx, id, []PatchOp{{Op: OpAdd, Path: "/registrations/-", Value: v}}, ifMatch)
 }
 
-// decodeReferral reads a referral reply; nil when the reply has no body
-// (204 No Content). Its ETag comes from the body's eTag, else the ETag
-// header.
-func (c *Client) decodeReferral(resp *http.Response) (*Referral, error) {
+// decodeReferral reads a referral reply to a request with the given
+// method; nil when the reply has no body (204 No Content). Its ETag comes
+// from the body's eTag, else the ETag header. A write's decode error is an
+// *upstream.SentError: the write was carried out.
+func (c *Client) decodeReferral(method string, resp *http.Response) (*Referral, error) {
 	var ref Referral
 	if err := c.replies.DecodeJSON(resp, &ref); err != nil {
 		if errors.Is(err, upstream.ErrEmptyBody) {
 			return nil, nil
 		}
-		return nil, err
+		return nil, upstream.Sent(method, err)
 	}
 	if ref.ETag == "" {
 		ref.ETag = c.replies.Redact(resp.Header.Get("ETag"))

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -125,6 +126,13 @@ type cursorData struct {
 }
 
 // do performs one request and decodes the envelope's data into out.
+//
+// The error of a write that reached, or may have reached, Pipedrive (any
+// reply, or a transport failure after the request started to go out) is
+// an *upstream.SentError, see upstream.OutcomeUnknown; one that never left
+// (no connection, a refusal by the throttle budget) is not. A write whose
+// 2xx reply carries no data where out asks for some is a BodyEmpty
+// *upstream.BodyError: it was carried out, but its result is not known.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body any, out any) (*Response, error) {
 	u := c.baseURL + path
 	if len(query) > 0 {
@@ -151,10 +159,17 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	req.Header.Set("x-api-token", c.token)
 	req.Header.Set("User-Agent", c.ua)
 
+	req, sent := upstream.Track(req)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, c.replies.Redactor.RedactError(err)
+		return nil, sent.Wrap(c.replies.Redactor.RedactError(err))
 	}
+	r, err := c.read(method, resp, out)
+	return r, upstream.Sent(method, err)
+}
+
+// read checks a reply and decodes the envelope's data into out.
+func (c *Client) read(method string, resp *http.Response, out any) (*Response, error) {
 	r := &Response{StatusCode: resp.StatusCode, RateLimit: parseRateLimit(resp.Header)}
 	if err := c.replies.Check(resp); err != nil {
 		return r, err
@@ -166,6 +181,8 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return r, err
 	}
 	if !env.Success {
+		// A 2xx that says it failed contradicts itself: for a write, the
+		// 502 makes its outcome unknown (upstream.OutcomeUnknown).
 		return r, c.replies.NewError(http.StatusBadGateway, nonEmpty(env.Error, "request was not successful"), env.ErrorInfo)
 	}
 	if len(env.AdditionalData) > 0 && env.AdditionalData[0] == '{' {
@@ -178,6 +195,8 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		if err := c.replies.DecodeBytes(resp.StatusCode, env.Data, out); err != nil {
 			return r, err
 		}
+	} else if out != nil && !upstream.Safe(method) {
+		return r, &upstream.BodyError{Connector: connectorName, Status: resp.StatusCode, Kind: upstream.BodyEmpty, Err: errors.New("the reply has no data")}
 	}
 	return r, nil
 }

@@ -159,6 +159,11 @@ func jsonCall(method, path string, v any) (call, error) {
 // rejected the request before acting on it). Nothing else is repeated
 // here: whether a request may be retried is the transport's decision, and
 // it only repeats reads.
+//
+// The error of a write that reached, or may have reached, WorkSpan (a
+// reply, or a transport failure after the request started to go out) is
+// an *upstream.SentError, see upstream.OutcomeUnknown; one that never left
+// (no token, no connection, a refusal by the throttle budget) is not.
 func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 	u := c.baseURL + cl.path
 	if len(cl.query) > 0 {
@@ -187,9 +192,12 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 		req.Header.Set("x-ws-env", c.hostName)
 		req.Header.Set("User-Agent", c.ua)
 
+		// Tracked per attempt: a 401 is a refusal, so only the last
+		// attempt decides whether the write may have been carried out.
+		req, sent := upstream.Track(req)
 		resp, err := c.http.Do(req)
 		if err != nil {
-			return nil, red.RedactError(err)
+			return nil, sent.Wrap(red.RedactError(err))
 		}
 		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
 			upstream.Discard(resp)
@@ -197,7 +205,7 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 			continue
 		}
 		if err := c.replies.Check(resp); err != nil {
-			return nil, err
+			return nil, upstream.Sent(cl.method, err)
 		}
 		return resp, nil
 	}
@@ -205,7 +213,8 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 
 // doJSON performs cl and decodes a JSON reply into out (when out is not
 // nil; the reply is then discarded). An empty or malformed body is an
-// *upstream.BodyError, as the reply is not what the API promises.
+// *upstream.BodyError, as the reply is not what the API promises (for a
+// write, wrapped in an *upstream.SentError: it was carried out).
 func (c *Client) doJSON(ctx context.Context, cl call, out any) error {
 	resp, err := c.do(ctx, cl)
 	if err != nil {
@@ -215,7 +224,7 @@ func (c *Client) doJSON(ctx context.Context, cl call, out any) error {
 		upstream.Discard(resp)
 		return nil
 	}
-	return c.replies.DecodeJSON(resp, out)
+	return upstream.Sent(cl.method, c.replies.DecodeJSON(resp, out))
 }
 
 // errorBody covers the error shapes WorkSpan and its gateway use:

@@ -2,7 +2,9 @@
 // replies into results or errors: the typed *Error every client returns for
 // a non-2xx reply, the bounded Reader every reply goes through, the
 // Redactor that keeps a connection's credentials out of everything a reply
-// carries, and the lenient readers of upstream numbers and delays.
+// carries, the SentError that tells a write which may have been carried out
+// from one that never left, and the lenient readers of upstream numbers and
+// delays.
 package upstream
 
 import (

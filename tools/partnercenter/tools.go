@@ -49,6 +49,8 @@ func Tools(conn Connection) []tools.Tool {
 		tools.New(tools.Spec{
 			Name: "partnercenter_create_referral", Title: "Create referral", Toolset: Toolset, Operation: "CreateReferral",
 			Description: "Create an outgoing referral. Retrying with the same request_id never creates twice.",
+			Creates: &tools.Creates{Record: "referral", Retry: retrySameRequestID,
+				Check: "find it with partnercenter_list_referrals (customer_name_contains, created_since today)"},
 		}, s.createReferral),
 		tools.New(tools.Spec{
 			Name: "partnercenter_update_referral_fields", Title: "Update referral fields", Toolset: Toolset, Operation: "PatchReferralById",
@@ -64,6 +66,8 @@ func Tools(conn Connection) []tools.Tool {
 		tools.New(tools.Spec{
 			Name: "partnercenter_create_deal_registration", Title: "Create deal registration", Toolset: Toolset, Operation: "CreateDealRegistrationByReferralId",
 			Description: "Register an Azure IP co-sell deal, with contract and solutions, on an accepted (Active) referral.",
+			Creates: &tools.Creates{Record: "deal registration", Retry: retrySameRequestID,
+				Check: "read the referral with partnercenter_get_referral and look at its registrations"},
 		}, s.createDealRegistration),
 		tools.New(tools.Spec{
 			Name: "partnercenter_update_deal_registration", Title: "Update deal registration", Toolset: Toolset, Operation: "PatchDealRegistrationByReferralId",
@@ -72,3 +76,12 @@ func Tools(conn Connection) []tools.Tool {
 		}, s.updateDealRegistration),
 	}
 }
+
+// retrySameRequestID is how a Partner Center create whose outcome is
+// unknown is retried safely. The Partner Center REST headers page
+// (learn.microsoft.com/partner-center/developer/headers) defines
+// MS-RequestId as "a unique identifier for the call, used to ensure
+// id-potency. If there's a timeout, the retry call should include the same
+// value"; the sandbox replays the first reply to a repeated one.
+const retrySameRequestID = "Retrying with the same request_id (in this error) and the same arguments is safe, also after a 5xx or a timeout: " +
+	"Partner Center treats it as the same request and never creates a second record; never retry with a new request_id"

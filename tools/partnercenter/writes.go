@@ -2,6 +2,7 @@ package partnercenter
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	pc "github.com/cosell-mcp/cosell-mcp/connectors/partnercenter"
@@ -76,16 +77,27 @@ func checkDates(pairs ...string) *tools.Error {
 	return nil
 }
 
+// requestID is the MS-RequestId of a create: the caller's (a retry of a
+// create whose outcome was unknown), else a new one.
+func requestID(given string) string {
+	if given != "" {
+		return given
+	}
+	return pc.NewGUID()
+}
+
 func (s *service) createReferral(ctx context.Context, in CreateReferralArgs) (CreateResult, error) {
+	reqID := requestID(in.RequestID)
+	res, err := s.createReferralAs(ctx, in, reqID)
+	return res, tools.WithRequestID(err, reqID)
+}
+
+func (s *service) createReferralAs(ctx context.Context, in CreateReferralArgs, reqID string) (CreateResult, error) {
 	if err := checkDates("closing_date", in.ClosingDate); err != nil {
 		return CreateResult{}, err
 	}
 	if strings.TrimSpace(in.Name) == "" || strings.TrimSpace(in.CustomerName) == "" {
 		return CreateResult{}, tools.InvalidArgument("name", "name and customer_name must not be blank")
-	}
-	reqID := in.RequestID
-	if reqID == "" {
-		reqID = pc.NewGUID()
 	}
 	r := pc.Referral{
 		Name: in.Name, Type: in.Type, Qualification: in.Qualification, Status: pc.StatusNew, Substatus: pc.SubstatusPending,
@@ -101,12 +113,11 @@ func (s *service) createReferral(ctx context.Context, in CreateReferralArgs) (Cr
 	if in.DealValue != 0 {
 		r.Details.DealValue = &in.DealValue
 	}
+	// A reply without the referral is an error (outcome_unknown): it was
+	// created, but is not known.
 	created, err := s.conn(ctx).CreateReferral(ctx, r, reqID)
 	if err != nil {
 		return CreateResult{}, err
-	}
-	if created == nil {
-		return CreateResult{}, &tools.Error{Code: tools.CodeUpstreamError, Message: "Partner Center accepted the referral but returned no body; list referrals to find it"}
 	}
 	s.versionsFor(ctx).remember(created)
 	return CreateResult{Referral: forOutput(*created), RequestID: reqID}, nil
@@ -241,6 +252,7 @@ type CreateDealRegistrationArgs struct {
 	ETag      string         `json:"etag" jsonschema:"minLength=1"`
 	Contract  ContractArgs   `json:"contract"`
 	Solutions []SolutionArgs `json:"solutions" jsonschema:"minItems=1"`
+	RequestID string         `json:"request_id,omitempty" jsonschema:"pattern=^[0-9a-fA-F-]{36}$" jsonschema_description:"Idempotency GUID; reuse it to retry."`
 }
 
 func (c ContractArgs) check() *tools.Error {
@@ -256,7 +268,16 @@ func (c ContractArgs) check() *tools.Error {
 	return nil
 }
 
-func (s *service) createDealRegistration(ctx context.Context, in CreateDealRegistrationArgs) (ReferralResult, error) {
+func (s *service) createDealRegistration(ctx context.Context, in CreateDealRegistrationArgs) (CreateResult, error) {
+	reqID := requestID(in.RequestID)
+	res, err := s.createDealRegistrationAs(pc.WithRequestID(ctx, reqID), in)
+	if err != nil {
+		return CreateResult{}, tools.WithRequestID(err, reqID)
+	}
+	return CreateResult{Referral: res.Referral, RequestID: reqID}, nil
+}
+
+func (s *service) createDealRegistrationAs(ctx context.Context, in CreateDealRegistrationArgs) (ReferralResult, error) {
 	if err := in.Contract.check(); err != nil {
 		return ReferralResult{}, err
 	}
@@ -278,10 +299,16 @@ func (s *service) createDealRegistration(ctx context.Context, in CreateDealRegis
 		reg.SolutionDetails = append(reg.SolutionDetails, d)
 	}
 	cur, err := s.current(ctx, in.ID, in.ETag)
-	if err != nil {
+	var te *tools.Error
+	switch {
+	case err != nil && in.RequestID != "" && errors.As(err, &te) && te.Code == tools.CodeConflict:
+		// A retry with the caller's request id: the referral may have moved
+		// on because the first attempt registered the deal. Partner Center
+		// answers a repeated MS-RequestId with the first request's reply;
+		// if there was none, the stale If-Match gets a 412 (a conflict).
+	case err != nil:
 		return ReferralResult{}, err
-	}
-	if cur.Status != pc.StatusActive {
+	case cur.Status != pc.StatusActive:
 		return ReferralResult{}, tools.InvalidArgument("id", "a deal can only be registered on an accepted referral (Active/Accepted); this one is %s/%s", cur.Status, cur.Substatus)
 	}
 	r, err := s.conn(ctx).AddDealRegistration(ctx, in.ID, reg, in.ETag)

@@ -2,9 +2,12 @@ package pipedrive
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"strings"
 
 	pd "github.com/cosell-mcp/cosell-mcp/connectors/pipedrive"
+	"github.com/cosell-mcp/cosell-mcp/internal/upstream"
 	"github.com/cosell-mcp/cosell-mcp/tools"
 )
 
@@ -79,10 +82,19 @@ func (s *service) addActivity(ctx context.Context, in AddActivityArgs) (Activity
 	if err != nil {
 		return Activity{}, err
 	}
+	if a.ID == 0 {
+		return Activity{}, noID("activity")
+	}
 	snap, _ := ref.get(ctx, false)
 	return Activity{
 		ID: a.ID, Type: a.Type, Subject: a.Subject, Done: a.Done, DueDate: a.DueDate, DueTime: a.DueTime,
 		Duration: a.Duration, Note: a.Note, OwnerID: a.OwnerID, OwnerName: snap.users[a.OwnerID],
 		DealID: a.DealID, PersonID: a.PersonID, OrgID: a.OrgID, AddTime: a.AddTime,
 	}, nil
+}
+
+// noID is the error of a create whose 2xx reply names no record: it was
+// carried out, but what it made is not known (outcome_unknown).
+func noID(record string) error {
+	return upstream.Sent(http.MethodPost, fmt.Errorf("pipedrive: the reply to the create names no %s id", record))
 }

@@ -286,6 +286,9 @@ func (s *service) addDealV2(ctx context.Context, in AddDealArgs) (Deal, error) {
 	if err != nil {
 		return Deal{}, err
 	}
+	if d.ID == 0 {
+		return Deal{}, noID("deal")
+	}
 	out := shapeDeal(ctx, ref, snap, *d, true)
 	nameCustomFields(ctx, ref, &out, d.CustomFields)
 	return out, nil

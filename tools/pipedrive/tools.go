@@ -64,11 +64,13 @@ func Tools(conn Connection) []tools.Tool {
 		tools.New(tools.Spec{
 			Name: "pipedrive_add_deal", Title: "Add deal", Toolset: Toolset, Operation: "AddDealV2",
 			Description: "Create a Pipedrive deal; with only pipeline_id it starts in the first stage (see pipedrive_list_pipelines).",
+			Creates:     createsDeal,
 		}, s.addDealV2),
 		tools.New(tools.Spec{
 			Name: "pipedrive_add_deal_deprecated", Title: "Add deal [deprecated]", Toolset: Toolset, Operation: "AddDeal",
 			Deprecated:  true,
 			Description: "Deprecated: use pipedrive_add_deal. Create a Pipedrive deal without choosing a pipeline.",
+			Creates:     createsDeal,
 		}, s.addDeal),
 		tools.New(tools.Spec{
 			Name: "pipedrive_update_deal_stage", Title: "Update deal stage", Toolset: Toolset, Operation: "UpdateDealStageV2",
@@ -88,6 +90,17 @@ func Tools(conn Connection) []tools.Tool {
 		tools.New(tools.Spec{
 			Name: "pipedrive_add_activity", Title: "Add activity", Toolset: Toolset, Operation: "AddActivity",
 			Description: "Log or schedule an activity (call, meeting, task…) on a deal, person or organization.",
+			Creates:     createsActivity,
 		}, s.addActivity),
 	}
 }
+
+// Pipedrive has no idempotency key: a create whose outcome is unknown can
+// only be checked for, never retried safely (see tools.Creates).
+var (
+	createsDeal = &tools.Creates{Record: "deal",
+		Check: "search for its title with pipedrive_search_deals (exact_match true)"}
+	createsActivity = &tools.Creates{Record: "activity",
+		Check: "look for it among the activities of its deal, person or organization in Pipedrive (pipedrive_get_deal shows next_activity_id; " +
+			"the resource pipedrive://triggers/new-activities lists new ones)"}
+)
