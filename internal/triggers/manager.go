@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net/netip"
 	"net/url"
@@ -718,12 +719,28 @@ func (m *Manager) startPoller(k Kind, uri string, params url.Values, primed bool
 	m.spawnLocked(func() {
 		ctx := throttle.WithPriority(ctx, throttle.Background)
 		if !primed {
+			// A restored poller catches up at once, but many restored together
+			// spread their first polls over one interval (by key), so a restart
+			// does not spend a connection's whole budget in one burst.
+			if clock.Sleep(ctx, m.clock, spread(uri, k.Interval)) != nil {
+				return
+			}
 			m.PollOnce(ctx, k, uri, params)
 		}
 		for clock.Sleep(ctx, m.clock, k.Interval) == nil {
 			m.PollOnce(ctx, k, uri, params)
 		}
 	})
+}
+
+// spread is a trigger's offset in [0, interval), fixed by its key.
+func spread(key string, interval time.Duration) time.Duration {
+	if interval <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(key))
+	return time.Duration(h.Sum64() % uint64(interval))
 }
 
 // PollOnce runs one poll of a trigger and stores what it found together

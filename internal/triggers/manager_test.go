@@ -3,6 +3,7 @@ package triggers
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"path/filepath"
 	"sync/atomic"
@@ -183,7 +184,10 @@ func TestCallerTriggersPollWithTheirSealedCredential(t *testing.T) {
 	m.Close()
 
 	// After a restart the trigger catches up, still with alice's credential.
-	restored := NewManager(st, kinds, Options{Box: box, WithSecret: withSecret})
+	// Restored pollers spread their first polls over one interval: the fake clock jumps there.
+	fc := clock.NewFake(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
+	t.Cleanup(fc.AutoAdvance(context.Background()))
+	restored := NewManager(st, kinds, Options{Box: box, WithSecret: withSecret, Clock: fc})
 	t.Cleanup(restored.Close)
 	require.NoError(t, restored.Restore(context.Background()))
 	assert.Equal(t, "alice-pipedrive-token", <-p.seen)
@@ -193,4 +197,20 @@ func TestCallerTriggersPollWithTheirSealedCredential(t *testing.T) {
 	all, err := restored.ActiveAll(context.Background())
 	require.NoError(t, err)
 	assert.Len(t, all, 1)
+}
+
+// Issue finding 5 (restart burst): restored pollers spread their first
+// polls over one interval instead of all polling at once.
+func TestRestoredPollersSpreadTheirFirstPolls(t *testing.T) {
+	const interval = 120 * time.Second
+	seen := map[time.Duration]bool{}
+	for i := range 300 {
+		d := spread(fmt.Sprintf("pipedrive://triggers/new-deals#%d", i), interval)
+		require.GreaterOrEqual(t, d, time.Duration(0))
+		require.Less(t, d, interval)
+		seen[d/time.Second] = true
+	}
+	assert.Greater(t, len(seen), 60, "300 triggers land in many different seconds of the interval")
+	assert.Equal(t, spread("k", interval), spread("k", interval), "fixed by the key")
+	assert.Zero(t, spread("k", 0))
 }
