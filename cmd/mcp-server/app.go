@@ -417,7 +417,7 @@ func instructions(cfg Config) string {
 		"read it for events after your cursor; without resource support use trigger_list, trigger_start, trigger_read_events, trigger_stop. ")
 	fmt.Fprintf(&b, "Each connection may make %d upstream calls per %s; every result's _meta.budget shows what remains, "+
 		"throttle_status shows all; a throttled error says retry_after_seconds. Errors are JSON {\"error\":{\"code\",\"message\"}}; "+
-		"invalid_argument errors cost no budget.", cfg.BudgetLimit, cfg.BudgetWindow)
+		"invalid_argument errors cost no budget; outcome_unknown means a create may have happened: check before retrying.", cfg.BudgetLimit, cfg.BudgetWindow)
 	var sandboxes []string
 	for _, c := range []struct {
 		name    string
