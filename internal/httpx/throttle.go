@@ -5,9 +5,12 @@
 package httpx
 
 import (
+	"context"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
@@ -34,8 +37,34 @@ func MaxPauseOf(budget *throttle.Budget, maxPause time.Duration) time.Duration {
 	return throttle.DefaultWindow
 }
 
+// FailedWriteHold is how long after a failed round trip the slots of a
+// request that was written count as released: time enough for bytes still
+// in the network when the caller gave up to arrive upstream.
+const FailedWriteHold = time.Second
+
 // ThrottleTransport spends one slot of Budget on every request it sends and
 // pauses Budget when the upstream signals a rate limit.
+//
+// A slot is taken (throttle.Budget.AcquireSlot) before the request is sent
+// and released when the response headers have arrived, or when the round
+// trip has failed (as of FailedWriteHold later, if the request was
+// written). The upstream counts a request when it arrives, which happens
+// before its response starts, so from the release on the upstream cannot
+// count the request at any later time. Holding the slot until the body is
+// closed would be sounder by nothing and would cost budget while a caller
+// reads a long page.
+//
+// Go's http.Transport may send a request more than once on its own: a
+// replayable request (a GET, or one with an Idempotency-Key) written on a
+// reused keep-alive connection that the server closed before answering is
+// written again on another connection. Each such write may arrive upstream,
+// so the transport counts writes through net/http/httptrace: before
+// another write of a request that was already written once (at GotConn),
+// it waits for one more slot (throttle.Budget.WaitSlot, bounded by the
+// request's context only: the re-send is part of a request already
+// admitted), and a write that finds no slot of its own anyway (the context
+// ended during that wait and the transport wrote regardless) is charged at
+// once (throttle.Budget.Charge). Every slot is released with the first.
 //
 // The request's context decides the caller's priority (throttle.WithPriority)
 // and deadline. When the budget refuses, RoundTrip returns the
@@ -59,12 +88,24 @@ type ThrottleTransport struct {
 // RoundTrip implements http.RoundTripper.
 func (t *ThrottleTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	start := time.Now()
-	if err := t.Budget.Acquire(req.Context()); err != nil {
+	slot, err := t.Budget.AcquireSlot(req.Context())
+	if err != nil {
 		closeBody(req)
 		return nil, err
 	}
 	waited := time.Since(start)
-	resp, err := base(t.Base).RoundTrip(req)
+	out := req
+	var w *writes
+	if t.Budget != nil {
+		w = &writes{budget: t.Budget, ctx: req.Context(), slots: []*throttle.Slot{slot}}
+		out = req.WithContext(httptrace.WithClientTrace(req.Context(), w.trace()))
+	}
+	resp, err := base(t.Base).RoundTrip(out)
+	// The response headers have arrived: the request arrived upstream
+	// before them. Or the round trip failed: a request written by then may
+	// still be on its way (its bytes in the network when the caller gave
+	// up), so its slots count from a little later.
+	w.release(err != nil)
 	if t.Observe != nil {
 		status := 0
 		if resp != nil {
@@ -75,6 +116,9 @@ func (t *ThrottleTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	if err != nil {
 		return nil, err
 	}
+	if resp.Request == out {
+		resp.Request = req
+	}
 	now := t.Budget.Clock().Now()
 	maxPause := MaxPauseOf(t.Budget, t.MaxPause)
 	if d, ok := UpstreamPause(resp, now, maxPause); ok {
@@ -82,6 +126,81 @@ func (t *ThrottleTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	}
 	ClampSignals(resp.Header, now, maxPause)
 	return resp, nil
+}
+
+// writes keeps one slot for every write of one request to the wire.
+type writes struct {
+	budget *throttle.Budget
+	ctx    context.Context
+
+	mu     sync.Mutex
+	slots  []*throttle.Slot // the first from RoundTrip, one more per re-send
+	n      int              // times the request's headers were written
+	closed bool             // released: a late write is charged and released at once
+}
+
+func (w *writes) trace() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{GotConn: w.gotConn, WroteHeaders: w.wroteHeaders}
+}
+
+// gotConn runs before every attempt to write the request (the transport's
+// re-sends included), in the goroutine that sends it. If the request was
+// written before, this attempt is a re-send: it waits here for a slot.
+func (w *writes) gotConn(httptrace.GotConnInfo) {
+	w.mu.Lock()
+	resend := !w.closed && w.n >= len(w.slots)
+	w.mu.Unlock()
+	if !resend {
+		return
+	}
+	s, err := w.budget.WaitSlot(w.ctx)
+	if err != nil {
+		return // the context ended; wroteHeaders charges the write if it happens anyway
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		s.Done()
+		return
+	}
+	w.slots = append(w.slots, s)
+}
+
+// wroteHeaders counts a write; one beyond the slots held is charged.
+func (w *writes) wroteHeaders() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed { // a write after the round trip returned: counted all the same
+		w.budget.Charge().Done()
+		return
+	}
+	w.n++
+	if w.n > len(w.slots) {
+		w.slots = append(w.slots, w.budget.Charge())
+	}
+}
+
+// release releases every slot of the request: now, or FailedWriteHold from
+// now if the round trip failed after the request was written.
+func (w *writes) release(failed bool) {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	slots, written := w.slots, w.n > 0
+	w.slots, w.closed = nil, true
+	w.mu.Unlock()
+	at := time.Time{}
+	if failed && written {
+		at = w.budget.Clock().Now().Add(FailedWriteHold)
+	}
+	for _, s := range slots {
+		if at.IsZero() {
+			s.Done()
+		} else {
+			s.DoneAt(at)
+		}
+	}
 }
 
 // UpstreamPause reports how long the upstream asked us to stop sending:

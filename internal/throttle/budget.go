@@ -1,24 +1,42 @@
 // Package throttle implements the per-connection request budget that every
 // upstream call spends from.
 //
-// A Budget allows at most Limit grants in any rolling Window: a grant at time
-// t happens only if fewer than Limit grants happened in (t-Window, t]. It keeps
-// the times of the last Limit grants (a sliding log), so the limit is exact
-// rather than approximated by fixed buckets.
+// The upstream counts a request when it arrives, and a request arrives
+// somewhere between its grant here and its response. So a Budget counts a
+// slot from its grant until its response has returned plus the window: a
+// slot in flight (granted, not yet released with Slot.Done) counts against
+// the limit with the end of its window unknown, and a released slot counts
+// until its release time plus Window. A grant at time t happens only if
+// fewer than Limit slots count at t. No rolling window at the upstream can
+// then see more than Limit arrivals: of any Limit+1 arrivals, the one
+// granted last was granted while each of the others was in flight or
+// released less than Window before it (their arrivals lie in one window),
+// so it would have been refused. The Budget keeps the release times of the
+// last Limit released slots (a sliding log) and a count of the slots in
+// flight, so the limit is exact rather than approximated by fixed buckets.
+// The one way past the limit is Charge, for a request that left without
+// asking (a transport's own re-send that could not wait): it is counted, so
+// the grants after it wait for it.
 //
 // Callers that cannot be served at once queue: Interactive before Background,
 // first come first served within a priority. A caller whose turn would come
 // after its deadline is refused at once with a *ThrottledError that says when
-// to retry, instead of waiting in vain. Upstream signals (HTTP 429,
+// to retry, instead of waiting in vain. Turns are predicted as if every slot
+// in flight were released now (the earliest it could be): a prediction is
+// never later than the truth, so nobody is refused who could have been served
+// in time, and whoever a later release (or its own deadline, while slots are
+// in flight) shows to be late is refused then. Upstream signals (HTTP 429,
 // Retry-After, rate-limit headers) pause the budget with PauseUntil.
 //
 // Waiting costs no goroutine and no polling: one timer per Budget, armed only
-// while someone waits, hands slots to the head of the queue.
+// while someone waits, hands slots to the head of the queue; a release hands
+// its slot on at once when that frees one.
 package throttle
 
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -71,24 +89,93 @@ type Budget struct {
 	cfg   Config
 	clock clock.Clock
 
-	mu     sync.Mutex
-	log    []time.Time // times of the last (at most) Limit grants, ascending
-	paused time.Time   // no grant before this time
-	queues [2][]*waiter
+	mu       sync.Mutex
+	log      []time.Time // release times of the last Limit released slots (more while they count), ascending
+	inFlight int         // slots granted and not yet released
+	paused   time.Time   // no grant before this time
+	queues   [2][]*waiter
+	reported int // queue length last reported to queueHook
 
-	timer    clock.Timer // armed while someone waits; fires when the next slot frees
+	timer    clock.Timer // armed while someone waits; fires when the next slot frees (or a deadline falls)
 	timerAt  time.Time
 	timerGen uint64
 
-	grantHook func(time.Time) // observes every grant (OnGrant), called with mu held
+	grantHook   func(time.Time)                   // observes every grant (OnGrant), called with mu held
+	releaseHook func(granted, released time.Time) // observes every release (OnRelease), called with mu held
+	queueHook   func(waiting int)                 // observes the queue length (OnQueue), called with mu held
 }
 
 type waiter struct {
 	prio     Priority
 	deadline time.Time // zero: none
+	instant  bool      // released at its grant (Acquire)
 	done     chan struct{}
 	finished bool  // guarded by Budget.mu
-	err      error // set before done is closed
+	slot     *Slot // set before done is closed, when granted
+	err      error // set before done is closed, when refused
+}
+
+// Slot is one granted request slot. It counts against the budget from its
+// grant until Done, and then for one window after the release time. Done
+// must be called once the request's response has returned or the request
+// has failed; until then the slot counts as in flight. A nil *Slot (from a
+// nil Budget) ignores Done.
+type Slot struct {
+	b        *Budget
+	granted  time.Time
+	released bool // guarded by b.mu
+}
+
+// Granted returns the time of the grant.
+func (s *Slot) Granted() time.Time {
+	if s == nil {
+		return time.Time{}
+	}
+	return s.granted
+}
+
+// Done releases the slot now: the upstream has answered (or the request
+// failed), so the request has arrived by now if it ever will. The slot
+// counts for one window from now. Calls after the first do nothing.
+func (s *Slot) Done() { s.release(time.Time{}) }
+
+// DoneAt releases the slot as of t: the request is known to have arrived,
+// if at all, by t (for instance, a failed request that may still be on its
+// way holds its slot a little longer). The slot counts for one window from
+// t, or from its grant if t is earlier (or zero). Calls after the first do
+// nothing.
+func (s *Slot) DoneAt(t time.Time) {
+	if t.IsZero() {
+		t = s.Granted()
+	}
+	s.release(t)
+}
+
+// release releases the slot as of at, or now if at is zero.
+func (s *Slot) release(at time.Time) {
+	if s == nil || s.b == nil {
+		return
+	}
+	b := s.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s.released {
+		return
+	}
+	s.released = true
+	now := b.clock.Now()
+	if at.IsZero() {
+		at = now
+	}
+	if at.Before(s.granted) {
+		at = s.granted
+	}
+	b.inFlight--
+	b.recordLocked(at, now)
+	if b.releaseHook != nil {
+		b.releaseHook(s.granted, at)
+	}
+	b.settleLocked(now)
 }
 
 // New returns the budget of the named connection.
@@ -111,87 +198,159 @@ func (b *Budget) Clock() clock.Clock {
 	return b.clock
 }
 
-// Acquire grants one request slot, waiting if necessary, and returns nil once
-// the request may be sent.
+// AcquireSlot grants one request slot, waiting if necessary, and returns it
+// once the request may be sent. The caller must call Done on the slot when
+// the response has returned (its headers suffice: the request arrived before
+// them) or the request has failed; until then the slot counts as in flight.
+// On a nil Budget it returns a nil *Slot and no error.
 //
 // The caller's priority comes from PriorityFrom(ctx). Its deadline is the
 // context's deadline (taken as a duration from now, so that it composes with
 // any Clock) and, for Interactive callers, at most MaxWait from now. If the
 // caller's turn cannot come before that deadline, counting the callers queued
-// ahead of it and any upstream pause, Acquire returns a *ThrottledError at
-// once. A pause or a newly arrived Interactive caller that pushes a waiting
-// caller's turn past its deadline refuses it the same way, as soon as that
-// is known.
+// ahead of it, any upstream pause and the slots in flight (as if released
+// now), AcquireSlot returns a *ThrottledError at once. A pause, a newly
+// arrived Interactive caller or a release that pushes a waiting caller's turn
+// past its deadline refuses it the same way, as soon as that is known; and
+// so does its deadline itself, when slots are still in flight then.
 //
-// If the context ends while waiting, Acquire returns a *ThrottledError whose
-// Unwrap is context.DeadlineExceeded when the deadline expired (so the
+// If the context ends while waiting, AcquireSlot returns a *ThrottledError
+// whose Unwrap is context.DeadlineExceeded when the deadline expired (so the
 // caller learns when to retry), and ctx.Err() when it was cancelled. If the
 // slot was granted at the same moment the context ended, the grant stands
-// and Acquire returns nil.
+// and AcquireSlot returns the slot.
+func (b *Budget) AcquireSlot(ctx context.Context) (*Slot, error) {
+	if b == nil {
+		return nil, nil
+	}
+	return b.acquire(ctx, true, false)
+}
+
+// WaitSlot is AcquireSlot without refusal for a deadline: it waits until a
+// slot is granted or ctx ends, whatever its turn. It is for a request that is
+// already on its way and must not leave without a slot — an HTTP transport's
+// re-send of a request the budget granted before (see httpx).
+func (b *Budget) WaitSlot(ctx context.Context) (*Slot, error) {
+	if b == nil {
+		return nil, nil
+	}
+	return b.acquire(ctx, false, false)
+}
+
+// Acquire grants one request slot as AcquireSlot does, and releases it at
+// once, as of its grant: the slot counts for one window from the grant. It
+// is exact only for work that reaches the upstream at the moment of its
+// grant; a request sent over the network must use AcquireSlot and release
+// the slot when its response has returned.
 func (b *Budget) Acquire(ctx context.Context) error {
 	if b == nil {
 		return nil
 	}
+	_, err := b.acquire(ctx, true, true)
+	return err
+}
+
+// Charge takes a slot at once, whatever the limit, the queue or a pause: for
+// a request that has left (or is leaving) without waiting for one, such as a
+// re-send the HTTP transport decided on its own. The budget records it, so
+// the grants after it wait for it; the caller must call Done on it as for
+// AcquireSlot. On a nil Budget it returns nil.
+func (b *Budget) Charge() *Slot {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.clock.Now()
+	s := b.grantLocked(now, false)
+	b.settleLocked(now)
+	return s
+}
+
+func (b *Budget) acquire(ctx context.Context, bounded, instant bool) (*Slot, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	prio := PriorityFrom(ctx)
 
 	b.mu.Lock()
 	now := b.clock.Now()
-	w := &waiter{prio: prio, done: make(chan struct{})}
-	if prio == Interactive {
-		w.deadline = now.Add(b.cfg.MaxWait)
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		if d := now.Add(time.Until(dl)); w.deadline.IsZero() || d.Before(w.deadline) {
-			w.deadline = d
+	w := &waiter{prio: prio, instant: instant, done: make(chan struct{})}
+	if bounded {
+		if prio == Interactive {
+			w.deadline = now.Add(b.cfg.MaxWait)
+		}
+		if dl, ok := ctx.Deadline(); ok {
+			if d := now.Add(time.Until(dl)); w.deadline.IsZero() || d.Before(w.deadline) {
+				w.deadline = d
+			}
 		}
 	}
 	b.queues[prio] = append(b.queues[prio], w)
-	b.dispatchLocked(now)
-	b.refuseLateLocked(now)
-	b.armLocked(now)
+	b.settleLocked(now)
 	if w.finished {
 		b.mu.Unlock()
-		return w.err
+		return w.slot, w.err
 	}
 	b.mu.Unlock()
 
 	select {
 	case <-w.done:
-		return w.err
+		return w.slot, w.err
 	case <-ctx.Done():
 	}
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if w.finished {
-		return w.err
+		return w.slot, w.err
 	}
 	b.removeLocked(w)
 	now = b.clock.Now()
-	b.dispatchLocked(now)
-	b.armLocked(now)
+	b.settleLocked(now)
 	err := ctx.Err()
 	if errors.Is(err, context.DeadlineExceeded) {
 		te := b.throttledLocked(now, b.estimateLocked(now, prio))
 		te.cause = err
-		return te
+		return nil, te
 	}
-	return err
+	return nil, err
 }
 
-// OnGrant makes f observe every grant, in order, with the time the rolling
-// window counts it at — what a proof of the limit needs, free of the lag
-// between a grant and the request leaving. f runs with the budget locked:
-// it must be quick and must not call the budget.
+// OnGrant makes f observe every grant, in order, with the time of the grant
+// (the earliest a request can arrive upstream). f runs with the budget
+// locked: it must be quick and must not call the budget.
 func (b *Budget) OnGrant(f func(at time.Time)) {
 	if b == nil {
 		return
 	}
 	b.mu.Lock()
 	b.grantHook = f
+	b.mu.Unlock()
+}
+
+// OnRelease makes f observe every release of a slot, in order, with the
+// slot's grant and the time the window counts it from (its release). f runs
+// with the budget locked: it must be quick and must not call the budget.
+func (b *Budget) OnRelease(f func(granted, released time.Time)) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	b.releaseHook = f
+	b.mu.Unlock()
+}
+
+// OnQueue makes f observe every change of the number of callers queued for
+// a slot (for a gauge, or for a test that moves a fake clock only once every
+// caller waits). f runs with the budget locked: it must be quick and must
+// not call the budget.
+func (b *Budget) OnQueue(f func(waiting int)) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	b.queueHook = f
 	b.mu.Unlock()
 }
 
@@ -208,9 +367,7 @@ func (b *Budget) PauseUntil(t time.Time) {
 		return
 	}
 	b.paused = t
-	now := b.clock.Now()
-	b.refuseLateLocked(now)
-	b.armLocked(now)
+	b.settleLocked(b.clock.Now())
 }
 
 // PauseFor is PauseUntil(now + d) on the budget's clock.
@@ -221,19 +378,43 @@ func (b *Budget) PauseFor(d time.Duration) {
 	b.PauseUntil(b.clock.Now().Add(d))
 }
 
+// settleLocked brings the budget up to date after any change: grants what
+// may be granted, refuses who is now late, re-arms the timer and reports a
+// change of the queue length.
+func (b *Budget) settleLocked(now time.Time) {
+	b.dispatchLocked(now)
+	b.refuseLateLocked(now)
+	b.armLocked(now)
+	if n := b.waitingLocked(); n != b.reported {
+		b.reported = n
+		if b.queueHook != nil {
+			b.queueHook(n)
+		}
+	}
+}
+
 // nextFreeLocked returns the earliest time not before now at which a grant is
-// allowed.
-func (b *Budget) nextFreeLocked(now time.Time) time.Time {
+// allowed, and whether it is known: while every slot that may free is in
+// flight, the next grant waits for a release, and the time returned is the
+// earliest it could be (as if a slot were released now).
+func (b *Budget) nextFreeLocked(now time.Time) (time.Time, bool) {
 	t := now
 	if b.paused.After(t) {
 		t = b.paused
 	}
-	if n := len(b.log); n >= b.cfg.Limit {
-		if free := b.log[n-b.cfg.Limit].Add(b.cfg.Window); free.After(t) {
+	k := b.cfg.Limit - b.inFlight // released slots that may still count
+	if k <= 0 {
+		if free := now.Add(b.cfg.Window); free.After(t) {
+			t = free
+		}
+		return t, false
+	}
+	if n := len(b.log); n >= k {
+		if free := b.log[n-k].Add(b.cfg.Window); free.After(t) {
 			t = free
 		}
 	}
-	return t
+	return t, true
 }
 
 // headLocked returns the waiter to serve next.
@@ -252,25 +433,53 @@ func (b *Budget) waitingLocked() int { return len(b.queues[Interactive]) + len(b
 func (b *Budget) dispatchLocked(now time.Time) {
 	for {
 		w := b.headLocked()
-		if w == nil || b.nextFreeLocked(now).After(now) {
+		if w == nil {
+			return
+		}
+		if at, known := b.nextFreeLocked(now); !known || at.After(now) {
 			return
 		}
 		b.queues[w.prio][0] = nil
 		b.queues[w.prio] = b.queues[w.prio][1:]
-		b.grantLocked(now)
+		w.slot = b.grantLocked(now, w.instant)
 		b.finishLocked(w, nil)
 	}
 }
 
-func (b *Budget) grantLocked(now time.Time) {
-	if len(b.log) == b.cfg.Limit {
-		copy(b.log, b.log[1:])
-		b.log[len(b.log)-1] = now
-	} else {
-		b.log = append(b.log, now)
-	}
+// grantLocked grants a slot at now: in flight, or released at once when
+// instant (and then no slot is returned).
+func (b *Budget) grantLocked(now time.Time, instant bool) *Slot {
 	if b.grantHook != nil {
 		b.grantHook(now)
+	}
+	if instant {
+		b.recordLocked(now, now)
+		if b.releaseHook != nil {
+			b.releaseHook(now, now)
+		}
+		return nil
+	}
+	b.inFlight++
+	return &Slot{b: b, granted: now}
+}
+
+// recordLocked adds a release at t to the log, keeping it ascending. It
+// forgets the oldest releases beyond Limit once they are out of the window
+// at now: they can no longer decide a grant nor count as used. (The log
+// exceeds Limit only while more than Limit releases count, after Charge.)
+func (b *Budget) recordLocked(t, now time.Time) {
+	i := len(b.log)
+	for i > 0 && b.log[i-1].After(t) {
+		i--
+	}
+	b.log = slices.Insert(b.log, i, t)
+	cut := now.Add(-b.cfg.Window)
+	drop := 0
+	for len(b.log)-drop > b.cfg.Limit && !b.log[drop].After(cut) {
+		drop++
+	}
+	if drop > 0 {
+		b.log = append(b.log[:0], b.log[drop:]...)
 	}
 }
 
@@ -291,16 +500,29 @@ func (b *Budget) removeLocked(w *waiter) {
 }
 
 // slotSim predicts the times of the next grants, in the order the queue
-// will receive them, assuming nobody leaves or jumps ahead.
+// will receive them, assuming nobody leaves or jumps ahead, every slot in
+// flight is released now and every predicted grant at once. Each assumption
+// can only make a prediction earlier than the truth.
 type slotSim struct {
-	hist   []time.Time // the last (at most) limit grants, real and predicted
+	hist   []time.Time // the last (at most) limit releases, real and predicted, ascending
 	t      time.Time   // no grant before this time
 	limit  int
 	window time.Duration
 }
 
 func (b *Budget) simLocked(now time.Time) *slotSim {
-	s := &slotSim{hist: append([]time.Time(nil), b.log...), t: now, limit: b.cfg.Limit, window: b.cfg.Window}
+	hist := make([]time.Time, 0, len(b.log)+b.inFlight)
+	hist = append(hist, b.log...)
+	for range b.inFlight {
+		hist = append(hist, now)
+	}
+	if n := len(b.log); n > 0 && b.inFlight > 0 && b.log[n-1].After(now) {
+		slices.SortFunc(hist, func(x, y time.Time) int { return x.Compare(y) })
+	}
+	if n := len(hist); n > b.cfg.Limit {
+		hist = hist[n-b.cfg.Limit:]
+	}
+	s := &slotSim{hist: hist, t: now, limit: b.cfg.Limit, window: b.cfg.Window}
 	if b.paused.After(now) {
 		s.t = b.paused
 	}
@@ -355,6 +577,9 @@ func (b *Budget) refuseLateLocked(now time.Time) {
 			}
 		}
 	}
+	if withDeadline == 0 {
+		return
+	}
 	sim := b.simLocked(now)
 	for p := range b.queues {
 		q := b.queues[p]
@@ -392,27 +617,54 @@ func (b *Budget) throttledLocked(now, slot time.Time) *ThrottledError {
 	}
 }
 
-// armLocked keeps one timer armed for the next free slot while anyone waits,
-// and none otherwise.
+// earliestDeadlineLocked returns the earliest deadline after now of a
+// waiting caller.
+func (b *Budget) earliestDeadlineLocked(now time.Time) (time.Time, bool) {
+	var first time.Time
+	for _, q := range b.queues {
+		for _, w := range q {
+			if w.deadline.After(now) && (first.IsZero() || w.deadline.Before(first)) {
+				first = w.deadline
+			}
+		}
+	}
+	return first, !first.IsZero()
+}
+
+// armLocked keeps one timer armed while anyone waits, and none otherwise:
+// for the next free slot when its time is known, and, while slots are in
+// flight (their releases could make predicted turns late), for the earliest
+// deadline of a waiter, so that a caller is refused by then at the latest.
 func (b *Budget) armLocked(now time.Time) {
 	if b.waitingLocked() == 0 {
-		if b.timer != nil {
-			b.timer.Stop()
-			b.timer = nil
-		}
+		b.stopTimerLocked()
 		return
 	}
-	at := b.nextFreeLocked(now)
+	at, known := b.nextFreeLocked(now)
+	if b.inFlight > 0 {
+		if dl, ok := b.earliestDeadlineLocked(now); ok && (!known || dl.Before(at)) {
+			at, known = dl, true
+		}
+	}
+	if !known {
+		b.stopTimerLocked() // a release will dispatch
+		return
+	}
 	if b.timer != nil && b.timerAt.Equal(at) {
 		return
 	}
-	if b.timer != nil {
-		b.timer.Stop()
-	}
+	b.stopTimerLocked()
 	b.timerGen++
 	gen := b.timerGen
 	b.timerAt = at
 	b.timer = b.clock.AfterFunc(at.Sub(now), func() { b.onTimer(gen) })
+}
+
+func (b *Budget) stopTimerLocked() {
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
 }
 
 func (b *Budget) onTimer(gen uint64) {
@@ -421,7 +673,5 @@ func (b *Budget) onTimer(gen uint64) {
 	if gen == b.timerGen {
 		b.timer = nil
 	}
-	now := b.clock.Now()
-	b.dispatchLocked(now)
-	b.armLocked(now)
+	b.settleLocked(b.clock.Now())
 }

@@ -5,9 +5,9 @@ import (
 	"time"
 )
 
-// ThrottledError is returned by Budget.Acquire when a request slot cannot be
-// granted before the caller's deadline. It tells the caller when trying
-// again is expected to succeed.
+// ThrottledError is returned by Budget.AcquireSlot (and Acquire) when a
+// request slot cannot be granted before the caller's deadline. It tells the
+// caller when trying again is expected to succeed.
 type ThrottledError struct {
 	// Connection is the name of the budget that refused.
 	Connection string

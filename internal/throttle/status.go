@@ -12,13 +12,19 @@ type Status struct {
 	// Limit requests are allowed per Window.
 	Limit  int           `json:"limit"`
 	Window time.Duration `json:"-"`
-	// Used is the number of grants in the current window (At-Window, At].
+	// Used is the number of slots that count against the limit at At: those
+	// in flight and those released in (At-Window, At].
 	Used int `json:"used"`
-	// Remaining is Limit-Used.
+	// Remaining is Limit-Used (never negative).
 	Remaining int `json:"remaining"`
+	// InFlight is the number of slots granted whose response has not
+	// returned yet (part of Used).
+	InFlight int `json:"in_flight,omitempty"`
 	// ResetAt is the earliest time the next request may be granted: At when
-	// one may go now, otherwise when the oldest grant leaves the window or
-	// the upstream pause ends.
+	// one may go now, otherwise when the oldest counted slot leaves the
+	// window or the upstream pause ends. A slot in flight is taken as
+	// released at At, so while slots are in flight ResetAt is the earliest
+	// it could be, not a promise.
 	ResetAt time.Time `json:"reset_at"`
 	// PausedUntil is the end of an upstream-requested pause; zero if none.
 	PausedUntil time.Time `json:"paused_until,omitzero"`
@@ -51,7 +57,7 @@ func (b *Budget) Status() Status {
 	defer b.mu.Unlock()
 	now := b.clock.Now()
 	since := now.Add(-b.cfg.Window)
-	used := 0
+	used := b.inFlight
 	for _, t := range b.log {
 		if t.After(since) {
 			used++
@@ -63,7 +69,8 @@ func (b *Budget) Status() Status {
 		Window:     b.cfg.Window,
 		Used:       used,
 		Remaining:  max(b.cfg.Limit-used, 0),
-		ResetAt:    b.nextFreeLocked(now),
+		InFlight:   b.inFlight,
+		ResetAt:    b.simLocked(now).peek(),
 		Waiting:    b.waitingLocked(),
 		At:         now,
 	}

@@ -51,6 +51,10 @@ type Options struct {
 	BurstWindow time.Duration // rolling burst window; default 2s
 	Clock       clock.Clock   // time source; nil means the real clock
 	Seed        int64         // deterministic seed data; default 1
+	// EnforceBudget, when set, answers 429 as Power Platform's gateway does
+	// to a credential past Limit requests per rolling Window (see
+	// arrivals.go). Arrivals are recorded per credential either way.
+	EnforceBudget BudgetLimit
 }
 
 // Server is the fake Pipedrive API. It implements http.Handler and is safe for concurrent use.
@@ -59,6 +63,7 @@ type Server struct {
 	burst       int
 	burstWindow time.Duration
 	clock       clock.Clock
+	arrivals    *arrivals // arrival log and gateway limit; own lock
 
 	mu       sync.Mutex
 	requests int
@@ -102,6 +107,7 @@ func New(opts Options) *Server {
 		burst:       opts.Burst,
 		burstWindow: opts.BurstWindow,
 		clock:       opts.Clock,
+		arrivals:    newArrivals(opts.EnforceBudget),
 		windows:     map[string][]time.Time{},
 	}
 	s.seed(opts.Seed, opts.Clock.Now().UTC().Truncate(time.Second))
@@ -154,6 +160,9 @@ type route struct {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Recorded first, as the gateway counts it; refused (after the body is
+	// read and the request counted) before auth or the burst limit look at it.
+	refusal := s.arrivals.arrive(credentialOf(r), s.clock.Now())
 	if r.Body != nil && r.Body != http.NoBody {
 		// Read the body before taking the lock so a slow client does not stall the others.
 		buf, _ := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
@@ -162,6 +171,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests++
+	if refusal != nil {
+		refusal.write(w)
+		return
+	}
 	now := s.clock.Now()
 
 	presented := r.Header.Get("x-api-token")
