@@ -204,8 +204,16 @@ func (c *Client) read(method string, resp *http.Response, out any) (*Response, e
 // parseError reads Pipedrive's error envelope {"success": false, "error",
 // "error_info"}.
 func parseError(_ int, body []byte) (message, detail string) {
-	var env envelope
+	var env struct {
+		envelope
+		// Message is where a gateway in front of the API (Power Platform's
+		// 429 "Rate limit is exceeded…") puts its reason.
+		Message string `json:"message"`
+	}
 	if json.Unmarshal(body, &env) == nil {
+		if env.Error == "" {
+			return env.Message, env.ErrorInfo
+		}
 		return env.Error, env.ErrorInfo
 	}
 	return "", ""
