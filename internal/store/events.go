@@ -1,11 +1,14 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -85,29 +88,53 @@ func (s *Store) append(ctx context.Context, uri string, events []NewEvent, state
 		if err != nil {
 			return err
 		}
-		if len(events) > 0 {
-			stmt, err := tx.PrepareContext(ctx, `
-INSERT INTO events (trigger_uri, key, payload, received_at) VALUES (?, ?, ?, ?)
-ON CONFLICT (trigger_uri, key) DO NOTHING
-RETURNING seq`)
+		// Multi-row inserts (appendBatch rows a statement): far fewer round
+		// trips into SQLite than one statement per event.
+		for start := 0; start < len(events); start += appendBatch {
+			end := min(start+appendBatch, len(events))
+			var q strings.Builder
+			q.WriteString(`INSERT INTO events (trigger_uri, key, payload, received_at) VALUES `)
+			args := make([]any, 0, 4*(end-start))
+			first := map[string]int{} // key → index of its first event in the batch
+			for i := start; i < end; i++ {
+				if i > start {
+					q.WriteString(",")
+				}
+				q.WriteString("(?, ?, ?, ?)")
+				args = append(args, uri, events[i].Key, payloads[i], toNanos(now))
+				if _, dup := first[events[i].Key]; !dup {
+					first[events[i].Key] = i
+				}
+			}
+			q.WriteString(` ON CONFLICT (trigger_uri, key) DO NOTHING RETURNING seq, key`)
+			rows, err := tx.QueryContext(ctx, q.String(), args...)
 			if err != nil {
 				return err
 			}
-			defer stmt.Close()
-			for i, e := range events {
-				var seq int64
-				err := stmt.QueryRowContext(ctx, uri, e.Key, payloads[i], toNanos(now)).Scan(&seq)
-				if errors.Is(err, sql.ErrNoRows) {
-					continue // duplicate
-				}
-				if err != nil {
+			var batch []Event
+			for rows.Next() {
+				var (
+					seq int64
+					key string
+				)
+				if err := rows.Scan(&seq, &key); err != nil {
+					rows.Close()
 					return err
 				}
-				out = append(out, Event{
-					Seq: seq, TriggerURI: uri, Key: e.Key,
-					Payload: json.RawMessage(payloads[i]), ReceivedAt: received,
-				})
+				i := first[key]
+				batch = append(batch, Event{Seq: seq, TriggerURI: uri, Key: key, Payload: json.RawMessage(payloads[i]), ReceivedAt: received})
 			}
+			if err := rows.Close(); err != nil {
+				return err
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			// RETURNING gives rows in no set order; sequences follow the insertion order.
+			slices.SortFunc(batch, func(a, b Event) int { return cmp.Compare(a.Seq, b.Seq) })
+			out = append(out, batch...)
+		}
+		if len(events) > 0 {
 			if n := len(out); n > 0 {
 				if _, err := tx.ExecContext(ctx, `UPDATE triggers SET last_seq = ? WHERE uri = ?`, out[n-1].Seq, uri); err != nil {
 					return err
@@ -134,6 +161,9 @@ RETURNING seq`)
 	}
 	return out, nil
 }
+
+// appendBatch is how many events one INSERT statement stores.
+const appendBatch = 256
 
 // EventsAfter returns up to limit events of the trigger with Seq > afterSeq,
 // in ascending Seq order (limit <= 0 means DefaultLimit). Paging by passing
