@@ -45,6 +45,16 @@ docs: ## Regenerate the tool and resource tables in README.md (a test fails when
 bench: ## Benchmarks: tools/list size, tool-call latency, start-up time, throttle
 	$(GO) test -run '^$$' -bench . -benchmem ./cmd/mcp-server ./internal/...
 
+FUZZTIME ?= 60s
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target in turn, FUZZTIME each (default 60s; e.g. FUZZTIME=1000000x); not part of make test
+	$(GO) test -run '^$$' -fuzz '^FuzzCSV$$' -fuzztime $(FUZZTIME) ./internal/bulkfile/
+	$(GO) test -run '^$$' -fuzz '^FuzzJSON$$' -fuzztime $(FUZZTIME) ./internal/bulkfile/
+	$(GO) test -run '^$$' -fuzz '^FuzzXLSX$$' -fuzztime $(FUZZTIME) ./internal/bulkfile/
+	$(GO) test -run '^$$' -fuzz '^FuzzWebhookCallback$$' -fuzztime $(FUZZTIME) ./internal/triggers/
+	$(GO) test -run '^$$' -fuzz '^FuzzToolArguments$$' -fuzztime $(FUZZTIME) ./tools/
+
 .PHONY: tools
 tools: ## Print the tool registry
 	$(GO) run ./cmd/mcp-server tools

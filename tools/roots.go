@@ -16,6 +16,13 @@ const rootsTimeout = 3 * time.Second
 
 // ClientRoots returns the local folders the client offers as MCP roots
 // (file:// URIs), or nil when it offers none or does not support roots.
+//
+// Roots name folders on the client's machine. Only a server that shares the
+// client's machine (stdio) may treat them as its own folders; over HTTP
+// they must widen nothing on the server (see DESIGN.md, "Who may touch
+// what"), so callers ask for them only when configured for stdio (e.g.
+// workspan.Options.ClientRoots). A root naming another host
+// (file://host/…) is skipped.
 func ClientRoots(ctx context.Context) []string {
 	srv := server.ServerFromContext(ctx)
 	session := server.ClientSessionFromContext(ctx)
@@ -34,7 +41,7 @@ func ClientRoots(ctx context.Context) []string {
 	var dirs []string
 	for _, r := range res.Roots {
 		u, err := url.Parse(r.URI)
-		if err != nil || u.Scheme != "file" || u.Path == "" {
+		if err != nil || u.Scheme != "file" || u.Path == "" || (u.Host != "" && u.Host != "localhost") {
 			continue
 		}
 		p := u.Path

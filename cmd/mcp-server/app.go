@@ -18,6 +18,7 @@ import (
 	pdsandbox "github.com/cosell-mcp/cosell-mcp/connectors/pipedrive/sandbox"
 	"github.com/cosell-mcp/cosell-mcp/connectors/workspan"
 	wssandbox "github.com/cosell-mcp/cosell-mcp/connectors/workspan/sandbox"
+	"github.com/cosell-mcp/cosell-mcp/internal/bulkfile"
 	"github.com/cosell-mcp/cosell-mcp/internal/httpauth"
 	"github.com/cosell-mcp/cosell-mcp/internal/httpx"
 	"github.com/cosell-mcp/cosell-mcp/internal/metrics"
@@ -70,6 +71,7 @@ func newApp(cfg Config, log *slog.Logger) (*App, error) {
 		lastError: tools.NewIdleCache[string, upstreamFailure](bounds...),
 		maxPause:  cfg.MaxUpstreamPause,
 	}
+	removeStaleTempFiles(log)
 	app.Metrics = metrics.New(app.Budgets, func() int {
 		if app.subs == nil {
 			return 0
@@ -165,6 +167,18 @@ func newApp(cfg Config, log *slog.Logger) (*App, error) {
 	return app, nil
 }
 
+// removeStaleTempFiles deletes the temporary folders a killed server left
+// behind while parsing a workbook.
+func removeStaleTempFiles(log *slog.Logger) {
+	n, err := bulkfile.RemoveStaleTempFiles()
+	if err != nil {
+		log.Warn("could not remove stale temporary files", "error", err)
+	}
+	if n > 0 {
+		log.Info("removed temporary folders left by an earlier run", "folders", n)
+	}
+}
+
 // startTriggers opens the event store, starts the webhook listener and the
 // trigger manager, and restores the triggers that were active.
 func (a *App) startTriggers(cfg Config, log *slog.Logger, hooks *server.Hooks, clients trtools.Clients) (*trtools.Resources, error) {
@@ -230,6 +244,9 @@ func buildRegistry(budgets *throttle.Registry, pd pdtools.Connection, pc pctools
 
 func wsOptions(cfg Config, budgets *throttle.Registry) wstools.Options {
 	return wstools.Options{
+		// MCP roots name folders on the client's machine: they widen file
+		// access only when the client runs here (stdio), never over HTTP.
+		ClientRoots:   cfg.HTTPAddr == "",
 		AllowedDirs:   cfg.WorkSpan.AllowedDirs,
 		RowsPerUpload: cfg.WorkSpan.RowsPerUpload,
 		Budget:        budgets.Budget(wstools.Toolset),

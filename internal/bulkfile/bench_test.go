@@ -221,3 +221,28 @@ func BenchmarkValidateXLSX100k(b *testing.B) {
 	path := xlsxBenchFile(b, rows)
 	benchValidateFile(b, path, Options{Format: FormatXLSX}, rows)
 }
+
+// BenchmarkGuardXLSX100k is the cost of the workbook limits (guardXLSX)
+// alone: one more inflate and scan of every part before excelize opens it.
+func BenchmarkGuardXLSX100k(b *testing.B) {
+	path := xlsxBenchFile(b, 100_000)
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	fi, err := f.Stat()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(fi.Size())
+	opt, err := Options{Format: FormatXLSX}.withDefaults()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := guardXLSX(f, fi.Size(), opt); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -118,13 +118,13 @@ func TestCSVInvalidUTF8(t *testing.T) {
 
 func TestCSVWrongDelimiter(t *testing.T) {
 	p := onlyProblem(t, "a;b;c\n1;2;3\n", csvOpt)
-	assert.Equal(t, Problem{Row: 1, Message: "the header has one column 'a;b;c': is the delimiter ';'?"}, p)
+	assert.Equal(t, Problem{Row: 1, Message: `the header has one column "a;b;c": is the delimiter ';'?`}, p)
 
 	p = onlyProblem(t, "a,b,c\n1,2,3\n", Options{Format: FormatCSV, Delimiter: ';'})
-	assert.Equal(t, "the header has one column 'a,b,c': is the delimiter ','?", p.Message)
+	assert.Equal(t, `the header has one column "a,b,c": is the delimiter ','?`, p.Message)
 
 	p = onlyProblem(t, "a\tb\n1\t2\n", csvOpt)
-	assert.Equal(t, `the header has one column 'a	b': is the delimiter '\t' (tab)?`, p.Message)
+	assert.Equal(t, `the header has one column "a\tb": is the delimiter '\t' (tab)?`, p.Message)
 
 	// A genuine single-column file is fine.
 	_, err := Validate(strings.NewReader("email\na@example.com\n"), csvOpt)

@@ -67,7 +67,7 @@ func (j *jsonScan) fail(row int, err error) error {
 		if !errors.As(err, &se) {
 			return err
 		}
-		j.s.fatal(Problem{Row: row, Message: fmt.Sprintf("invalid JSON at byte %d: %v", se.Offset, se)})
+		j.s.fatal(Problem{Row: row, Message: fmt.Sprintf("invalid JSON at byte %d: %s", se.Offset, errText(se))})
 	}
 	return errStop
 }

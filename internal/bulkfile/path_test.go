@@ -84,3 +84,37 @@ func TestResolvePath(t *testing.T) {
 		assert.Equal(t, wantIn, got)
 	})
 }
+
+// Issue finding 1: a path outside the allowed folders is refused as
+// written, before the file system is asked about it (no "does not exist"
+// oracle), and through symlinked folders too; OpenInside reads the file it
+// checked.
+func TestResolvePathRefusesBeforeLooking(t *testing.T) {
+	root := t.TempDir()
+	allowed := filepath.Join(root, "in")
+	outside := filepath.Join(root, "out")
+	require.NoError(t, os.MkdirAll(allowed, 0o755))
+	require.NoError(t, os.MkdirAll(outside, 0o755))
+	secret := filepath.Join(outside, "secret.csv")
+	require.NoError(t, os.WriteFile(secret, []byte("TOKEN=x\n"), 0o600))
+
+	for _, p := range []string{"/etc/passwd", "/proc/self/environ", filepath.Join(outside, "missing.csv"), filepath.Join(allowed, "..", "out", "missing.csv"), "../../../../../etc/shadow"} {
+		_, err := ResolvePath(p, []string{allowed})
+		require.ErrorContains(t, err, "outside the allowed directories", p)
+		assert.NotContains(t, err.Error(), "does not exist", p)
+	}
+	linkDir := filepath.Join(allowed, "elsewhere")
+	require.NoError(t, os.Symlink(outside, linkDir))
+	_, err := ResolvePath(filepath.Join(linkDir, "secret.csv"), []string{allowed})
+	require.ErrorContains(t, err, "outside the allowed directories")
+	_, err = OpenInside(filepath.Join(linkDir, "secret.csv"), []string{allowed})
+	require.ErrorContains(t, err, "outside the allowed directories")
+
+	inside := filepath.Join(allowed, "deals.csv")
+	require.NoError(t, os.WriteFile(inside, []byte("a\n1\n"), 0o600))
+	f, err := OpenInside(inside, []string{allowed})
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	_, err = OpenInside(allowed, []string{allowed})
+	require.ErrorContains(t, err, "is a directory")
+}

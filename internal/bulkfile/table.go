@@ -17,7 +17,11 @@ type table struct {
 	// with values beyond the last column; csv rows must match exactly.
 	pad     bool
 	pending []emptyRun // fully empty rows not yet known to be non-trailing
-	blank   []string
+	// pendingRows counts the rows in pending; runs past the row limit are
+	// not remembered (replaying them would stop at the limit first), so
+	// alternating empty rows of different widths take bounded memory.
+	pendingRows int
+	blank       []string
 }
 
 // emptyRun is a run of consecutive fully empty rows of the same width.
@@ -80,7 +84,7 @@ func (t *table) setHeader(fields []string, delim rune) bool {
 	}
 	if len(names) == 1 && delim != 0 {
 		if d, ok := likelyDelimiter(names[0], delim); ok {
-			s.add(Problem{Row: 1, Message: fmt.Sprintf("the header has one column '%s': is the delimiter %s?", names[0], delimiterName(d))})
+			s.add(Problem{Row: 1, Message: fmt.Sprintf("the header has one column %s: is the delimiter %s?", Excerpt(names[0]), delimiterName(d))})
 		}
 	}
 	seen := make(map[string]int, len(names))
@@ -95,7 +99,7 @@ func (t *table) setHeader(fields []string, delim rune) bool {
 			continue
 		}
 		if j, dup := seen[key]; dup {
-			s.add(Problem{Row: 1, Column: n, Message: fmt.Sprintf("duplicate column name (column %s is also %q)", columnLetter(j), names[j])})
+			s.add(Problem{Row: 1, Column: n, Message: fmt.Sprintf("duplicate column name (column %s is also %s)", columnLetter(j), Excerpt(names[j]))})
 			continue
 		}
 		seen[key] = i
@@ -144,10 +148,14 @@ func (t *table) row(row int, fields []string, where string) error {
 			last := &t.pending[n-1]
 			if last.row+last.n == row && last.width == len(fields) {
 				last.n++
+				t.pendingRows++
 				return nil
 			}
 		}
-		t.pending = append(t.pending, emptyRun{row: row, n: 1, width: len(fields)})
+		if t.pendingRows <= t.s.opt.MaxRows-t.rows {
+			t.pending = append(t.pending, emptyRun{row: row, n: 1, width: len(fields)})
+			t.pendingRows++
+		}
 		return nil
 	}
 	for _, run := range t.pending {
@@ -157,7 +165,7 @@ func (t *table) row(row int, fields []string, where string) error {
 			}
 		}
 	}
-	t.pending = t.pending[:0]
+	t.pending, t.pendingRows = t.pending[:0], 0
 	if t.s.stop {
 		return nil
 	}

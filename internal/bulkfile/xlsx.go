@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/xuri/excelize/v2"
@@ -14,54 +15,133 @@ import (
 var oleMagic = []byte{0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1}
 
 // xlsxXMLInMemory is the largest worksheet or shared-strings part excelize
-// keeps in memory; larger parts are unpacked to a temporary file and read
-// from there.
+// keeps in memory; larger parts are unpacked to a temporary file (in the
+// parse's private folder) and read from there.
 const xlsxXMLInMemory = 4 << 20
 
-// scanXLSX spills the input to a temporary file (a zip needs random access)
-// and streams the sheet's rows with excelize's row iterator.
-func scanXLSX(lr *limitReader, s *scanner) (Summary, error) {
-	tmp, err := os.CreateTemp("", "bulkfile-*.xlsx")
-	if err != nil {
-		return Summary{}, fmt.Errorf("bulkfile: temporary file for the workbook: %w", err)
+// fileReaderAt remembers a failure to read the temporary copy itself, so
+// that a disk error is not reported as a malformed workbook.
+type fileReaderAt struct {
+	f   *os.File
+	err error
+}
+
+func (r *fileReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := r.f.ReadAt(p, off)
+	if err != nil && err != io.EOF && r.err == nil {
+		r.err = err
 	}
-	defer func() {
-		_ = tmp.Close()
-		_ = os.Remove(tmp.Name())
-	}()
-	n, err := io.Copy(tmp, lr)
-	if errors.Is(err, errTooLarge) {
+	return n, err
+}
+
+// xlsxInMemoryInput is the largest workbook checked and opened in memory;
+// a larger one is spilled to a temporary file (a zip needs random access).
+const xlsxInMemoryInput = 4 << 20
+
+// scanXLSX checks the workbook against the workbook limits (guardXLSX) and
+// streams the sheet's rows with excelize's row iterator. A workbook larger
+// than xlsxInMemoryInput, and every temporary file excelize makes, lives in
+// a private folder (see TempDirPrefix) removed on return, on every path.
+func scanXLSX(lr *limitReader, s *scanner) (Summary, error) {
+	var head bytes.Buffer
+	n, err := io.CopyN(&head, lr, xlsxInMemoryInput+1)
+	switch {
+	case errors.Is(err, errTooLarge):
 		s.tooLarge()
 		return Summary{}, nil
-	}
-	if err != nil {
+	case err != nil && err != io.EOF:
 		return Summary{}, err
-	}
-	if n == 0 {
+	case n == 0:
 		s.fatal(Problem{Message: "the file is empty"})
 		return Summary{}, nil
-	}
-	head := make([]byte, len(oleMagic))
-	if m, _ := tmp.ReadAt(head, 0); bytes.Equal(head[:m], oleMagic) {
+	case bytes.HasPrefix(head.Bytes(), oleMagic):
 		s.fatal(Problem{Message: "not an xlsx workbook: the file is password-protected or in the old .xls format; save it as an unprotected .xlsx"})
 		return Summary{}, nil
-	} else if !bytes.HasPrefix(head[:m], []byte("PK")) {
+	case !bytes.HasPrefix(head.Bytes(), []byte("PK")):
 		s.fatal(Problem{Message: "not an xlsx workbook: the file is not a zip archive (is it a CSV or another format renamed to .xlsx?)"})
 		return Summary{}, nil
 	}
-	if err := tmp.Close(); err != nil {
-		return Summary{}, err
+
+	var wd *workDir
+	defer func() { wd.remove() }()
+	newDir := func() error {
+		var err error
+		if wd == nil {
+			wd, err = newWorkDir()
+		}
+		return err
+	}
+	var (
+		ra   io.ReaderAt = bytes.NewReader(head.Bytes())
+		fra  *fileReaderAt
+		path string
+	)
+	if n > xlsxInMemoryInput {
+		if err := newDir(); err != nil {
+			return Summary{}, err
+		}
+		tmp, err := os.CreateTemp(wd.path, "workbook-*.xlsx")
+		if err != nil {
+			return Summary{}, fmt.Errorf("bulkfile: temporary file for the workbook: %w", err)
+		}
+		defer func() { _ = tmp.Close() }()
+		if _, err := head.WriteTo(tmp); err != nil {
+			return Summary{}, err
+		}
+		rest, err := io.Copy(tmp, lr)
+		n += rest
+		if errors.Is(err, errTooLarge) {
+			s.tooLarge()
+			return Summary{}, nil
+		}
+		if err != nil {
+			return Summary{}, err
+		}
+		fra = &fileReaderAt{f: tmp}
+		ra, path = fra, tmp.Name()
+	}
+	unpacks, err := guardXLSX(ra, n, s.opt)
+	if err != nil {
+		var refused *errXLSXLimit
+		switch {
+		case fra != nil && fra.err != nil:
+			return Summary{}, fmt.Errorf("bulkfile: reading the workbook's temporary copy: %w", fra.err)
+		case errors.As(err, &refused):
+			s.fatal(Problem{Message: refused.msg})
+		default:
+			s.fatal(Problem{Message: "not an xlsx workbook: " + errText(err)})
+		}
+		return Summary{Bytes: n}, nil
+	}
+	if unpacks {
+		if err := newDir(); err != nil {
+			return Summary{}, err
+		}
 	}
 
-	f, err := excelize.OpenFile(tmp.Name(), excelize.Options{
-		UnzipSizeLimit:    max(32*s.opt.MaxBytes, 1<<30),
-		UnzipXMLSizeLimit: xlsxXMLInMemory,
-	})
+	lim := xlsxLimitsFor(s.opt, n)
+	opts := excelize.Options{
+		UnzipSizeLimit:    lim.total,
+		UnzipXMLSizeLimit: min(xlsxXMLInMemory, lim.total),
+	}
+	if wd != nil {
+		opts.TmpDir = wd.path
+	} else {
+		// Nothing is to be unpacked: a folder that does not exist makes
+		// sure nothing is written anywhere else either.
+		opts.TmpDir = filepath.Join(os.TempDir(), TempDirPrefix+"none"+stagingSuffix, "none")
+	}
+	var f *excelize.File
+	if path != "" {
+		f, err = excelize.OpenFile(path, opts)
+	} else {
+		f, err = excelize.OpenReader(bytes.NewReader(head.Bytes()), opts)
+	}
 	if err != nil {
 		if f != nil {
 			_ = f.Close()
 		}
-		s.fatal(Problem{Message: "not an xlsx workbook: " + err.Error()})
+		s.fatal(Problem{Message: "not an xlsx workbook: " + errText(err)})
 		return Summary{}, nil
 	}
 	defer func() { _ = f.Close() }()
@@ -81,18 +161,23 @@ func scanXLSX(lr *limitReader, s *scanner) (Summary, error) {
 			}
 		}
 		if sheet == "" {
-			quoted := make([]string, len(sheets))
+			const shown = 10
+			quoted := make([]string, 0, min(len(sheets), shown+1))
 			for i, name := range sheets {
-				quoted[i] = fmt.Sprintf("%q", name)
+				if i == shown {
+					quoted = append(quoted, fmt.Sprintf("… (%d in all)", len(sheets)))
+					break
+				}
+				quoted = append(quoted, Excerpt(name))
 			}
-			s.fatal(Problem{Message: fmt.Sprintf("sheet %q not found; the workbook has sheets %s", s.opt.Sheet, strings.Join(quoted, ", "))})
+			s.fatal(Problem{Message: fmt.Sprintf("sheet %s not found; the workbook has sheets %s", Excerpt(s.opt.Sheet), strings.Join(quoted, ", "))})
 			return Summary{}, nil
 		}
 	}
 
 	rows, err := f.Rows(sheet)
 	if err != nil {
-		s.fatal(Problem{Message: fmt.Sprintf("cannot read sheet %q: %v", sheet, err)})
+		s.fatal(Problem{Message: fmt.Sprintf("cannot read sheet %s: %s", Excerpt(sheet), errText(err))})
 		return Summary{}, nil
 	}
 	defer func() { _ = rows.Close() }()
@@ -103,7 +188,7 @@ func scanXLSX(lr *limitReader, s *scanner) (Summary, error) {
 		rowNum++
 		cells, err := rows.Columns()
 		if err != nil {
-			s.fatal(Problem{Row: rowNum, Message: fmt.Sprintf("cannot read the row: %v", err)})
+			s.fatal(Problem{Row: rowNum, Message: "cannot read the row: " + errText(err)})
 			break
 		}
 		if rowNum == 1 {
@@ -130,10 +215,10 @@ func scanXLSX(lr *limitReader, s *scanner) (Summary, error) {
 		}
 	}
 	if err := rows.Error(); err != nil && !s.stop {
-		s.fatal(Problem{Row: rowNum + 1, Message: fmt.Sprintf("cannot read the sheet: %v", err)})
+		s.fatal(Problem{Row: rowNum + 1, Message: "cannot read the sheet: " + errText(err)})
 	}
 	if rowNum == 0 && !s.stop {
-		s.fatal(Problem{Message: fmt.Sprintf("sheet %q is empty", sheet)})
+		s.fatal(Problem{Message: fmt.Sprintf("sheet %s is empty", Excerpt(sheet))})
 	}
 	t.finish(s.opt.NoHeader)
 	return Summary{Rows: t.rows, Columns: t.header, Bytes: n}, nil

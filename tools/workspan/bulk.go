@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -20,7 +19,7 @@ import (
 // BulkDataArgs are the arguments of the inline bulk loads.
 type BulkDataArgs struct {
 	IntegrationID   string `json:"integration_id" jsonschema:"minLength=1"`
-	Data            string `json:"data" jsonschema:"minLength=1" jsonschema_description:"CSV text with a header row, or a JSON array of flat objects."`
+	Data            string `json:"data" jsonschema:"minLength=1,maxLength=16777216" jsonschema_description:"CSV text with a header row, or a JSON array of flat objects."`
 	Format          string `json:"format,omitempty" jsonschema:"enum=csv,enum=json" jsonschema_description:"Default csv."`
 	ColumnDelimiter string `json:"column_delimiter,omitempty" jsonschema:"maxLength=1" jsonschema_description:"CSV delimiter, default comma."`
 }
@@ -29,7 +28,7 @@ type BulkDataArgs struct {
 type BulkFileArgs struct {
 	IntegrationID   string `json:"integration_id" jsonschema:"minLength=1"`
 	Path            string `json:"path,omitempty" jsonschema_description:"File inside an allowed folder."`
-	ContentBase64   string `json:"content_base64,omitempty" jsonschema_description:"The file itself, base64, instead of path."`
+	ContentBase64   string `json:"content_base64,omitempty" jsonschema:"maxLength=22369624" jsonschema_description:"The file itself, base64, instead of path."`
 	Filename        string `json:"filename,omitempty" jsonschema_description:"Name for base64 content, e.g. deals.xlsx."`
 	Format          string `json:"format,omitempty" jsonschema:"enum=xlsx,enum=csv,enum=json" jsonschema_description:"Default from the extension, else xlsx."`
 	ColumnDelimiter string `json:"column_delimiter,omitempty" jsonschema:"maxLength=1"`
@@ -65,6 +64,7 @@ const (
 // input is validated, then re-read for upload.
 type input struct {
 	open     func() (io.ReadCloser, error)
+	close    func() // releases the input once the call is over; nil for none
 	name     string
 	format   bulkfile.Format
 	file     bool // came from a file tool (multipart upload)
@@ -105,31 +105,48 @@ func (s *service) fromFile(ctx context.Context, t target, in BulkFileArgs) (Uplo
 	if err != nil {
 		return UploadResult{}, err
 	}
+	if src.close != nil {
+		defer src.close()
+	}
 	return s.load(ctx, t, in.IntegrationID, in.ColumnDelimiter, src)
 }
 
-// fileInput resolves a path inside the allowed folders (the configured
-// ones and the client's MCP roots), or decodes base64.
+// allowedDirs are the folders a path may name: the configured ones, and on
+// stdio (Options.ClientRoots) the client's MCP roots. Over HTTP the
+// client's roots describe the client's machine and widen nothing here.
+func (s *service) allowedDirs(ctx context.Context) []string {
+	allowed := append([]string(nil), s.opts.AllowedDirs...)
+	if s.opts.ClientRoots {
+		allowed = append(allowed, tools.ClientRoots(ctx)...)
+	}
+	return allowed
+}
+
+// fileInput opens a path inside the allowed folders, once (every pass reads
+// that same open file, never the path again), or decodes base64.
 func (s *service) fileInput(ctx context.Context, in BulkFileArgs) (input, error) {
 	if (in.Path == "") == (in.ContentBase64 == "") {
 		return input{}, tools.InvalidArgument("path", "give exactly one of path or content_base64")
 	}
 	src := input{file: true, noHeader: in.HasHeaderRow != nil && !*in.HasHeaderRow}
 	if in.Path != "" {
-		allowed := append(append([]string(nil), s.opts.AllowedDirs...), tools.ClientRoots(ctx)...)
-		path, err := bulkfile.ResolvePath(in.Path, allowed)
+		f, err := bulkfile.OpenInside(in.Path, s.allowedDirs(ctx))
 		if err != nil {
 			return input{}, tools.InvalidArgument("path", "%v", err)
 		}
-		st, err := os.Stat(path)
+		st, err := f.Stat()
 		if err != nil {
+			_ = f.Close()
 			return input{}, tools.InvalidArgument("path", "%v", err)
 		}
 		if st.Size() > s.opts.MaxFileBytes {
+			_ = f.Close()
 			return input{}, tools.InvalidArgument("path", "%s is %d bytes; the limit is %d", in.Path, st.Size(), s.opts.MaxFileBytes)
 		}
-		src.name = filepath.Base(path)
-		src.open = func() (io.ReadCloser, error) { return os.Open(path) }
+		size := st.Size()
+		src.name = filepath.Base(f.Name())
+		src.open = func() (io.ReadCloser, error) { return io.NopCloser(io.NewSectionReader(f, 0, size)), nil }
+		src.close = func() { _ = f.Close() }
 	} else {
 		if int64(base64.StdEncoding.DecodedLen(len(in.ContentBase64))) > s.opts.MaxFileBytes {
 			return input{}, tools.InvalidArgument("content_base64", "content is larger than the %d-byte limit", s.opts.MaxFileBytes)
@@ -161,9 +178,13 @@ func (s *service) load(ctx context.Context, t target, integrationID, delimiter s
 	opt := bulkfile.Options{Format: src.format, NoHeader: src.noHeader, MaxBytes: s.opts.MaxFileBytes}
 	if delimiter != "" {
 		if src.format != bulkfile.FormatCSV {
-			return UploadResult{}, tools.InvalidArgument("column_delimiter", "column_delimiter applies to csv only, not %s", src.format)
+			return UploadResult{}, tools.InvalidArgument("column_delimiter", "column_delimiter applies to csv only, not %s", bulkfile.Excerpt(string(src.format)))
 		}
-		opt.Delimiter = []rune(delimiter)[0]
+		d, err := bulkfile.ParseDelimiter(delimiter)
+		if err != nil {
+			return UploadResult{}, tools.InvalidArgument("column_delimiter", "%v", err)
+		}
+		opt.Delimiter = d
 	}
 	field := "data"
 	if src.file {
@@ -252,23 +273,25 @@ func withReader[T any](src input, fn func(io.Reader) (T, error)) (T, error) {
 	r, err := src.open()
 	if err != nil {
 		var zero T
-		return zero, tools.InvalidArgument("path", "cannot read %s: %v", src.name, err)
+		return zero, tools.InvalidArgument("path", "cannot read %s: %s", bulkfile.Excerpt(src.name), bulkfile.ExcerptError(err))
 	}
 	defer r.Close()
 	return fn(r)
 }
 
-// inputError turns a validation failure into invalid_argument naming rows and columns.
+// inputError turns a validation failure into invalid_argument naming rows
+// and columns. File content reaches the message only as bulkfile quotes it
+// (bulkfile.Excerpt: short and escaped).
 func inputError(field, name string, err error) error {
 	var ve *bulkfile.ValidationError
 	if errors.As(err, &ve) {
-		return tools.InvalidArgument(field, "%s was not uploaded: %s", name, ve.Error())
+		return tools.InvalidArgument(field, "%s was not uploaded: %s", bulkfile.Excerpt(name), ve.Error())
 	}
 	var te *tools.Error
 	if errors.As(err, &te) {
 		return te
 	}
-	return tools.InvalidArgument(field, "%s could not be read: %v", name, err)
+	return tools.InvalidArgument(field, "%s could not be read: %s", bulkfile.Excerpt(name), bulkfile.ExcerptError(err))
 }
 
 // partialError reports an upload that failed part-way: what was uploaded

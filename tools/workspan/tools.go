@@ -19,6 +19,12 @@ const Toolset = "workspan"
 type Options struct {
 	// AllowedDirs are the directories file inputs may be read from.
 	AllowedDirs []string
+	// ClientRoots also allows the folders the client offers as MCP roots.
+	// Set it on stdio only, where client and server share a machine: over
+	// HTTP a client's roots name folders on the client's machine, and
+	// honouring them would let any caller read any server file (a client
+	// declaring file:/// read /etc/passwd). Default false.
+	ClientRoots bool
 	// RowsPerUpload splits larger inputs into several executions; default 5000.
 	RowsPerUpload int
 	// MaxFileBytes bounds a file or inline input; default 100 MiB.

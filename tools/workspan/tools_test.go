@@ -42,6 +42,7 @@ type harnessConfig struct {
 	rowsPerUpload int           // default 5000
 	rowDelay      time.Duration // the sandbox's processing time per row
 	clientOpts    []client.ClientOption
+	clientRoots   bool // honour the client's MCP roots, as on stdio
 }
 
 func newHarness(t *testing.T) *harness { return newHarnessWith(t, harnessConfig{}) }
@@ -62,7 +63,7 @@ func newHarnessWith(t *testing.T, cfg harnessConfig) *harness {
 	})
 	dir := t.TempDir()
 	reg := tools.NewRegistry()
-	reg.Add(wstools.Tools(client, wstools.Options{AllowedDirs: []string{dir}, RowsPerUpload: cfg.rowsPerUpload, Budget: budget, Clock: fc})...)
+	reg.Add(wstools.Tools(client, wstools.Options{AllowedDirs: []string{dir}, RowsPerUpload: cfg.rowsPerUpload, Budget: budget, Clock: fc, ClientRoots: cfg.clientRoots})...)
 	return &harness{Client: toolstest.New(t, reg, tools.Policy{}, budgets, cfg.clientOpts...), sandbox: sb, clock: fc, dir: dir}
 }
 
@@ -272,7 +273,8 @@ func (r rootsHandler) ListRoots(context.Context, mcp.ListRootsRequest) (*mcp.Lis
 	return &mcp.ListRootsResult{Roots: []mcp.Root{{URI: "file://" + filepath.ToSlash(r.dir), Name: "project"}}}, nil
 }
 
-// A folder the client offers as an MCP root is allowed like a configured one.
+// On stdio (Options.ClientRoots), a folder the client offers as an MCP root
+// is allowed like a configured one.
 func TestClientRootsAreAllowedFolders(t *testing.T) {
 	rootDir := t.TempDir()
 	path := filepath.Join(rootDir, "opps.csv")
@@ -282,7 +284,7 @@ func TestClientRootsAreAllowedFolders(t *testing.T) {
 	e := without.CallErr("workspan_bulk_load_opportunities_file", map[string]any{"integration_id": integration, "path": path})
 	assert.Contains(t, e.Message, "allowed")
 
-	with := newHarnessWith(t, harnessConfig{clientOpts: []client.ClientOption{client.WithRootsHandler(rootsHandler{dir: rootDir})}})
+	with := newHarnessWith(t, harnessConfig{clientRoots: true, clientOpts: []client.ClientOption{client.WithRootsHandler(rootsHandler{dir: rootDir})}})
 	var up wstools.UploadResult
 	with.Call("workspan_bulk_load_opportunities_file", map[string]any{"integration_id": integration, "path": path}, &up)
 	assert.Equal(t, 1, up.Rows)
