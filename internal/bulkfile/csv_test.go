@@ -240,3 +240,28 @@ func TestDetectFormat(t *testing.T) {
 	_, ok = DetectFormat("noext")
 	assert.False(t, ok)
 }
+
+// Issue finding 8: NUL delimiter. A NUL or any other control character but
+// tab is refused as a delimiter — by ParseDelimiter (the tools' argument)
+// and by Options — instead of silently becoming a comma.
+func TestDelimiterRefusesControlCharacters(t *testing.T) {
+	for _, s := range []string{"\x00", "\x01", "\x1b", "\x7f", "\u0085", "\r", "\n", `"`, "ab", "\xff"} {
+		_, err := ParseDelimiter(s)
+		require.Error(t, err, "%q", s)
+		assert.Contains(t, err.Error(), "invalid CSV delimiter", "%q", s)
+		for _, r := range err.Error() {
+			assert.False(t, r < 0x20 || r == 0x7f, "raw control character in %q", err.Error())
+		}
+	}
+	for _, r := range []rune{0x01, 0x1b, 0x7f, 0x85, '\r', '\n', '"', 0xFFFD, -1} {
+		_, err := Validate(strings.NewReader("a\n1\n"), Options{Format: FormatCSV, Delimiter: r})
+		require.ErrorContains(t, err, "invalid CSV delimiter", "%U", r)
+	}
+	for s, want := range map[string]rune{"": 0, ",": ',', ";": ';', "\t": '\t', "|": '|', "§": '§'} {
+		got, err := ParseDelimiter(s)
+		require.NoError(t, err, "%q", s)
+		assert.Equal(t, want, got)
+	}
+	_, err := ParseDelimiter("\x00")
+	assert.Equal(t, `invalid CSV delimiter "\x00": a control character (only tab is allowed)`, err.Error())
+}

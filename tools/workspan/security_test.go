@@ -119,25 +119,22 @@ func TestColumnDelimiterRefusesControlCharacters(t *testing.T) {
 	assert.Equal(t, []string{"name", "stage"}, up.Columns)
 }
 
-// Issue finding 2: xlsx bomb, through the tool. A workbook that inflates
-// to hundreds of times its size, sent as base64 (the shape of the 416 KB
-// request that took the server to 2 GB; content_base64 is now also capped
-// by the default string limit, so this one is small) or from an allowed
-// folder (200 MB of rows in about 200 KB), is refused as invalid_argument
-// naming the limit, in bounded memory, with no upstream call and no
-// temporary file left.
+// Issue finding 2: xlsx bomb, through the tool. Workbooks that inflate to
+// hundreds of times their size — sent as base64 (the shape of the 416 KB
+// request that took the server to 2 GB) or from an allowed folder — are
+// refused as invalid_argument naming the limit, in bounded memory, with no
+// upstream call and no temporary file left.
 func TestXLSXBombRefusedByTheTool(t *testing.T) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
 	h := newHarness(t)
+	big := bulkfiletest.SheetBomb() // 200 MB of rows in about 575 KB
 	path := filepath.Join(h.dir, "bomb.xlsx")
-	require.NoError(t, os.WriteFile(path, bulkfiletest.SheetBomb(), 0o600)) // 200 MB of rows
-	small := bulkfiletest.SmallBomb()                                       // one 40 MiB cell
-	encoded := base64.StdEncoding.EncodeToString(small)
-	require.Less(t, len(encoded), tools.DefaultMaxStringLength)
+	require.NoError(t, os.WriteFile(path, big, 0o600))
 
 	for _, args := range []map[string]any{
-		{"integration_id": integration, "content_base64": encoded, "filename": "bomb.xlsx"},
+		{"integration_id": integration, "content_base64": base64.StdEncoding.EncodeToString(big), "filename": "bomb.xlsx"},
+		{"integration_id": integration, "content_base64": base64.StdEncoding.EncodeToString(bulkfiletest.SmallBomb()), "filename": "small.xlsx"}, // one 40 MiB cell
 		{"integration_id": integration, "path": path},
 	} {
 		var before, after runtime.MemStats
