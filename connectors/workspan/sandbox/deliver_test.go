@@ -838,6 +838,11 @@ func TestCloseStopsDelivery(t *testing.T) {
 	}
 	assert.ErrorIs(t, <-waiting, ErrClosed)
 	e.srv.Close() // idempotent
+	// A goroutine whose deferred wg.Done let Close return may still be on
+	// its way out: wait for it to leave (no channel tells), up to the guard.
+	for delivererGoroutines() > baseline && ctx.Err() == nil {
+		runtime.Gosched()
+	}
 	assert.Equal(t, baseline, delivererGoroutines())
 
 	recs := e.srv.Deliveries()
