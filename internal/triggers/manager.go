@@ -314,10 +314,8 @@ func (m *Manager) Start(ctx context.Context, raw string) (string, error) {
 		cred = m.box.Seal([]byte(sc.Secret), key)
 	}
 	if sc.Owner != "" && !(ok && existing.Active) {
-		if n, err := m.activeOf(ctx, sc.Owner); err != nil {
+		if err := m.checkCap(ctx, sc.Owner); err != nil {
 			return "", err
-		} else if n >= m.maxPerOwner {
-			return "", fmt.Errorf("%w: you have %d active triggers, the most this server allows (--max-triggers-per-caller); stop one with trigger_stop first", ErrTooManyTriggers, n)
 		}
 	}
 	return key, m.start(ctx, k, params, store.Trigger{URI: key, Owner: sc.Owner, Credential: cred}, !ok || len(existing.State) == 0)
@@ -345,9 +343,14 @@ func (m *Manager) CanStart(ctx context.Context, raw string) error {
 	if t, ok, err := m.store.Trigger(ctx, key); err != nil || (ok && t.Active) {
 		return err
 	}
-	n, err := m.activeOf(ctx, sc.Owner)
+	return m.checkCap(ctx, sc.Owner)
+}
+
+// checkCap refuses a new trigger of an owner at its cap.
+func (m *Manager) checkCap(ctx context.Context, owner string) error {
+	n, err := m.activeOf(ctx, owner)
 	if err == nil && n >= m.maxPerOwner {
-		err = fmt.Errorf("%w: you have %d active triggers, the most this server allows (--max-triggers-per-caller); stop one first", ErrTooManyTriggers, n)
+		err = fmt.Errorf("%w: you have %d active triggers, the most this server allows (--max-triggers-per-caller); stop one with trigger_stop first", ErrTooManyTriggers, n)
 	}
 	return err
 }
