@@ -114,8 +114,9 @@ func newApp(cfg Config, log *slog.Logger) (*App, error) {
 	hooks := &server.Hooks{}
 	hooks.AddOnRegisterSession(func(context.Context, server.ClientSession) { app.Metrics.SessionOpened() })
 	hooks.AddOnUnregisterSession(func(context.Context, server.ClientSession) { app.Metrics.SessionClosed() })
+	pdService := pdtools.NewService(pdPool.For) // one reference-data cache for the tools and the triggers' events
 	resources, err := app.startTriggers(cfg, log, hooks, trtools.Clients{Pipedrive: pdClient, PartnerCenter: pcClient, WorkSpan: wsClient,
-		PollInterval: cfg.PollInterval, PipedriveFor: pdPool.For, PartnerCenterFor: pcPool.For})
+		PollInterval: cfg.PollInterval, PipedriveFor: pdPool.For, PartnerCenterFor: pcPool.For, PipedriveShapes: pdService})
 	if err != nil {
 		app.Close()
 		return nil, err
@@ -124,7 +125,7 @@ func newApp(cfg Config, log *slog.Logger) (*App, error) {
 	app.subs = resources.Total
 	completer := &completions.Provider{Pipedrive: pdPool.For, PartnerCenter: pcPool.For, WorkSpan: wsClient,
 		MaxConnections: cfg.MaxConnections, IdleTTL: cfg.ConnectionIdleTTL}
-	reg := buildRegistry(app.Budgets, pdPool.For, pcPool.For, wsClient, wsOptions(cfg, app.Budgets))
+	reg := buildRegistry(app.Budgets, pdService, pcPool.For, wsClient, wsOptions(cfg, app.Budgets))
 	reg.Add(tools.ConnectionStatusTool(app.connectionReport(cfg, pdPool.For, map[string]string{
 		pdtools.Toolset: pdClient.BaseURL(), pctools.Toolset: pcClient.BaseURL(), wstools.Toolset: wsClient.BaseURL(),
 	})))
@@ -233,10 +234,10 @@ func principalName(ctx context.Context) string {
 }
 
 // buildRegistry registers every tool of every connector.
-func buildRegistry(budgets *throttle.Registry, pd pdtools.Connection, pc pctools.Connection, ws *workspan.Client, wsOpts wstools.Options) *tools.Registry {
+func buildRegistry(budgets *throttle.Registry, pd *pdtools.Service, pc pctools.Connection, ws *workspan.Client, wsOpts wstools.Options) *tools.Registry {
 	reg := tools.NewRegistry()
 	reg.Add(tools.ThrottleStatusTool(budgets))
-	reg.Add(pdtools.Tools(pd)...)
+	reg.Add(pd.Tools()...)
 	reg.Add(pctools.Tools(pc)...)
 	reg.Add(wstools.Tools(ws, wsOpts)...)
 	return reg
@@ -331,7 +332,7 @@ func (a *App) partnerCenterClient(cfg Config, log *slog.Logger, bounds []tools.C
 // its clients are never called.
 func staticRegistry() *tools.Registry {
 	budgets := throttle.NewRegistry(throttle.Config{})
-	reg := buildRegistry(budgets, pdtools.Static(pipedrive.New("")), pctools.Static(partnercenter.New(partnercenter.StaticToken(""))),
+	reg := buildRegistry(budgets, pdtools.NewService(pdtools.Static(pipedrive.New(""))), pctools.Static(partnercenter.New(partnercenter.StaticToken(""))),
 		workspan.New(workspan.Config{}), wstools.Options{Budget: budgets.Budget(wstools.Toolset)})
 	reg.Add(trtools.Tools(nil, nil)...)
 	reg.Add(tools.ConnectionStatusTool(nil))

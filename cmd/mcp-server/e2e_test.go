@@ -606,7 +606,7 @@ func TestCompletions(t *testing.T) {
 		require.NotNil(t, resp["result"], "%v", resp)
 		return resp["result"].(map[string]any)["completion"].(map[string]any)["values"].([]any)
 	}
-	tmpl := map[string]any{"type": "ref/resource", "uri": "workspan://triggers/object-events{?event,filters,integration_id,name,object_ids,after}"}
+	tmpl := map[string]any{"type": "ref/resource", "uri": "workspan://triggers/object-events{?event,filters,integration_id,name,object_ids,after,raw}"}
 	assert.Equal(t, []any{"int-crm-001"}, complete(tmpl, "integration_id", "int-c", nil))
 	assert.Contains(t, complete(tmpl, "event", "object.", nil), "object.create")
 	assert.ElementsMatch(t, []any{"Sales", "Partner Co-sell"}, complete(tmpl, "pipeline", "", nil))

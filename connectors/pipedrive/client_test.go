@@ -1457,3 +1457,31 @@ func TestDealReadsIncludeTheNextActivity(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, plain.NextActivityID, "not asked for")
 }
+
+func TestOrganizationsAndPersonsByID(t *testing.T) {
+	e := newEnv(t, sandbox.Options{}, nil)
+	orgs, err := e.c.OrganizationsByID(t.Context(), []int64{1, 2, 999999})
+	require.NoError(t, err)
+	require.Len(t, orgs, 2, "ids that do not exist are left out")
+	for _, o := range orgs {
+		assert.Contains(t, []int64{1, 2}, o.ID)
+		assert.NotEmpty(t, o.Name)
+	}
+	r := e.last()
+	assert.Equal(t, "/api/v2/organizations", r.Path)
+	assert.Equal(t, "1,2,999999", r.Query.Get("ids"))
+
+	persons, err := e.c.PersonsByID(t.Context(), []int64{1})
+	require.NoError(t, err)
+	require.Len(t, persons, 1)
+	assert.NotEmpty(t, persons[0].Name)
+	assert.Equal(t, "/api/v2/persons", e.last().Path)
+
+	none, err := e.c.PersonsByID(t.Context(), nil)
+	require.NoError(t, err)
+	assert.Empty(t, none)
+
+	tooMany := make([]int64, pipedrive.MaxIDsPerList+1)
+	_, err = e.c.OrganizationsByID(t.Context(), tooMany)
+	require.ErrorContains(t, err, "at most 100")
+}

@@ -2,6 +2,7 @@ package pipedrive
 
 import (
 	"context"
+	"fmt"
 	"iter"
 	"net/http"
 	"net/url"
@@ -294,6 +295,44 @@ func (c *Client) GetOrganization(ctx context.Context, id int64) (*Organization, 
 		return nil, err
 	}
 	return &o, nil
+}
+
+// MaxIDsPerList is how many ids one v2 list call takes in its ids parameter.
+const MaxIDsPerList = 100
+
+// PersonsByID returns the persons with the given ids that exist, in one
+// call (GET /api/v2/persons?ids=…); at most MaxIDsPerList ids.
+func (c *Client) PersonsByID(ctx context.Context, ids []int64) ([]Person, error) {
+	var out []Person
+	err := c.listByID(ctx, "/api/v2/persons", ids, &out)
+	return out, err
+}
+
+// OrganizationsByID returns the organizations with the given ids that
+// exist, in one call (GET /api/v2/organizations?ids=…); at most
+// MaxIDsPerList ids.
+func (c *Client) OrganizationsByID(ctx context.Context, ids []int64) ([]Organization, error) {
+	var out []Organization
+	err := c.listByID(ctx, "/api/v2/organizations", ids, &out)
+	return out, err
+}
+
+func (c *Client) listByID(ctx context.Context, path string, ids []int64, out any) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if len(ids) > MaxIDsPerList {
+		return fmt.Errorf("pipedrive: %d ids in one list call; at most %d", len(ids), MaxIDsPerList)
+	}
+	list := make([]string, len(ids))
+	for i, id := range ids {
+		list[i] = strconv.FormatInt(id, 10)
+	}
+	q := query{}
+	q.str("ids", strings.Join(list, ","))
+	q.num("limit", MaxIDsPerList)
+	_, err := c.do(ctx, http.MethodGet, path, url.Values(q), nil, out)
+	return err
 }
 
 // Users lists the company's users (v1: API v2 has no users endpoint).

@@ -24,6 +24,9 @@ type Event struct {
 	Key string
 	// Payload is the event body as JSON.
 	Payload json.RawMessage
+	// Raw is the upstream record the payload was shaped from; nil when the
+	// payload is the record as received.
+	Raw json.RawMessage
 	// ReceivedAt is when the store accepted the event.
 	ReceivedAt time.Time
 }
@@ -34,6 +37,9 @@ type NewEvent struct {
 	Key string
 	// Payload must be valid JSON; empty means JSON null.
 	Payload json.RawMessage
+	// Raw, when set, must be valid JSON: the upstream record Payload was
+	// shaped from, kept for readers who ask for it.
+	Raw json.RawMessage
 }
 
 // Append stores events for the trigger in one transaction and returns the
@@ -61,6 +67,7 @@ func (s *Store) AppendWithState(ctx context.Context, triggerURI string, events [
 
 func (s *Store) append(ctx context.Context, uri string, events []NewEvent, state json.RawMessage, withState bool) ([]Event, error) {
 	payloads := make([]string, len(events))
+	raws := make([]any, len(events)) // nil (SQL NULL) or the raw record
 	for i, e := range events {
 		if e.Key == "" {
 			return nil, fmt.Errorf("store: trigger %q: event %d has an empty key", uri, i)
@@ -72,6 +79,12 @@ func (s *Store) append(ctx context.Context, uri string, events []NewEvent, state
 			return nil, fmt.Errorf("store: trigger %q: event %d (key %q): payload is not valid JSON", uri, i, e.Key)
 		default:
 			payloads[i] = string(e.Payload)
+		}
+		if len(e.Raw) > 0 {
+			if !json.Valid(e.Raw) {
+				return nil, fmt.Errorf("store: trigger %q: event %d (key %q): raw record is not valid JSON", uri, i, e.Key)
+			}
+			raws[i] = string(e.Raw)
 		}
 	}
 
@@ -93,15 +106,15 @@ func (s *Store) append(ctx context.Context, uri string, events []NewEvent, state
 		for start := 0; start < len(events); start += appendBatch {
 			end := min(start+appendBatch, len(events))
 			var q strings.Builder
-			q.WriteString(`INSERT INTO events (trigger_uri, key, payload, received_at) VALUES `)
-			args := make([]any, 0, 4*(end-start))
+			q.WriteString(`INSERT INTO events (trigger_uri, key, payload, raw, received_at) VALUES `)
+			args := make([]any, 0, 5*(end-start))
 			first := map[string]int{} // key → index of its first event in the batch
 			for i := start; i < end; i++ {
 				if i > start {
 					q.WriteString(",")
 				}
-				q.WriteString("(?, ?, ?, ?)")
-				args = append(args, uri, events[i].Key, payloads[i], toNanos(now))
+				q.WriteString("(?, ?, ?, ?, ?)")
+				args = append(args, uri, events[i].Key, payloads[i], raws[i], toNanos(now))
 				if _, dup := first[events[i].Key]; !dup {
 					first[events[i].Key] = i
 				}
@@ -122,7 +135,7 @@ func (s *Store) append(ctx context.Context, uri string, events []NewEvent, state
 					return err
 				}
 				i := first[key]
-				batch = append(batch, Event{Seq: seq, TriggerURI: uri, Key: key, Payload: json.RawMessage(payloads[i]), ReceivedAt: received})
+				batch = append(batch, Event{Seq: seq, TriggerURI: uri, Key: key, Payload: json.RawMessage(payloads[i]), Raw: events[i].Raw, ReceivedAt: received})
 			}
 			if err := rows.Close(); err != nil {
 				return err
@@ -186,7 +199,7 @@ func eventsAfter(ctx context.Context, q querier, uri string, after int64, limit 
 		limit = DefaultLimit
 	}
 	rows, err := q.QueryContext(ctx, `
-SELECT seq, key, payload, received_at FROM events
+SELECT seq, key, payload, raw, received_at FROM events
 WHERE trigger_uri = ? AND seq > ?
 ORDER BY seq
 LIMIT ?`, uri, after, limit)
@@ -199,12 +212,16 @@ LIMIT ?`, uri, after, limit)
 		var (
 			e       Event
 			payload []byte
+			raw     []byte
 			recv    int64
 		)
-		if err := rows.Scan(&e.Seq, &e.Key, &payload, &recv); err != nil {
+		if err := rows.Scan(&e.Seq, &e.Key, &payload, &raw, &recv); err != nil {
 			return nil, err
 		}
 		e.TriggerURI, e.Payload, e.ReceivedAt = uri, json.RawMessage(payload), fromNanos(recv)
+		if raw != nil {
+			e.Raw = json.RawMessage(raw)
+		}
 		out = append(out, e)
 	}
 	return out, rows.Err()

@@ -429,3 +429,30 @@ func TestPruneByCount(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, removed)
 }
+
+func TestAppendKeepsTheRawRecord(t *testing.T) {
+	s := openTest(t, Options{Clock: clock.NewFake(t0)})
+	ctx := testCtx(t)
+	addTrigger(t, s, "trigger://a")
+
+	added, err := s.Append(ctx, "trigger://a", []NewEvent{
+		{Key: "shaped", Payload: json.RawMessage(`{"id":1,"stage_name":"Won"}`), Raw: json.RawMessage(`{"id":1,"stage_id":4}`)},
+		{Key: "plain", Payload: json.RawMessage(`{"id":2}`)},
+	})
+	require.NoError(t, err)
+	require.Len(t, added, 2)
+	assert.JSONEq(t, `{"id":1,"stage_id":4}`, string(added[0].Raw))
+
+	read, err := s.EventsAfter(ctx, "trigger://a", 0, 0)
+	require.NoError(t, err)
+	require.Len(t, read, 2)
+	assert.JSONEq(t, `{"id":1,"stage_name":"Won"}`, string(read[0].Payload))
+	assert.JSONEq(t, `{"id":1,"stage_id":4}`, string(read[0].Raw))
+	assert.Nil(t, read[1].Raw, "an event stored without a raw record reads back without one")
+
+	_, err = s.Append(ctx, "trigger://a", []NewEvent{{Key: "bad", Payload: json.RawMessage(`{}`), Raw: json.RawMessage(`{"cut`)}})
+	require.ErrorContains(t, err, "raw record is not valid JSON")
+	after, err := s.EventsAfter(ctx, "trigger://a", 0, 0)
+	require.NoError(t, err)
+	assert.Len(t, after, 2, "a refused batch stores nothing")
+}

@@ -322,6 +322,10 @@ ALTER TABLE triggers ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 ALTER TABLE triggers ADD COLUMN credential BLOB;
 CREATE INDEX triggers_by_owner ON triggers (owner, active);
 `,
+	// 3: the upstream record an event was shaped from, when it differs from the payload.
+	`
+ALTER TABLE events ADD COLUMN raw TEXT;
+`,
 }
 
 // schemaVersion is the user_version of a database whose schema is current.

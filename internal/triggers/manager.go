@@ -74,12 +74,23 @@ type Kind struct {
 	Poller   Poller
 	Interval time.Duration
 	Webhook  Webhook
+	// PayloadSchema is the JSON schema of the kind's event data.
+	PayloadSchema json.RawMessage
 }
 
+// SchemaURI is the URI of the resource that publishes the kind's payload
+// schema.
+func (k Kind) SchemaURI() string { return k.Base + "/schema" }
+
+// ReadParams are the URI query parameters of a read, not of the trigger:
+// after (the event sequence to read from), raw (also return the upstream
+// records) and limit.
+var ReadParams = []string{"after", "raw", "limit"}
+
 // Template is the RFC 6570 URI template of the kind: its parameters, then
-// after (the event sequence to read from).
+// after and raw.
 func (k Kind) Template() string {
-	return k.Base + "{?" + strings.Join(append(append([]string(nil), k.Params...), "after"), ",") + "}"
+	return k.Base + "{?" + strings.Join(append(append([]string(nil), k.Params...), "after", "raw"), ",") + "}"
 }
 
 // Scope says whose a trigger is: the principal that started it ("" for the
@@ -222,7 +233,7 @@ func (m *Manager) ResolveFor(ctx context.Context, raw string) (k Kind, params ur
 }
 
 // Resolve parses a trigger URI into its kind, its parameters and its
-// canonical form (parameters sorted, "after" removed).
+// canonical form (parameters sorted, ReadParams removed).
 func (m *Manager) Resolve(raw string) (Kind, url.Values, string, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -234,8 +245,9 @@ func (m *Manager) Resolve(raw string) (Kind, url.Values, string, error) {
 			continue
 		}
 		q := u.Query()
-		q.Del("after")
-		q.Del("limit")
+		for _, name := range ReadParams {
+			q.Del(name)
+		}
 		for name := range q {
 			if !contains(k.Params, name) {
 				return Kind{}, nil, "", fmt.Errorf("%w: %s does not take parameter %q (it takes: %s)", ErrUnknownTrigger, k.Base, name, strings.Join(k.Params, ", "))

@@ -201,6 +201,12 @@ func objectsOnly(items []json.RawMessage) []json.RawMessage {
 	return out
 }
 
+// RowOf returns a referral as partnercenter_list_referrals lists it.
+func RowOf(r pc.Referral) Row { return rowOf(&r) }
+
+// FullOf returns a referral as partnercenter_get_referral returns it.
+func FullOf(r pc.Referral) FullReferral { return forOutput(r) }
+
 func rowOf(r *pc.Referral) Row {
 	row := Row{
 		ID: r.ID, Name: r.Name, Status: r.Status, Substatus: r.Substatus, Direction: r.Direction, Type: r.Type,

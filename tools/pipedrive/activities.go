@@ -86,11 +86,16 @@ func (s *service) addActivity(ctx context.Context, in AddActivityArgs) (Activity
 		return Activity{}, noID("activity")
 	}
 	snap, _ := ref.get(ctx, false)
+	return shapeActivity(snap, *a), nil
+}
+
+// shapeActivity converts an upstream activity, with its owner's name.
+func shapeActivity(snap snapshot, a pd.Activity) Activity {
 	return Activity{
 		ID: a.ID, Type: a.Type, Subject: a.Subject, Done: a.Done, DueDate: a.DueDate, DueTime: a.DueTime,
 		Duration: a.Duration, Note: a.Note, OwnerID: a.OwnerID, OwnerName: snap.users[a.OwnerID],
 		DealID: a.DealID, PersonID: a.PersonID, OrgID: a.OrgID, AddTime: a.AddTime,
-	}, nil
+	}
 }
 
 // noID is the error of a create whose 2xx reply names no record: it was

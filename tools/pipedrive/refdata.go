@@ -239,3 +239,51 @@ func (r *refData) name(m map[int64]string, id int64, fetch func() (string, error
 	r.remember(m, id, n)
 	return n
 }
+
+// resolveNames fetches the names of the organizations and persons among
+// ids that are not cached, a hundred a call, with at most calls list
+// calls. Names are a nicety: a failed call leaves them unknown.
+func (r *refData) resolveNames(ctx context.Context, orgIDs, personIDs []int64, calls int) {
+	orgs, persons := r.unknown(r.orgNames, orgIDs), r.unknown(r.perNames, personIDs)
+	for calls > 0 && len(orgs)+len(persons) > 0 {
+		if len(orgs) > 0 {
+			batch := orgs[:min(len(orgs), pd.MaxIDsPerList)]
+			orgs = orgs[len(batch):]
+			calls--
+			found, err := r.client.OrganizationsByID(ctx, batch)
+			if err != nil {
+				return
+			}
+			for _, o := range found {
+				r.rememberOrg(o.ID, o.Name)
+			}
+		}
+		if len(persons) > 0 && calls > 0 {
+			batch := persons[:min(len(persons), pd.MaxIDsPerList)]
+			persons = persons[len(batch):]
+			calls--
+			found, err := r.client.PersonsByID(ctx, batch)
+			if err != nil {
+				return
+			}
+			for _, p := range found {
+				r.rememberPerson(p.ID, p.Name)
+			}
+		}
+	}
+}
+
+// unknown returns the distinct non-zero ids that m has no name for.
+func (r *refData) unknown(m map[int64]string, ids []int64) []int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seen := map[int64]bool{}
+	var out []int64
+	for _, id := range ids {
+		if id != 0 && !seen[id] && m[id] == "" {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}

@@ -100,3 +100,40 @@ func shapeDeal(ctx context.Context, ref *refData, snap snapshot, d pd.Deal, look
 	}
 	return out
 }
+
+// nameCallsPerShape bounds the organization and person look-ups of one
+// ShapeDeals: each resolves up to a hundred names.
+const nameCallsPerShape = 4
+
+// ShapeDeals returns upstream deals as pipedrive_get_deal returns them:
+// pipeline, stage and owner names from the cached reference data,
+// organization and person names (unknown ones fetched a hundred a call, at
+// most nameCallsPerShape calls), custom fields by name. A name that cannot
+// be had is left out; shaping never fails.
+func (sv *Service) ShapeDeals(ctx context.Context, deals []pd.Deal) []Deal {
+	_, ref := sv.s.at(ctx)
+	snap, _ := ref.get(ctx, false)
+	orgs, persons := make([]int64, 0, len(deals)), make([]int64, 0, len(deals))
+	for _, d := range deals {
+		orgs, persons = append(orgs, d.OrgID), append(persons, d.PersonID)
+	}
+	ref.resolveNames(ctx, orgs, persons, nameCallsPerShape)
+	out := make([]Deal, len(deals))
+	for i, d := range deals {
+		out[i] = shapeDeal(ctx, ref, snap, d, false)
+		nameCustomFields(ctx, ref, &out[i], d.CustomFields)
+	}
+	return out
+}
+
+// ShapeActivities returns upstream activities as pipedrive_add_activity
+// returns them (owner names from the cached reference data).
+func (sv *Service) ShapeActivities(ctx context.Context, acts []pd.Activity) []Activity {
+	_, ref := sv.s.at(ctx)
+	snap, _ := ref.get(ctx, false)
+	out := make([]Activity, len(acts))
+	for i, a := range acts {
+		out[i] = shapeActivity(snap, a)
+	}
+	return out
+}

@@ -32,9 +32,23 @@ func (s *service) at(ctx context.Context) (*pd.Client, *refData) {
 	return c, s.refs.Get(c)
 }
 
+// Service is what the Pipedrive tools share, for wiring that needs more
+// than the tools: triggers shape their events with it (ShapeDeals,
+// ShapeActivities), sharing the tools' reference-data cache.
+type Service struct{ s *service }
+
+// NewService returns the Pipedrive tools' shared state, each call using
+// conn's client.
+func NewService(conn Connection) *Service {
+	return &Service{s: &service{conn: conn, refs: tools.NewPerClient(newRefData)}}
+}
+
 // Tools returns every Pipedrive tool, each call using conn's client.
-func Tools(conn Connection) []tools.Tool {
-	s := &service{conn: conn, refs: tools.NewPerClient(newRefData)}
+func Tools(conn Connection) []tools.Tool { return NewService(conn).Tools() }
+
+// Tools returns every Pipedrive tool.
+func (sv *Service) Tools() []tools.Tool {
+	s := sv.s
 	return []tools.Tool{
 		tools.New(tools.Spec{
 			Name: "pipedrive_get_stage", Title: "Get stage", Toolset: Toolset, Operation: "GetStage",

@@ -27,6 +27,8 @@ import (
 	"github.com/cosell-mcp/cosell-mcp/internal/store"
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
 	"github.com/cosell-mcp/cosell-mcp/internal/triggers"
+	pctools "github.com/cosell-mcp/cosell-mcp/tools/partnercenter"
+	pdtools "github.com/cosell-mcp/cosell-mcp/tools/pipedrive"
 	trtools "github.com/cosell-mcp/cosell-mcp/tools/triggers"
 )
 
@@ -41,6 +43,7 @@ type tap struct {
 
 	mu     sync.Mutex
 	times  []time.Time
+	paths  []string
 	failIn int // < 0: never fail; otherwise this many more requests pass, then every one gets a 500
 }
 
@@ -51,6 +54,7 @@ func newTap(next http.Handler, clk clock.Clock) *tap {
 func (u *tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	u.mu.Lock()
 	u.times = append(u.times, u.clock.Now())
+	u.paths = append(u.paths, r.URL.Path)
 	fail := u.failIn == 0
 	if u.failIn > 0 {
 		u.failIn--
@@ -83,6 +87,31 @@ func (u *tap) count() int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return len(u.times)
+}
+
+// shapingPaths are the Pipedrive look-ups that shape events (reference
+// data, organization and person names), as opposed to the listing a
+// poller pages through.
+var shapingPaths = []string{"/api/v2/pipelines", "/api/v2/stages", "/api/v2/dealFields", "/v1/users", "/api/v1/users",
+	"/api/v2/organizations", "/api/v2/persons"}
+
+// shapingCalls bounds the look-ups of one poll's shaping: four
+// reference-data lists (once per cache period) and four name batches.
+const shapingCalls = 8
+
+// since counts the requests after the first n: those of the poller's
+// listing and those of its shaping.
+func (u *tap) since(n int) (listing, shaping int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, p := range u.paths[n:] {
+		if slices.Contains(shapingPaths, p) {
+			shaping++
+		} else {
+			listing++
+		}
+	}
+	return listing, shaping
 }
 
 // pdHarness is a Pipedrive sandbox behind a throttle budget, a real store
@@ -141,14 +170,17 @@ func (h *pdHarness) start(t *testing.T, uri string) string {
 }
 
 // pollOnce makes one poll of the trigger as its poller does, and returns how
-// many requests reached the upstream during it.
+// many requests of its listing reached the upstream during it (those that
+// shape its events are checked against their own bound).
 func pollOnce(t *testing.T, m *triggers.Manager, up *tap, uri string) (requests int, stored bool) {
 	t.Helper()
 	k, params, _, err := m.Resolve(uri)
 	require.NoError(t, err)
 	before := up.count()
 	stored = m.PollOnce(throttle.WithPriority(context.Background(), throttle.Background), k, uri, params)
-	return up.count() - before, stored
+	listing, shaping := up.since(before)
+	require.LessOrEqual(t, shaping, shapingCalls, "shaping one poll's events keeps to its bound")
+	return listing, stored
 }
 
 func (h *pdHarness) poll(t *testing.T, uri string) int {
@@ -253,9 +285,15 @@ func TestTenThousandDealsBetweenTwoPolls(t *testing.T) {
 
 	evs, err := h.store.EventsAfter(context.Background(), uri, 0, 1)
 	require.NoError(t, err)
-	var first pd.Deal
+	var first pdtools.Deal
 	require.NoError(t, json.Unmarshal(evs[0].Payload, &first))
 	assert.Equal(t, "Burst #1", first.Title)
+	assert.NotEmpty(t, first.StageName, "the event is shaped as the tools' deals: names resolved")
+	assert.NotEmpty(t, first.PipelineName)
+	var raw pd.Deal
+	require.NoError(t, json.Unmarshal(evs[0].Raw, &raw), "the upstream record is kept beside it")
+	assert.Equal(t, first.ID, raw.ID)
+	assert.Equal(t, first.StageID, raw.StageID)
 
 	idle := h.poll(t, uri)
 	assert.Equal(t, 1, idle, "a poll with nothing new costs one request")
@@ -396,6 +434,20 @@ func TestReferralsSharingATimestampAcrossPages(t *testing.T) {
 	require.True(t, stored)
 	assert.Equal(t, 1, n)
 	assert.Equal(t, append(slices.Clone(want), "referral:"+target+"@"+again.ETag), keys())
+
+	// The event's data is the referral as partnercenter_list_referrals
+	// lists it; its raw is the full referral.
+	latest, err := st.EventsAfter(ctx, uri, 250, 1)
+	require.NoError(t, err)
+	require.Len(t, latest, 1)
+	var row pctools.Row
+	require.NoError(t, json.Unmarshal(latest[0].Payload, &row))
+	assert.Equal(t, target, row.ID)
+	assert.Equal(t, again.ETag, row.ETag)
+	assert.Equal(t, again.Name, row.Name)
+	var full pc.Referral
+	require.NoError(t, json.Unmarshal(latest[0].Raw, &full))
+	assert.Equal(t, "updated later", full.Details.Notes)
 
 	tr, _, err := st.Trigger(ctx, uri)
 	require.NoError(t, err)

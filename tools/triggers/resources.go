@@ -212,6 +212,19 @@ func (r *Resources) Hook(h *server.Hooks) {
 		}
 		res.ResourceTemplates = kept
 	})
+	h.AddAfterListResources(func(_ context.Context, _ any, _ *mcp.ListResourcesRequest, res *mcp.ListResourcesResult) {
+		hidden := map[string]bool{}
+		for _, k := range r.manager.Kinds() {
+			hidden[k.SchemaURI()] = r.access.Available(k) != nil
+		}
+		kept := res.Resources[:0]
+		for _, rs := range res.Resources {
+			if !hidden[rs.URI] {
+				kept = append(kept, rs)
+			}
+		}
+		res.Resources = kept
+	})
 }
 
 // Attach registers one resource template per trigger kind on the server.
@@ -220,12 +233,25 @@ func (r *Resources) Attach(srv *server.MCPServer) {
 	r.srv = srv
 	r.mu.Unlock()
 	for _, k := range r.manager.Kinds() {
-		tmpl := mcp.NewResourceTemplate(k.Template(), k.Title,
-			mcp.WithTemplateDescription(k.Description+" Read returns events after ?after=SEQ (or after this session's cursor); subscribe to be told of new ones."),
-			mcp.WithTemplateMIMEType("application/json"))
+		desc := k.Description + " Read returns events after ?after=SEQ (or after this session's cursor), with ?raw=true their upstream records too; subscribe to be told of new ones."
+		if len(k.PayloadSchema) > 0 {
+			desc += " Event data schema: " + k.SchemaURI() + "."
+		}
+		tmpl := mcp.NewResourceTemplate(k.Template(), k.Title, mcp.WithTemplateDescription(desc), mcp.WithTemplateMIMEType("application/json"))
 		srv.AddResourceTemplate(tmpl, r.read)
+		if len(k.PayloadSchema) > 0 && !k.Deprecated {
+			schema := string(k.PayloadSchema)
+			res := mcp.NewResource(k.SchemaURI(), "Event data of "+k.Title,
+				mcp.WithResourceDescription("JSON schema of the data of each event of "+k.Base+"."), mcp.WithMIMEType(schemaMIME))
+			srv.AddResource(res, func(_ context.Context, req mcp.ReadResourceRequest) ([]mcp.ResourceContents, error) {
+				return []mcp.ResourceContents{mcp.TextResourceContents{URI: req.Params.URI, MIMEType: schemaMIME, Text: schema}}, nil
+			})
+		}
 	}
 }
+
+// schemaMIME is the media type of the payload schema resources.
+const schemaMIME = "application/schema+json"
 
 func sessionID(ctx context.Context) string {
 	if s := server.ClientSessionFromContext(ctx); s != nil {
@@ -305,10 +331,15 @@ func (r *Resources) Notify(uri string) {
 
 // EventView is one event as readers see it.
 type EventView struct {
-	Seq        int64           `json:"seq"`
-	Key        string          `json:"key"`
-	ReceivedAt string          `json:"received_at"`
-	Data       json.RawMessage `json:"data"`
+	Seq        int64  `json:"seq"`
+	Key        string `json:"key"`
+	ReceivedAt string `json:"received_at"`
+	// Data is the record as the connector's tools return it (see the
+	// kind's payload schema).
+	Data json.RawMessage `json:"data"`
+	// Raw is the upstream record as received, when asked for and when it
+	// differs from Data.
+	Raw json.RawMessage `json:"raw,omitempty"`
 }
 
 // Page is what a trigger read returns.
@@ -327,8 +358,8 @@ const readLimit = 100
 // sequence, or — with after < 0 and a consumer — after that consumer's
 // cursor, advancing it, so the same consumer never gets an event twice.
 // Consumer names are the caller's own: another principal's "alice" is
-// another cursor.
-func ReadEvents(ctx context.Context, m *triggers.Manager, raw string, after int64, consumer string, limit int) (Page, error) {
+// another cursor. With withRaw, events carry their upstream records too.
+func ReadEvents(ctx context.Context, m *triggers.Manager, raw string, after int64, consumer string, limit int, withRaw bool) (Page, error) {
 	_, _, uri, _, err := m.ResolveFor(ctx, raw)
 	if err != nil {
 		return Page{}, err
@@ -359,7 +390,11 @@ func ReadEvents(ctx context.Context, m *triggers.Manager, raw string, after int6
 		return Page{}, err
 	}
 	for _, e := range evs {
-		page.Events = append(page.Events, EventView{Seq: e.Seq, Key: e.Key, ReceivedAt: e.ReceivedAt.UTC().Format("2006-01-02T15:04:05.000Z"), Data: e.Payload})
+		v := EventView{Seq: e.Seq, Key: e.Key, ReceivedAt: e.ReceivedAt.UTC().Format("2006-01-02T15:04:05.000Z"), Data: e.Payload}
+		if withRaw {
+			v.Raw = e.Raw
+		}
+		page.Events = append(page.Events, v)
 		page.Cursor = e.Seq
 	}
 	latest, err := st.LatestSeq(ctx, uri)
@@ -381,6 +416,12 @@ func (r *Resources) read(ctx context.Context, req mcp.ReadResourceRequest) ([]mc
 			return nil, fmt.Errorf("after must be a non-negative event sequence, got %q", a)
 		}
 	}
+	withRaw := false
+	if v := u.Query().Get("raw"); v != "" {
+		if withRaw, err = strconv.ParseBool(v); err != nil {
+			return nil, fmt.Errorf("raw must be true or false, got %q", v)
+		}
+	}
 	consumer := ""
 	if sid := sessionID(ctx); sid != "" {
 		consumer = "session:" + sid
@@ -388,7 +429,7 @@ func (r *Resources) read(ctx context.Context, req mcp.ReadResourceRequest) ([]mc
 	if after < 0 && consumer == "" {
 		after = 0
 	}
-	page, err := ReadEvents(ctx, r.manager, req.Params.URI, after, consumer, readLimit)
+	page, err := ReadEvents(ctx, r.manager, req.Params.URI, after, consumer, readLimit, withRaw)
 	if err != nil {
 		return nil, err
 	}

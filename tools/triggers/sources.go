@@ -19,6 +19,9 @@ import (
 	"github.com/cosell-mcp/cosell-mcp/internal/store"
 	"github.com/cosell-mcp/cosell-mcp/internal/triggers"
 	"github.com/cosell-mcp/cosell-mcp/internal/upstream"
+	"github.com/cosell-mcp/cosell-mcp/tools"
+	pctools "github.com/cosell-mcp/cosell-mcp/tools/partnercenter"
+	pdtools "github.com/cosell-mcp/cosell-mcp/tools/pipedrive"
 )
 
 // PipedriveInterval is the connector's polling frequency: one poll per 120 s.
@@ -46,6 +49,10 @@ type Clients struct {
 	// PageSize overrides the pollers' page size (default: 500 for
 	// Pipedrive, its largest; 100 for Partner Center); tests make it small.
 	PageSize int
+	// PipedriveShapes shapes Pipedrive events as the tools' results; share
+	// the tools' Service so both use one reference-data cache. Nil: a
+	// Service of the triggers' own.
+	PipedriveShapes *pdtools.Service
 }
 
 func (c Clients) pipedrive(ctx context.Context) *pd.Client {
@@ -80,38 +87,58 @@ func Kinds(c Clients) []triggers.Kind {
 		}
 		return def
 	}
-	newDeals := idPoller{list: func(ctx context.Context, cursor string, limit int) ([]json.RawMessage, []int64, string, error) {
+	shapes := c.PipedriveShapes
+	if shapes == nil {
+		shapes = pdtools.NewService(c.pipedrive)
+	}
+	newDeals := idPoller[pd.Deal]{list: func(ctx context.Context, cursor string, limit int) ([]pd.Deal, string, error) {
 		deals, resp, err := c.pipedrive(ctx).ListDeals(ctx, pd.ListDealsParams{SortBy: "id", SortDirection: "desc", Limit: limit, Cursor: cursor})
-		return rawsOf(deals, func(d pd.Deal) int64 { return d.ID }, resp, err)
-	}, prefix: "deal", pages: pages, size: size(pipedrivePageSize)}
-	newActivities := idPoller{list: func(ctx context.Context, cursor string, limit int) ([]json.RawMessage, []int64, string, error) {
+		return deals, nextCursor(resp), err
+	}, id: func(d pd.Deal) int64 { return d.ID }, shape: shapeAll(shapes.ShapeDeals),
+		prefix: "deal", pages: pages, size: size(pipedrivePageSize)}
+	newActivities := idPoller[pd.Activity]{list: func(ctx context.Context, cursor string, limit int) ([]pd.Activity, string, error) {
 		acts, resp, err := c.pipedrive(ctx).ListActivities(ctx, pd.ListActivitiesParams{SortBy: "id", SortDirection: "desc", Limit: limit, Cursor: cursor})
-		return rawsOf(acts, func(a pd.Activity) int64 { return a.ID }, resp, err)
-	}, prefix: "activity", pages: pages, size: size(pipedrivePageSize)}
+		return acts, nextCursor(resp), err
+	}, id: func(a pd.Activity) int64 { return a.ID }, shape: shapeAll(shapes.ShapeActivities),
+		prefix: "activity", pages: pages, size: size(pipedrivePageSize)}
 	referrals := referralPoller{client: c.partnerCenter, clock: clock.OrReal(c.Clock), pages: pages, size: size(referralPageSize)}
 	subs := wsSubscriber{client: c.WorkSpan, defaultEvent: ws.EventObjectAll}
 	return []triggers.Kind{
 		{Name: "pipedrive.new_deal", Base: "pipedrive://triggers/new-deals", Title: "New Pipedrive deals",
-			Description: "Deals added in Pipedrive (connector trigger TrigNewDealV2), polled every 120 s.", Poller: newDeals, Interval: every(PipedriveInterval)},
+			Description: "Deals added in Pipedrive (connector trigger TrigNewDealV2), polled every 120 s; data as pipedrive_get_deal returns it.",
+			Poller:      newDeals, Interval: every(PipedriveInterval), PayloadSchema: dealSchema},
 		{Name: "pipedrive.new_deal_deprecated", Base: "pipedrive://triggers/new-deals-deprecated", Title: "New Pipedrive deals [deprecated]",
-			Description: "Deprecated: use pipedrive://triggers/new-deals.", Deprecated: true, Poller: newDeals, Interval: every(PipedriveInterval)},
+			Description: "Deprecated: use pipedrive://triggers/new-deals.", Deprecated: true, Poller: newDeals, Interval: every(PipedriveInterval), PayloadSchema: dealSchema},
 		{Name: "pipedrive.new_activity", Base: "pipedrive://triggers/new-activities", Title: "New Pipedrive activities",
-			Description: "Activities added in Pipedrive (connector trigger TrigNewActivity), polled every 120 s.", Poller: newActivities, Interval: every(PipedriveInterval)},
+			Description: "Activities added in Pipedrive (connector trigger TrigNewActivity), polled every 120 s; data as pipedrive_add_activity returns it.",
+			Poller:      newActivities, Interval: every(PipedriveInterval), PayloadSchema: tools.SchemaOf[pdtools.Activity]()},
 		{Name: "partnercenter.referral_changed", Base: "partnercenter://triggers/referrals", Params: []string{"filter"},
-			Title: "Partner Center referrals created or updated", Description: "Referrals whose updatedDateTime moves, polled every 120 s; filter is an optional OData $filter.",
-			Poller: referrals, Interval: every(PipedriveInterval)},
+			Title:       "Partner Center referrals created or updated",
+			Description: "Referrals whose updatedDateTime moves, polled every 120 s; filter is an optional OData $filter; data as partnercenter_list_referrals lists it (raw: the full referral).",
+			Poller:      referrals, Interval: every(PipedriveInterval), PayloadSchema: tools.SchemaOf[pctools.Row]()},
 		{Name: "workspan.object_event", Base: "workspan://triggers/object-events", Params: []string{"event", "filters", "integration_id", "name", "object_ids"},
 			Required: []string{"integration_id"}, Title: "WorkSpan object events",
 			Description: "Webhook events of an integration's objects; event is a comma list of object.all, object.create, object.update, object.delete, object.stage_change, object.partner_center_referral_submit, report.submit.",
-			Webhook:     subs},
+			Webhook:     subs, PayloadSchema: workSpanDeliverySchema},
 		{Name: "workspan.collaboration_event", Base: "workspan://triggers/collaboration-events", Params: []string{"event", "filters", "name", "object_ids"},
-			Required: []string{"event"}, Title: "WorkSpan collaboration events", Description: "Webhook events of a collaboration event type.", Webhook: subs},
+			Required: []string{"event"}, Title: "WorkSpan collaboration events", Description: "Webhook events of a collaboration event type.", Webhook: subs,
+			PayloadSchema: workSpanDeliverySchema},
 		{Name: "workspan.referral_submit", Base: "workspan://triggers/partner-center-referral-submit", Params: []string{"integration_id", "name"},
 			Required: []string{"integration_id"}, Title: "WorkSpan referral submitted to Partner Center",
 			Description: "Webhook events when WorkSpan sends a referral to Microsoft Partner Center.",
-			Webhook:     wsSubscriber{client: c.WorkSpan, defaultEvent: ws.EventPartnerCenterReferralSubmit}},
+			Webhook:     wsSubscriber{client: c.WorkSpan, defaultEvent: ws.EventPartnerCenterReferralSubmit}, PayloadSchema: workSpanDeliverySchema},
 	}
 }
+
+// dealSchema is the payload schema of the new-deal triggers.
+var dealSchema = tools.SchemaOf[pdtools.Deal]()
+
+// workSpanDeliverySchema is the payload schema of WorkSpan's webhook
+// triggers: WorkSpan posts a flat JSON object whose fields follow the
+// integration's object schema, which WorkSpan publishes per integration
+// (GET /event/v1/metadata/integration/{id}) rather than in one document.
+var workSpanDeliverySchema = json.RawMessage(`{"type":"object","additionalProperties":true,` +
+	`"description":"A WorkSpan webhook delivery as posted: a flat JSON object whose fields follow the integration's object schema (WorkSpan publishes it per integration at GET /event/v1/metadata/integration/{id}); event_id, when present, identifies the delivery."}`)
 
 // Poll bounds. One poll of a trigger reads at most DefaultPollPages pages:
 // its share of the connection's budget (100 calls per rolling 60 s and one
@@ -155,8 +182,12 @@ const (
 //	{"last_id":1200,"backlog":[{"high":11200},{"cursor":"eyJm…","high":10700},{"cursor":"eyJm…","high":10200}]}
 //
 // (no cursor: the top of the listing). Without a backlog it is {"last_id":1200}.
-type idPoller struct {
-	list   func(ctx context.Context, cursor string, limit int) (raws []json.RawMessage, ids []int64, next string, err error)
+type idPoller[T any] struct {
+	list func(ctx context.Context, cursor string, limit int) (items []T, next string, err error)
+	id   func(T) int64
+	// shape turns the records a poll emits into its events' payloads (the
+	// tools' results); the records themselves are kept as the events' raw.
+	shape  func(ctx context.Context, items []T) []json.RawMessage
 	prefix string
 	pages  int // list calls per poll, at most
 	size   int // page size
@@ -182,16 +213,16 @@ type idSegment struct {
 // for whatever is newer than the mark.
 const unbounded = math.MaxInt64
 
-func (p idPoller) Poll(ctx context.Context, _ url.Values, state json.RawMessage) ([]store.NewEvent, json.RawMessage, error) {
+func (p idPoller[T]) Poll(ctx context.Context, _ url.Values, state json.RawMessage) ([]store.NewEvent, json.RawMessage, error) {
 	var st idState
 	if len(state) == 0 || string(state) == "null" {
 		// A new trigger marks the newest record and emits nothing.
-		_, ids, _, err := p.list(ctx, "", 1)
+		items, _, err := p.list(ctx, "", 1)
 		if err != nil {
 			return nil, nil, err
 		}
-		for _, id := range ids {
-			st.LastID = max(st.LastID, id)
+		for _, it := range items {
+			st.LastID = max(st.LastID, p.id(it))
 		}
 		out, _ := json.Marshal(st)
 		return nil, out, nil
@@ -200,7 +231,7 @@ func (p idPoller) Poll(ctx context.Context, _ url.Values, state json.RawMessage)
 		return nil, nil, fmt.Errorf("trigger state: %w", err)
 	}
 	var (
-		found    []store.NewEvent
+		found    []T
 		failed   error
 		progress bool
 		fresh    bool // this poll has looked at the top of the listing for new records
@@ -222,7 +253,7 @@ func (p idPoller) Poll(ctx context.Context, _ url.Values, state json.RawMessage)
 			progress = progress || r.read > 0
 			break
 		}
-		found = append(found, r.events...)
+		found = append(found, r.items...)
 		st.LastID = max(st.LastID, r.high)
 		st.Backlog = st.Backlog[:bottom]
 		progress = true
@@ -235,37 +266,72 @@ func (p idPoller) Poll(ctx context.Context, _ url.Values, state json.RawMessage)
 	// A poll stopped by an upstream error after some pages still stores
 	// what it emitted and how far it got; the next poll resumes from there.
 	out, _ := json.Marshal(st)
-	return found, out, nil
+	return p.events(ctx, found), out, nil
+}
+
+// events turns the records a poll emits into events: the shaped record as
+// the payload, the record as listed as the raw.
+func (p idPoller[T]) events(ctx context.Context, items []T) []store.NewEvent {
+	if len(items) == 0 {
+		return nil
+	}
+	var shaped []json.RawMessage
+	if p.shape != nil {
+		shaped = p.shape(ctx, items)
+	}
+	evs := make([]store.NewEvent, len(items))
+	for i, it := range items {
+		raw, _ := json.Marshal(it)
+		evs[i] = store.NewEvent{Key: p.prefix + ":" + strconv.FormatInt(p.id(it), 10), Payload: raw}
+		if i < len(shaped) {
+			evs[i].Payload, evs[i].Raw = shaped[i], raw
+		}
+	}
+	return evs
+}
+
+// shapeAll adapts a batch shaper to the poller's payloads.
+func shapeAll[T, S any](shape func(context.Context, []T) []S) func(context.Context, []T) []json.RawMessage {
+	return func(ctx context.Context, items []T) []json.RawMessage {
+		out := make([]json.RawMessage, 0, len(items))
+		for _, s := range shape(ctx, items) {
+			b, err := json.Marshal(s)
+			if err != nil {
+				return nil // leave the records as they are
+			}
+			out = append(out, b)
+		}
+		return out
+	}
 }
 
 // segmentRead is the outcome of reading one segment.
-type segmentRead struct {
+type segmentRead[T any] struct {
 	complete bool
-	events   []store.NewEvent // when complete: the segment's records, oldest first
-	high     int64            // when complete: the mark after them
-	rest     []idSegment      // when not: what replaces the segment, newest first
-	calls    int              // list calls made
-	read     int              // pages read
-	err      error            // the error that stopped the read, if any
+	items    []T         // when complete: the segment's records, oldest first
+	high     int64       // when complete: the mark after them
+	rest     []idSegment // when not: what replaces the segment, newest first
+	calls    int         // list calls made
+	read     int         // pages read
+	err      error       // the error that stopped the read, if any
 }
 
 // readSegment reads seg newest first down to the mark lo with at most calls
 // list calls.
-func (p idPoller) readSegment(ctx context.Context, seg idSegment, lo int64, calls int) segmentRead {
+func (p idPoller[T]) readSegment(ctx context.Context, seg idSegment, lo int64, calls int) segmentRead[T] {
 	type pageMark struct {
 		cursor string // the cursor the page was read from
 		lowest int64  // its lowest id; 0 for an empty page
 	}
 	var (
-		r      segmentRead
+		r      segmentRead[T]
 		pages  []pageMark
-		ids    []int64 // the records the segment owes, newest first
-		raws   []json.RawMessage
+		owed   []T // the records the segment owes, newest first
 		newest int64
 	)
 	cursor := seg.Cursor
 	for r.calls < calls {
-		praws, pids, next, err := p.list(ctx, cursor, p.size)
+		items, next, err := p.list(ctx, cursor, p.size)
 		r.calls++
 		if err != nil {
 			var ue *upstream.Error
@@ -281,7 +347,8 @@ func (p idPoller) readSegment(ctx context.Context, seg idSegment, lo int64, call
 		r.read++
 		pm := pageMark{cursor: cursor}
 		reached := false
-		for i, id := range pids {
+		for _, it := range items {
+			id := p.id(it)
 			if id <= lo {
 				reached = true
 				break
@@ -291,8 +358,7 @@ func (p idPoller) readSegment(ctx context.Context, seg idSegment, lo int64, call
 				pm.lowest = id
 			}
 			if id <= seg.High {
-				ids = append(ids, id)
-				raws = append(raws, praws[i])
+				owed = append(owed, it)
 			}
 			if id == lo+1 { // ids are integers: nothing further down is owed
 				reached = true
@@ -311,8 +377,8 @@ func (p idPoller) readSegment(ctx context.Context, seg idSegment, lo int64, call
 		high = newest // what is newer than this is left to a later look at the top
 	}
 	if r.complete {
-		for i := len(ids) - 1; i >= 0; i-- {
-			r.events = append(r.events, store.NewEvent{Key: p.prefix + ":" + strconv.FormatInt(ids[i], 10), Payload: raws[i]})
+		for i := len(owed) - 1; i >= 0; i-- {
+			r.items = append(r.items, owed[i])
 		}
 		r.high = max(lo, high)
 		if high == unbounded {
@@ -340,21 +406,12 @@ func (p idPoller) readSegment(ctx context.Context, seg idSegment, lo int64, call
 	return r
 }
 
-func rawsOf[T any](items []T, id func(T) int64, resp *pd.Response, err error) ([]json.RawMessage, []int64, string, error) {
-	if err != nil {
-		return nil, nil, "", err
+// nextCursor is the cursor of a list reply's next page; "" when none.
+func nextCursor(resp *pd.Response) string {
+	if resp == nil {
+		return ""
 	}
-	raws := make([]json.RawMessage, len(items))
-	ids := make([]int64, len(items))
-	for i, it := range items {
-		raws[i], _ = json.Marshal(it)
-		ids[i] = id(it)
-	}
-	next := ""
-	if resp != nil {
-		next = resp.NextCursor
-	}
-	return raws, ids, next, nil
+	return resp.NextCursor
 }
 
 // referralPoller finds referrals updated after a high-water mark: a keyset
@@ -421,7 +478,8 @@ func (p referralPoller) Poll(ctx context.Context, params url.Values, state json.
 				continue // it cannot be a position; the upstream matched it by a time we cannot read
 			}
 			raw, _ := json.Marshal(r)
-			found = append(found, store.NewEvent{Key: "referral:" + r.ID + "@" + r.ETag, Payload: raw})
+			row, _ := json.Marshal(pctools.RowOf(r))
+			found = append(found, store.NewEvent{Key: "referral:" + r.ID + "@" + r.ETag, Payload: row, Raw: raw})
 			since, st.ID, moved = t, r.ID, true
 		}
 		if !moved || page.NextLink == "" {

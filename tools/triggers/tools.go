@@ -2,6 +2,7 @@ package triggers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 
 	"github.com/cosell-mcp/cosell-mcp/internal/triggers"
@@ -22,6 +23,12 @@ type ReadArgs struct {
 	After    int64  `json:"after,omitempty" jsonschema:"minimum=0" jsonschema_description:"Return events after this sequence (the cursor of the previous read)."`
 	Consumer string `json:"consumer,omitempty" jsonschema_description:"Instead of after: a name whose cursor the server keeps; each event is returned once per name."`
 	Limit    int    `json:"limit,omitempty" jsonschema:"minimum=1,maximum=100"`
+	Raw      bool   `json:"raw,omitempty" jsonschema_description:"Also return each event's upstream record as received."`
+}
+
+// ListArgs are the arguments of trigger_list.
+type ListArgs struct {
+	Schemas bool `json:"schemas,omitempty" jsonschema_description:"Also return each kind's event data JSON schema."`
 }
 
 // KindView describes a trigger kind.
@@ -29,6 +36,10 @@ type KindView struct {
 	URITemplate string `json:"uri_template"`
 	Title       string `json:"title"`
 	Source      string `json:"source" jsonschema:"enum=poll,enum=webhook"`
+	// SchemaURI is the resource that publishes the schema of the events' data.
+	SchemaURI string `json:"schema_uri,omitempty"`
+	// Schema is that schema, when asked for.
+	Schema json.RawMessage `json:"schema,omitempty"`
 }
 
 // ActiveView describes a running trigger.
@@ -57,7 +68,7 @@ func Tools(m *triggers.Manager, r *Resources) []tools.Tool {
 		tools.New(tools.Spec{
 			Name: "trigger_list", Title: "List triggers", Toolset: Toolset, Operation: "ListTriggers", ReadOnly: true, Idempotent: true, Local: true,
 			Description: "List trigger kinds (URI templates) and active triggers with their newest sequence. Costs no budget.",
-		}, func(ctx context.Context, _ struct{}) (ListResult, error) {
+		}, func(ctx context.Context, in ListArgs) (ListResult, error) {
 			out := ListResult{Kinds: []KindView{}, Active: []ActiveView{}}
 			for _, k := range m.Kinds() {
 				if k.Deprecated || r.access.Available(k) != nil {
@@ -67,7 +78,14 @@ func Tools(m *triggers.Manager, r *Resources) []tools.Tool {
 				if k.Webhook != nil {
 					src = "webhook"
 				}
-				out.Kinds = append(out.Kinds, KindView{URITemplate: k.Template(), Title: k.Title, Source: src})
+				v := KindView{URITemplate: k.Template(), Title: k.Title, Source: src}
+				if len(k.PayloadSchema) > 0 {
+					v.SchemaURI = k.SchemaURI()
+					if in.Schemas {
+						v.Schema = k.PayloadSchema
+					}
+				}
+				out.Kinds = append(out.Kinds, v)
 			}
 			active, err := m.Active(ctx)
 			if err != nil {
@@ -90,7 +108,7 @@ func Tools(m *triggers.Manager, r *Resources) []tools.Tool {
 			if in.Consumer != "" {
 				after = -1
 			}
-			p, err := ReadEvents(ctx, m, in.URI, after, in.Consumer, in.Limit)
+			p, err := ReadEvents(ctx, m, in.URI, after, in.Consumer, in.Limit, in.Raw)
 			return p, asArgError(err)
 		}),
 		tools.New(tools.Spec{

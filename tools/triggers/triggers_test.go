@@ -27,6 +27,7 @@ import (
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
 	"github.com/cosell-mcp/cosell-mcp/internal/triggers"
 	"github.com/cosell-mcp/cosell-mcp/tools"
+	pdtools "github.com/cosell-mcp/cosell-mcp/tools/pipedrive"
 	trtools "github.com/cosell-mcp/cosell-mcp/tools/triggers"
 )
 
@@ -146,8 +147,8 @@ func TestSubscribeToNewDeals(t *testing.T) {
 	for _, tm := range templates.ResourceTemplates {
 		raws = append(raws, tm.URITemplate.Raw())
 	}
-	assert.Contains(t, raws, uri+"{?after}")
-	assert.NotContains(t, raws, "pipedrive://triggers/new-deals-deprecated{?after}", "deprecated trigger hidden")
+	assert.Contains(t, raws, uri+"{?after,raw}")
+	assert.NotContains(t, raws, "pipedrive://triggers/new-deals-deprecated{?after,raw}", "deprecated trigger hidden")
 
 	sub := mcp.SubscribeRequest{}
 	sub.Params.URI = uri
@@ -163,15 +164,40 @@ func TestSubscribeToNewDeals(t *testing.T) {
 	assert.Equal(t, uri, receive(t, f.updated), "the subscriber is told")
 	page := f.read(t, uri)
 	require.Len(t, page.Events, 1)
-	var got pd.Deal
+	var got pdtools.Deal
 	require.NoError(t, json.Unmarshal(page.Events[0].Data, &got))
 	assert.Equal(t, d.ID, got.ID)
 	assert.Equal(t, title, got.Title)
+	assert.NotEmpty(t, got.StageName, "event data is shaped as the tools' deals")
+	assert.NotEmpty(t, got.PipelineName)
+	assert.NotEmpty(t, got.OwnerName)
+	assert.Nil(t, page.Events[0].Raw, "the upstream record only on request")
 	assert.Empty(t, f.read(t, uri).Events, "the session's cursor moved past it")
 
-	// A reader with an explicit cursor sees it again.
-	again := f.read(t, uri+"?after=0")
-	assert.Len(t, again.Events, 1)
+	// A reader with an explicit cursor sees it again, with ?raw=true its upstream record too.
+	again := f.read(t, uri+"?after=0&raw=true")
+	require.Len(t, again.Events, 1)
+	var raw pd.Deal
+	require.NoError(t, json.Unmarshal(again.Events[0].Raw, &raw))
+	assert.Equal(t, d.ID, raw.ID)
+	assert.Equal(t, got.StageID, raw.StageID)
+
+	// The data's schema is published, and the data validates against what it names.
+	req := mcp.ReadResourceRequest{}
+	req.Params.URI = uri + "/schema"
+	res, err := f.mcp.ReadResource(context.Background(), req)
+	require.NoError(t, err)
+	require.Len(t, res.Contents, 1)
+	var schema struct {
+		Properties map[string]json.RawMessage `json:"properties"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(res.Contents[0].(mcp.TextResourceContents).Text), &schema))
+	var data map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(page.Events[0].Data, &data))
+	for field := range data {
+		assert.Contains(t, schema.Properties, field, "the schema describes every field of the data")
+	}
+	assert.Contains(t, schema.Properties, "stage_name")
 }
 
 func TestTriggerToolsForClientsWithoutResources(t *testing.T) {
@@ -354,4 +380,46 @@ func (a *atomicCount) get() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.n
+}
+
+// Every listed trigger kind publishes its event data schema: as a resource
+// next to it, and through trigger_list for clients without resources.
+func TestPayloadSchemasArePublished(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	listed, err := f.mcp.ListResources(ctx, mcp.ListResourcesRequest{})
+	require.NoError(t, err)
+	uris := map[string]string{}
+	for _, r := range listed.Resources {
+		uris[r.URI] = r.MIMEType
+	}
+	for _, want := range []string{"pipedrive://triggers/new-deals/schema", "pipedrive://triggers/new-activities/schema",
+		"partnercenter://triggers/referrals/schema", "workspan://triggers/object-events/schema"} {
+		assert.Equal(t, "application/schema+json", uris[want], want)
+	}
+	assert.NotContains(t, uris, "pipedrive://triggers/new-deals-deprecated/schema", "deprecated kinds are not listed")
+
+	call := func(args map[string]any) trtools.ListResult {
+		req := mcp.CallToolRequest{}
+		req.Params.Name, req.Params.Arguments = "trigger_list", args
+		res, err := f.mcp.CallTool(ctx, req)
+		require.NoError(t, err)
+		require.False(t, res.IsError, "%v", res.Content)
+		var out trtools.ListResult
+		require.NoError(t, json.Unmarshal([]byte(res.Content[0].(mcp.TextContent).Text), &out))
+		return out
+	}
+	plain := call(nil)
+	require.NotEmpty(t, plain.Kinds)
+	for _, k := range plain.Kinds {
+		assert.NotEmpty(t, k.SchemaURI, k.URITemplate)
+		assert.Nil(t, k.Schema, "schemas only when asked for")
+	}
+	for _, k := range call(map[string]any{"schemas": true}).Kinds {
+		var schema struct {
+			Type string `json:"type"`
+		}
+		require.NoError(t, json.Unmarshal(k.Schema, &schema), k.URITemplate)
+		assert.Equal(t, "object", schema.Type, k.URITemplate)
+	}
 }
