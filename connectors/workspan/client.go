@@ -141,6 +141,18 @@ type call struct {
 	// body is sent as is with contentType; nil means no body.
 	body        []byte
 	contentType string
+	// read marks a POST that only reads (the report endpoints): like a
+	// GET, its failure never says that a change may have been applied.
+	read bool
+}
+
+// effect is the method as far as repeating the call goes: GET for a call
+// that only reads, whatever its method.
+func (cl call) effect() string {
+	if cl.read {
+		return http.MethodGet
+	}
+	return cl.method
 }
 
 // jsonCall returns a call whose body is v encoded as JSON.
@@ -194,10 +206,17 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 
 		// Tracked per attempt: a 401 is a refusal, so only the last
 		// attempt decides whether the write may have been carried out.
-		req, sent := upstream.Track(req)
+		var sent *upstream.Tracker
+		if !upstream.Safe(cl.effect()) {
+			req, sent = upstream.Track(req)
+		}
 		resp, err := c.http.Do(req)
 		if err != nil {
-			return nil, sent.Wrap(red.RedactError(err))
+			err = red.RedactError(err)
+			if sent != nil {
+				err = sent.Wrap(err)
+			}
+			return nil, err
 		}
 		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
 			upstream.Discard(resp)
@@ -205,7 +224,7 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 			continue
 		}
 		if err := c.replies.Check(resp); err != nil {
-			return nil, upstream.Sent(cl.method, err)
+			return nil, upstream.Sent(cl.effect(), err)
 		}
 		return resp, nil
 	}
@@ -224,7 +243,7 @@ func (c *Client) doJSON(ctx context.Context, cl call, out any) error {
 		upstream.Discard(resp)
 		return nil
 	}
-	return upstream.Sent(cl.method, c.replies.DecodeJSON(resp, out))
+	return upstream.Sent(cl.effect(), c.replies.DecodeJSON(resp, out))
 }
 
 // errorBody covers the error shapes WorkSpan and its gateway use:

@@ -3,6 +3,7 @@ package workspan
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"mime/multipart"
 	"net/http"
@@ -245,15 +246,38 @@ func cleanFilename(filename, format string) string {
 	return name
 }
 
+// bulk sends one upload, which starts an execution upstream; it is never
+// repeated here. Once the request may have reached WorkSpan, a failure
+// leaves it unknown whether the execution exists (upstream.OutcomeUnknown):
+// a lost or cut-off reply, a 5xx, and a 2xx whose body is not JSON or
+// carries no execution_id (an *upstream.BodyError: WorkSpan acted, but the
+// execution it started is not known).
 func (c *Client) bulk(ctx context.Context, cl call) (*BulkExecution, error) {
 	var out BulkExecution
-	if err := c.doJSON(ctx, cl, &out); err != nil {
+	status, err := c.create(ctx, cl, &out)
+	if err != nil {
 		return nil, err
 	}
 	if out.ExecutionID == "" {
-		return nil, &upstream.Error{Connector: connectorName, Status: http.StatusBadGateway, Message: "bulk load reply carried no execution_id"}
+		return nil, noID(cl, status, "the bulk load reply has no execution_id")
 	}
 	return &out, nil
+}
+
+// create performs a call that creates something upstream and decodes its
+// JSON reply into out; it returns the reply's status for noID.
+func (c *Client) create(ctx context.Context, cl call, out any) (int, error) {
+	resp, err := c.do(ctx, cl)
+	if err != nil {
+		return 0, err
+	}
+	return resp.StatusCode, upstream.Sent(cl.method, c.replies.DecodeJSON(resp, out))
+}
+
+// noID is the error of a 2xx reply to a create that does not name what it
+// created: the create was carried out, its result is unknown.
+func noID(cl call, status int, what string) error {
+	return upstream.Sent(cl.method, &upstream.BodyError{Connector: connectorName, Status: status, Kind: upstream.BodyUnexpected, Err: errors.New(what)})
 }
 
 // BulkStatus returns the state of a bulk load execution
@@ -281,7 +305,8 @@ func (c *Client) BulkStatus(ctx context.Context, integrationID, executionID stri
 
 // ListReports returns a page of the reports the application user can read
 // (POST /report/v1/list). page starts at 0; size 0 means DefaultPageSize.
-// Page on until EndOfList.
+// Page on until EndOfList. Though a POST, it only reads: its errors are
+// never marked as a sent write (upstream.SentError).
 func (c *Client) ListReports(ctx context.Context, page, size int) (*ReportList, error) {
 	if size == 0 {
 		size = DefaultPageSize
@@ -293,6 +318,7 @@ func (c *Client) ListReports(ctx context.Context, page, size int) (*ReportList, 
 	if err != nil {
 		return nil, err
 	}
+	cl.read = true // a POST that changes nothing
 	var out ReportList
 	if err := c.doJSON(ctx, cl, &out); err != nil {
 		return nil, err
@@ -303,6 +329,7 @@ func (c *Client) ListReports(ctx context.Context, page, size int) (*ReportList, 
 // ReadReport returns a page of a report's rows (POST /report/v1/{reportId}/data).
 // A zero page size means DefaultPageSize and an empty filter join means AND;
 // the query is then checked with ValidateQuery. Page on until EndOfList.
+// Though a POST, it only reads, like ListReports.
 func (c *Client) ReadReport(ctx context.Context, reportID int64, q ReportQuery) (*ReportData, error) {
 	if reportID <= 0 {
 		return nil, invalid("report id must be positive")
@@ -327,6 +354,7 @@ func (c *Client) ReadReport(ctx context.Context, reportID int64, q ReportQuery) 
 	if err != nil {
 		return nil, err
 	}
+	cl.read = true // a POST that changes nothing
 	var out ReportData
 	if err := c.doJSON(ctx, cl, &out); err != nil {
 		return nil, err
@@ -418,7 +446,10 @@ func (c *Client) Events(ctx context.Context) ([]Event, error) {
 
 // Subscribe registers a webhook for WorkSpan events and returns its
 // subscriber id (POST /event/v1/subscriber, the one subscribe endpoint the
-// connector's three triggers are routed to).
+// connector's three triggers are routed to). It is sent once: a failure
+// after the request may have reached WorkSpan, a 2xx without a
+// subscriber_id included, is an *upstream.SentError (see
+// upstream.OutcomeUnknown) and the subscriber may exist.
 func (c *Client) Subscribe(ctx context.Context, in SubscriberInput) (string, error) {
 	switch ev := in.Event.(type) {
 	case string:
@@ -448,11 +479,13 @@ func (c *Client) Subscribe(ctx context.Context, in SubscriberInput) (string, err
 	var out struct {
 		SubscriberID string `json:"subscriber_id"`
 	}
-	if err := c.doJSON(ctx, cl, &out); err != nil {
+	status, err := c.create(ctx, cl, &out)
+	if err != nil {
 		return "", err
 	}
 	if out.SubscriberID == "" {
-		return "", &upstream.Error{Connector: connectorName, Status: http.StatusBadGateway, Message: "subscribe reply carried no subscriber_id"}
+		// Subscribed, but under an id that is not known.
+		return "", noID(cl, status, "the subscribe reply has no subscriber_id")
 	}
 	return out.SubscriberID, nil
 }

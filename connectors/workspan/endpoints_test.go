@@ -158,12 +158,17 @@ func TestBulkLoadValidation(t *testing.T) {
 	assert.Empty(t, f.apiRequests())
 }
 
+// A 2xx without an execution_id: the execution was started, under an id
+// that is not known (see TestWritesThatReachedWorkSpanAreMarked).
 func TestBulkLoadReplyWithoutExecutionID(t *testing.T) {
 	f := newFake(t, reply(200, `{}`))
 	_, err := f.client().BulkLoad(context.Background(), BulkParams{IntegrationID: "I"}, []byte("a\n1"))
-	var ue *upstream.Error
-	require.ErrorAs(t, err, &ue)
-	assert.Equal(t, http.StatusBadGateway, ue.Status)
+	var be *upstream.BodyError
+	require.ErrorAs(t, err, &be)
+	assert.Equal(t, http.StatusOK, be.Status)
+	assert.Equal(t, upstream.BodyUnexpected, be.Kind)
+	assert.Contains(t, err.Error(), "execution_id")
+	assert.True(t, upstream.OutcomeUnknown(err), "%v", err)
 }
 
 // filePart parses a multipart upload and returns its only part.
@@ -493,12 +498,15 @@ func TestSubscribe(t *testing.T) {
 	assert.Len(t, f.apiRequests(), n)
 }
 
+// A 2xx without a subscriber_id: subscribed, under an id that is not known.
 func TestSubscribeWithoutID(t *testing.T) {
 	f := newFake(t, reply(200, `{}`))
 	_, err := f.client().Subscribe(context.Background(), SubscriberInput{Event: "e", Name: "n", WebhookSettings: WebhookSettings{CallbackURL: "https://x.test/cb"}})
-	var ue *upstream.Error
-	require.ErrorAs(t, err, &ue)
-	assert.Equal(t, http.StatusBadGateway, ue.Status)
+	var be *upstream.BodyError
+	require.ErrorAs(t, err, &be)
+	assert.Equal(t, upstream.BodyUnexpected, be.Kind)
+	assert.Contains(t, err.Error(), "subscriber_id")
+	assert.True(t, upstream.OutcomeUnknown(err), "%v", err)
 }
 
 func TestGetAndDeleteSubscriber(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	ws "github.com/cosell-mcp/cosell-mcp/connectors/workspan"
 	"github.com/cosell-mcp/cosell-mcp/internal/bulkfile"
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
+	"github.com/cosell-mcp/cosell-mcp/internal/upstream"
 	"github.com/cosell-mcp/cosell-mcp/tools"
 )
 
@@ -173,7 +174,9 @@ func (s *service) fileInput(ctx context.Context, in BulkFileArgs) (input, error)
 }
 
 // load validates the whole input locally, then uploads it in one execution,
-// or in several of at most RowsPerUpload rows each.
+// or in several of at most RowsPerUpload rows each. Each upload is sent
+// once; the first that fails stops the load (no further chunk is sent) and
+// the error says what landed and where to resume (stopped).
 func (s *service) load(ctx context.Context, t target, integrationID, delimiter string, src input) (UploadResult, error) {
 	opt := bulkfile.Options{Format: src.format, NoHeader: src.noHeader, MaxBytes: s.opts.MaxFileBytes}
 	if delimiter != "" {
@@ -195,6 +198,10 @@ func (s *service) load(ctx context.Context, t target, integrationID, delimiter s
 		return UploadResult{}, inputError(field, src.name, err)
 	}
 	out := UploadResult{IntegrationID: integrationID, Format: string(src.format), Rows: sum.Rows, Columns: sum.Columns, Executions: []Execution{}}
+	first := 2 // below the header row
+	if src.format == bulkfile.FormatJSON || src.noHeader {
+		first = 1
+	}
 	if sum.Rows <= s.opts.RowsPerUpload {
 		raw, err := withReader(src, io.ReadAll)
 		if err != nil {
@@ -202,23 +209,32 @@ func (s *service) load(ctx context.Context, t target, integrationID, delimiter s
 		}
 		exec, err := s.upload(ctx, t, integrationID, src.file, src.name, src.format, opt.Delimiter, !src.noHeader, raw)
 		if err != nil {
-			return UploadResult{}, err
-		}
-		first := 2 // below the header row
-		if src.format == bulkfile.FormatJSON || src.noHeader {
-			first = 1
+			return UploadResult{}, (&stopped{chunk: 1, chunks: 1, firstRow: first, rows: sum.Rows, err: err}).error()
 		}
 		out.Executions = append(out.Executions, Execution{ExecutionID: exec, FirstRow: first, Rows: sum.Rows})
 	} else {
 		// Chunks are background work: interactive calls go first.
 		bctx := throttle.WithPriority(ctx, throttle.Background)
+		chunks := (sum.Rows + s.opts.RowsPerUpload - 1) / s.opts.RowsPerUpload
 		uploaded := 0
+		var stop *stopped
 		_, err = withReader(src, func(r io.Reader) (bulkfile.Summary, error) {
 			return bulkfile.Split(r, opt, s.opts.RowsPerUpload, func(c bulkfile.Chunk) error {
+				if stop != nil {
+					// The chunk after one whose outcome is unknown: located
+					// for the message, never sent.
+					stop.nextRow = c.FirstRow
+					return errStopped
+				}
 				name := fmt.Sprintf("%s.part%d.%s", strings.TrimSuffix(src.name, filepath.Ext(src.name)), c.Index+1, c.Format)
 				exec, err := s.upload(bctx, t, integrationID, src.file, name, c.Format, chunkDelimiter(opt), true, c.Body)
 				if err != nil {
-					return partialError(out.Executions, c.FirstRow, err)
+					stop = &stopped{landed: out.Executions, chunk: c.Index + 1, chunks: chunks, firstRow: c.FirstRow, rows: c.Rows,
+						notSent: sum.Rows - uploaded - c.Rows, err: err}
+					if upstream.OutcomeUnknown(err) && stop.notSent > 0 {
+						return nil // on to the next chunk's first row, to say where the rest starts
+					}
+					return errStopped
 				}
 				out.Executions = append(out.Executions, Execution{ExecutionID: exec, FirstRow: c.FirstRow, Rows: c.Rows})
 				uploaded += c.Rows
@@ -226,6 +242,9 @@ func (s *service) load(ctx context.Context, t target, integrationID, delimiter s
 				return nil
 			})
 		})
+		if stop != nil {
+			return UploadResult{}, stop.error()
+		}
 		if err != nil {
 			return UploadResult{}, err
 		}
@@ -294,16 +313,106 @@ func inputError(field, name string, err error) error {
 	return tools.InvalidArgument(field, "%s could not be read: %s", bulkfile.Excerpt(name), bulkfile.ExcerptError(err))
 }
 
-// partialError reports an upload that failed part-way: what was uploaded
-// and where to resume, with the upstream failure's own code.
-func partialError(done []Execution, firstRow int, err error) error {
-	te := tools.AsError(err)
-	ids := make([]string, len(done))
-	for i, e := range done {
-		ids[i] = e.ExecutionID
+// errStopped ends a split whose upload stopped (see stopped).
+var errStopped = errors.New("upload stopped")
+
+// stopped is an upload that stopped at one chunk (the whole input, when it
+// is not split): what landed before it, the chunk itself and what was never
+// sent. A chunk that landed is never sent again.
+type stopped struct {
+	landed   []Execution // executions of the chunks before it, in order
+	chunk    int         // its number, from 1
+	chunks   int         // how many chunks the input makes
+	firstRow int         // its first row (as numbered in the input)
+	rows     int         // its data rows
+	nextRow  int         // first row of the next chunk; 0 when unknown or none
+	notSent  int         // data rows after it, never sent
+	err      error
+}
+
+// maxCause bounds the upstream failure quoted in a stopped upload's
+// message, so that what landed fits in it.
+const maxCause = 300
+
+// error reports the stop. When the chunk's outcome is unknown
+// (upstream.OutcomeUnknown) it is outcome_unknown, listing the executions
+// that landed, the chunk that may have, how to check it and which rows to
+// load to resume; otherwise it keeps the failure's own code, and says what
+// landed and where to resume.
+func (st *stopped) error() error {
+	te := tools.AsError(st.err)
+	if !upstream.OutcomeUnknown(st.err) {
+		if len(st.landed) == 0 {
+			return st.err // nothing was created
+		}
+		head := fmt.Sprintf("%s. Chunk %d of %d (rows %d on) was not loaded. ", strings.TrimRight(te.Message, ". "), st.chunk, st.chunks, st.firstRow)
+		tail := fmt.Sprintf("Load only rows %d on once that is dealt with.", st.firstRow)
+		return &tools.Error{Code: te.Code, RetryAfterSeconds: te.RetryAfterSeconds, Message: head + st.landedText(head+tail) + tail}
 	}
-	te = &tools.Error{Code: te.Code, RetryAfterSeconds: te.RetryAfterSeconds, Message: fmt.Sprintf(
-		"upload stopped at data row %d: %s. Already uploaded executions: [%s]; rows from %d on were not uploaded",
-		firstRow, te.Message, strings.Join(ids, ", "), firstRow)}
-	return te
+	cause := st.err.Error()
+	if len(cause) > maxCause {
+		cause = strings.ToValidUTF8(cause[:maxCause], "") + "…"
+	}
+	if st.chunks == 1 {
+		return &tools.Error{Code: tools.CodeOutcomeUnknown, RetryAfterSeconds: te.RetryAfterSeconds, Message: fmt.Sprintf(
+			"the upload (one execution, %d data rows from row %d) was sent but no trustworthy answer came back (%s): its execution may or may not exist. "+
+				"Do not retry blindly: first check whether those rows were loaded. %s Load them again only if they are not there.",
+			st.rows, st.firstRow, cause, checkRows)}
+	}
+	span := fmt.Sprintf("rows %d on", st.firstRow)
+	if st.nextRow > st.firstRow {
+		span = fmt.Sprintf("rows %d-%d", st.firstRow, st.nextRow-1)
+	}
+	head := fmt.Sprintf("bulk load stopped: chunk %d of %d (%s, %d data rows) was sent but no trustworthy answer came back (%s): its execution may or may not exist. ",
+		st.chunk, st.chunks, span, st.rows, cause)
+	var notSent string
+	tail := "Do not retry blindly: first check whether " + span + " were loaded. " + checkRows
+	if len(st.landed) > 0 {
+		tail += " Follow the landed executions with workspan_get_bulk_load_status."
+	}
+	switch {
+	case st.notSent == 0:
+		tail += fmt.Sprintf(" It was the last chunk: if they were not loaded, load rows %d on; if they were, nothing is left.", st.firstRow)
+	case st.nextRow > 0:
+		notSent = fmt.Sprintf("Never sent: rows %d on (%d data rows). ", st.nextRow, st.notSent)
+		tail += fmt.Sprintf(" Then load only rows %d on if they were, or rows %d on if not.", st.nextRow, st.firstRow)
+	default:
+		notSent = fmt.Sprintf("Never sent: the %d data rows after it. ", st.notSent)
+		tail += fmt.Sprintf(" Then load only the rows after it if they were, or rows %d on if not.", st.firstRow)
+	}
+	msg := head + st.landedText(head+notSent+tail) + notSent + tail
+	return &tools.Error{Code: tools.CodeOutcomeUnknown, RetryAfterSeconds: te.RetryAfterSeconds, Message: msg}
+}
+
+// checkRows says how to find out whether rows of an upload were loaded.
+const checkRows = "WorkSpan lists no executions: look in its integration history, or read some of the rows back with workspan_read_report_data once processed."
+
+// landedText lists the executions that landed: "Landed, never re-send:
+// rows 2-5001 in 1 execution: [id rows 2-5001]. ", each with its rows.
+// Ids that would push the message (rest being the remainder of it) past
+// tools.MaxErrorMessage are left out and counted.
+func (st *stopped) landedText(rest string) string {
+	if len(st.landed) == 0 {
+		return "Nothing landed before it. "
+	}
+	first := st.landed[0].FirstRow
+	intro := fmt.Sprintf("Landed, never re-send: rows %d-%d in %d execution(s): [", first, st.firstRow-1, len(st.landed))
+	room := tools.MaxErrorMessage - len(rest) - len(intro) - len("… and 99999 more]. ")
+	var b strings.Builder
+	for i, e := range st.landed {
+		last := st.firstRow - 1
+		if i+1 < len(st.landed) {
+			last = st.landed[i+1].FirstRow - 1
+		}
+		item := fmt.Sprintf("%s rows %d-%d", e.ExecutionID, e.FirstRow, last)
+		if i > 0 {
+			item = ", " + item
+		}
+		if b.Len()+len(item) > room {
+			fmt.Fprintf(&b, "… and %d more", len(st.landed)-i)
+			break
+		}
+		b.WriteString(item)
+	}
+	return intro + b.String() + "]. "
 }

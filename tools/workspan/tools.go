@@ -56,6 +56,25 @@ func (o *Options) defaults() {
 	}
 }
 
+// WorkSpan takes no idempotency key, so a create whose outcome is unknown
+// can only be checked for, never retried safely (see tools.Creates).
+var (
+	// createsExecution: each upload starts an execution, and WorkSpan has
+	// no call that lists an integration's executions. The bulk tools word
+	// their own outcome_unknown (stopped), naming the rows concerned; this
+	// is the fallback.
+	createsExecution = &tools.Creates{Record: "bulk load execution",
+		Check: "check whether its rows were loaded (WorkSpan lists no executions: look in its integration history, " +
+			"or read some of the rows back with workspan_read_report_data once processed)"}
+	// createsAudit: each call appends an entry to the object's audit trail
+	// and raises its events (a SCHEDULED one asks for a Partner Center
+	// submission), so a repeat is not harmless, unlike
+	// workspan_connect_external_id, which sets a field to a value.
+	createsAudit = &tools.Creates{Record: "audit entry",
+		Check: "read the object's Partner Center integration status (a report showing it, with workspan_read_report_data; " +
+			"after LINKED with an external_id, workspan_get_external_id lists it as partner_center.referral_id)"}
+)
+
 // service is what the WorkSpan tools share.
 type service struct {
 	client *ws.Client
@@ -79,25 +98,29 @@ func Tools(c *ws.Client, opts Options) []tools.Tool {
 		}, s.connectExternalID),
 		tools.New(tools.Spec{
 			Name: "workspan_add_audit", Title: "Add audit information", Toolset: Toolset, Operation: "ObjectAudit",
-			Idempotent:  true,
-			Description: "Record a WorkSpan object's Partner Center integration status, with a message.",
+			Description: "Record a WorkSpan object's Partner Center integration status, with a message. Each call adds an audit entry.",
+			Creates:     createsAudit,
 		}, s.addAudit),
 		tools.New(tools.Spec{
 			Name: "workspan_bulk_load_data", Title: "Bulk load data", Toolset: Toolset, Operation: "BulkloadData",
 			Description: "Bulk-load inline CSV or a JSON array into an integration. Validated first (a bad file costs no budget); " +
 				"large inputs split. Follow with workspan_get_bulk_load_status.",
+			Creates: createsExecution,
 		}, s.bulkLoadData),
 		tools.New(tools.Spec{
 			Name: "workspan_bulk_load_data_file", Title: "Bulk load data (file)", Toolset: Toolset, Operation: "BulkloadDataFileAttachment",
 			Description: "Bulk-load a csv, json or xlsx file (path in an allowed folder, or base64) into an integration. Validated first; large files split.",
+			Creates:     createsExecution,
 		}, s.bulkLoadDataFile),
 		tools.New(tools.Spec{
 			Name: "workspan_bulk_load_opportunities", Title: "Bulk load opportunities", Toolset: Toolset, Operation: "BulkloadOpportunity",
 			Description: "Bulk-load opportunities from inline CSV or a JSON array. Validated first; large inputs split.",
+			Creates:     createsExecution,
 		}, s.bulkLoadOpportunities),
 		tools.New(tools.Spec{
 			Name: "workspan_bulk_load_opportunities_file", Title: "Bulk load opportunities (file)", Toolset: Toolset, Operation: "BulkloadOpportunityFileAttachment",
 			Description: "Bulk-load opportunities from a csv, json or xlsx file (path in an allowed folder, or base64). Validated first; large files split.",
+			Creates:     createsExecution,
 		}, s.bulkLoadOpportunitiesFile),
 		tools.New(tools.Spec{
 			Name: "workspan_get_bulk_load_status", Title: "Get bulk load status", Toolset: Toolset, Operation: "GetBulkloadStatus",

@@ -35,6 +35,7 @@ type harness struct {
 	sandbox *sandbox.Server
 	clock   *clock.Fake // shared by the sandbox and the tools; waits take no real time
 	dir     string
+	budget  *throttle.Budget
 }
 
 // harnessConfig varies the harness; the zero value is the default.
@@ -43,6 +44,13 @@ type harnessConfig struct {
 	rowDelay      time.Duration // the sandbox's processing time per row
 	clientOpts    []client.ClientOption
 	clientRoots   bool // honour the client's MCP roots, as on stdio
+	// upstream, when set, serves the API in front of the sandbox (a
+	// faulty proxy); transport, when set, wraps the client's base
+	// transport (below the budget and the retries).
+	upstream  func(http.Handler) http.Handler
+	transport func(http.RoundTripper) http.RoundTripper
+	maxWait   time.Duration // the budget's MaxWait for interactive calls (negative: never wait)
+	limit     int           // the budget's calls per window; default 100
 }
 
 func newHarness(t *testing.T) *harness { return newHarnessWith(t, harnessConfig{}) }
@@ -53,18 +61,29 @@ func newHarnessWith(t *testing.T, cfg harnessConfig) *harness {
 	t.Cleanup(fc.AutoAdvance(context.Background()))
 	sb := sandbox.New(sandbox.Options{Clock: fc, RowDelay: cfg.rowDelay})
 	t.Cleanup(sb.Close)
-	ts := httptest.NewServer(sb)
+	var api http.Handler = sb
+	if cfg.upstream != nil {
+		api = cfg.upstream(sb)
+	}
+	ts := httptest.NewServer(api)
 	t.Cleanup(ts.Close)
-	budgets := throttle.NewRegistry(throttle.Config{Limit: 100})
+	if cfg.limit == 0 {
+		cfg.limit = 100
+	}
+	budgets := throttle.NewRegistry(throttle.Config{Limit: cfg.limit, MaxWait: cfg.maxWait})
 	budget := budgets.Budget(wstools.Toolset)
+	var base http.RoundTripper = http.DefaultTransport
+	if cfg.transport != nil {
+		base = cfg.transport(base)
+	}
 	client := ws.New(ws.Config{
 		BaseURL: ts.URL, HostName: sandbox.DefaultHostName, AppUserID: sandbox.DefaultAppUserID, AppUserSecret: sandbox.DefaultAppUserSecret,
-		HTTPClient: &http.Client{Transport: httpx.Chain(budget, http.DefaultTransport)},
+		HTTPClient: &http.Client{Transport: httpx.Chain(budget, base)},
 	})
 	dir := t.TempDir()
 	reg := tools.NewRegistry()
 	reg.Add(wstools.Tools(client, wstools.Options{AllowedDirs: []string{dir}, RowsPerUpload: cfg.rowsPerUpload, Budget: budget, Clock: fc, ClientRoots: cfg.clientRoots})...)
-	return &harness{Client: toolstest.New(t, reg, tools.Policy{}, budgets, cfg.clientOpts...), sandbox: sb, clock: fc, dir: dir}
+	return &harness{Client: toolstest.New(t, reg, tools.Policy{}, budgets, cfg.clientOpts...), sandbox: sb, clock: fc, dir: dir, budget: budget}
 }
 
 // writeXLSX writes an opportunities workbook of n rows; every 500th row has a bad amount.

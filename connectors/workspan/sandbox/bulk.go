@@ -116,6 +116,33 @@ type execution struct {
 	reported      bool // reported running at least once
 }
 
+// Execution describes a stored bulk load execution.
+type Execution struct {
+	ID            string
+	IntegrationID string
+	Format        string // csv, json or xlsx
+	CreatedAt     time.Time
+	// Rows are its data rows as uploaded (see the errors' data_row).
+	Rows []string
+}
+
+// Executions returns every bulk load execution the sandbox accepted, in
+// creation order. The API has no call that lists them; tests use this to
+// count what was carried out.
+func (s *Server) Executions() []Execution {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Execution, 0, len(s.execOrder))
+	for _, ex := range s.execOrder {
+		rows := make([]string, len(ex.rows))
+		for i, r := range ex.rows {
+			rows[i] = r.raw
+		}
+		out = append(out, Execution{ID: ex.id, IntegrationID: ex.integrationID, Format: ex.format, CreatedAt: ex.createdAt, Rows: rows})
+	}
+	return out
+}
+
 func (s *Server) bulkLoadData(req *request) (*reply, *apiError) {
 	return s.bulkLoad(req, "data_format", "content_type")
 }
@@ -184,6 +211,7 @@ func (s *Server) bulkLoad(req *request, formatParam, altParam string) (*reply, *
 	}
 	ex := &execution{id: id, integrationID: integrationID, format: format, createdAt: req.now, rows: rows}
 	s.executions[id] = ex
+	s.execOrder = append(s.execOrder, ex)
 	s.running = append(s.running, ex)
 	s.progress(req.now)
 	return ok(map[string]string{

@@ -263,6 +263,24 @@ func TestBulkLoadRejects(t *testing.T) {
 	big := strings.Repeat("x", maxBulkBody+1)
 	post("/bulk/v1/bulkload?integration_id=int-crm-001", big).failed(t, http.StatusRequestEntityTooLarge)
 	assert.Empty(t, e.srv.executions, "rejected loads start no execution")
+	assert.Empty(t, e.srv.Executions())
+}
+
+// Executions lists every accepted load, in creation order, with its rows
+// as uploaded.
+func TestExecutionsInCreationOrder(t *testing.T) {
+	e := newEnv(t, Options{})
+	first, _ := e.load("/bulk/v1/bulkload?integration_id=int-crm-001", "name,stage\nA,Qualify\nB,Develop\n")
+	second, _ := e.load("/bulk/v1/bulkload_opportunity?integration_id=int-crm-001&content_type=json", `[{"name":"C","stage":"Qualify"}]`)
+	got := e.srv.Executions()
+	require.Len(t, got, 2)
+	assert.Equal(t, first["execution_id"], got[0].ID)
+	assert.Equal(t, []string{"A,Qualify", "B,Develop"}, got[0].Rows)
+	assert.Equal(t, "csv", got[0].Format)
+	assert.Equal(t, second["execution_id"], got[1].ID)
+	assert.Equal(t, "int-crm-001", got[1].IntegrationID)
+	assert.Equal(t, []string{`{"name":"C","stage":"Qualify"}`}, got[1].Rows)
+	assert.Equal(t, testNow, got[1].CreatedAt)
 }
 
 func TestBulkStatusErrors(t *testing.T) {

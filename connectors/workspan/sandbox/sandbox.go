@@ -147,6 +147,7 @@ type Server struct {
 	version      int64              // bumped on every change to an opportunity
 	integrations []integration
 	executions   map[string]*execution // by execution id
+	execOrder    []*execution          // every execution, in creation order
 	running      []*execution          // executions with rows still to process, oldest first
 	crmIndex     map[string]*object    // CRM opportunity id → the first opportunity carrying it
 	accountNames map[string]string     // lower-case account name → account id (the first seeded)
