@@ -155,6 +155,9 @@ func asError(err error) *Error {
 	if errors.As(err, &thr) {
 		return &Error{Code: CodeThrottled, Message: thr.Error(), RetryAfterSeconds: thr.RetryAfterSeconds()}
 	}
+	if errors.Is(err, throttle.ErrSharedUnavailable) {
+		return &Error{Code: CodeUnavailable, Message: err.Error() + "; try again when the database is back", RetryAfterSeconds: 5}
+	}
 	// A request a client refused before sending it, and a URI no trigger
 	// accepts, are the caller's to fix.
 	if errors.Is(err, partnercenter.ErrInvalidArgument) || errors.Is(err, workspan.ErrInvalidArgument) || errors.Is(err, triggers.ErrUnknownTrigger) {

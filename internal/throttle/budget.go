@@ -63,6 +63,9 @@ type Config struct {
 	MaxWait time.Duration
 	// Clock is the time source (default clock.Real()).
 	Clock clock.Clock
+	// Shared, when set, is the ledger several processes spend from: a slot
+	// needs its grant too (see Shared). Nil: this process alone.
+	Shared Shared
 }
 
 func (c Config) withDefaults() Config {
@@ -123,7 +126,8 @@ type waiter struct {
 type Slot struct {
 	b        *Budget
 	granted  time.Time
-	released bool // guarded by b.mu
+	released bool       // guarded by b.mu
+	shared   SharedSlot // the shared ledger's slot that goes with it, if any
 }
 
 // Granted returns the time of the grant.
@@ -158,8 +162,8 @@ func (s *Slot) release(at time.Time) {
 	}
 	b := s.b
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if s.released {
+		b.mu.Unlock()
 		return
 	}
 	s.released = true
@@ -176,6 +180,8 @@ func (s *Slot) release(at time.Time) {
 		b.releaseHook(s.granted, at)
 	}
 	b.settleLocked(now)
+	b.mu.Unlock()
+	s.releaseShared(at)
 }
 
 // New returns the budget of the named connection.
@@ -290,21 +296,22 @@ func (b *Budget) acquire(ctx context.Context, bounded, instant bool) (*Slot, err
 	b.settleLocked(now)
 	if w.finished {
 		b.mu.Unlock()
-		return w.slot, w.err
+		return b.withShared(ctx, w)
 	}
 	b.mu.Unlock()
 
 	select {
 	case <-w.done:
-		return w.slot, w.err
+		return b.withShared(ctx, w)
 	case <-ctx.Done():
 	}
 
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if w.finished {
-		return w.slot, w.err
+		b.mu.Unlock()
+		return b.withShared(ctx, w)
 	}
+	defer b.mu.Unlock()
 	b.removeLocked(w)
 	now = b.clock.Now()
 	b.settleLocked(now)
@@ -315,6 +322,24 @@ func (b *Budget) acquire(ctx context.Context, bounded, instant bool) (*Slot, err
 		return nil, te
 	}
 	return nil, err
+}
+
+// withShared completes a local grant with the shared ledger's, if any.
+func (b *Budget) withShared(ctx context.Context, w *waiter) (*Slot, error) {
+	if w.err != nil || b.cfg.Shared == nil {
+		return w.slot, w.err
+	}
+	if w.instant {
+		// Counted from its grant: take a shared slot and release it at once.
+		s, err := b.acquireShared(ctx, &Slot{}, w.prio, w.deadline)
+		if err != nil {
+			return nil, err
+		}
+		s.b = b
+		s.releaseShared(b.clock.Now())
+		return nil, nil
+	}
+	return b.acquireShared(ctx, w.slot, w.prio, w.deadline)
 }
 
 // OnGrant makes f observe every grant, in order, with the time of the grant
@@ -370,12 +395,14 @@ func (b *Budget) PauseUntil(t time.Time) {
 	b.settleLocked(b.clock.Now())
 }
 
-// PauseFor is PauseUntil(now + d) on the budget's clock.
+// PauseFor is PauseUntil(now + d) on the budget's clock; with a shared
+// ledger it pauses the connection for every process.
 func (b *Budget) PauseFor(d time.Duration) {
 	if b == nil || d <= 0 {
 		return
 	}
 	b.PauseUntil(b.clock.Now().Add(d))
+	b.pauseShared(d)
 }
 
 // settleLocked brings the budget up to date after any change: grants what

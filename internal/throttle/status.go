@@ -48,11 +48,21 @@ func (s Status) MarshalJSON() ([]byte, error) {
 	}{plain(s), Seconds(s.Window), s.ResetSeconds()})
 }
 
-// Status returns a snapshot of the budget (the zero Status for a nil Budget).
+// Status returns a snapshot of the budget (the zero Status for a nil
+// Budget); with a shared ledger, the figures across processes.
 func (b *Budget) Status() Status {
 	if b == nil {
 		return Status{}
 	}
+	st := b.localStatus()
+	if b.cfg.Shared != nil {
+		return b.sharedStatus(st)
+	}
+	return st
+}
+
+// localStatus is the snapshot of this process's own budget.
+func (b *Budget) localStatus() Status {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.clock.Now()
