@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/cosell-mcp/cosell-mcp/connectors/partnercenter"
@@ -21,6 +23,7 @@ import (
 	"github.com/cosell-mcp/cosell-mcp/internal/bulkfile"
 	"github.com/cosell-mcp/cosell-mcp/internal/httpauth"
 	"github.com/cosell-mcp/cosell-mcp/internal/httpx"
+	"github.com/cosell-mcp/cosell-mcp/internal/ledger"
 	"github.com/cosell-mcp/cosell-mcp/internal/metrics"
 	"github.com/cosell-mcp/cosell-mcp/internal/sealed"
 	"github.com/cosell-mcp/cosell-mcp/internal/store"
@@ -66,11 +69,15 @@ func (a *App) Close() {
 func newApp(cfg Config, log *slog.Logger) (*App, error) {
 	bounds := []tools.CacheOption{tools.WithMaxEntries(cfg.MaxConnections), tools.WithIdleTTL(cfg.ConnectionIdleTTL)}
 	app := &App{
-		Budgets: throttle.NewRegistry(throttle.Config{Limit: cfg.BudgetLimit, Window: cfg.BudgetWindow, MaxWait: cfg.BudgetMaxWait},
-			throttle.WithMaxConnections(cfg.MaxConnections), throttle.WithIdleTTL(cfg.ConnectionIdleTTL)),
 		lastError: tools.NewIdleCache[string, upstreamFailure](bounds...),
 		maxPause:  cfg.MaxUpstreamPause,
 	}
+	shared, err := app.sharedLedger(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	app.Budgets = throttle.NewRegistry(throttle.Config{Limit: cfg.BudgetLimit, Window: cfg.BudgetWindow, MaxWait: cfg.BudgetMaxWait, Shared: shared},
+		throttle.WithMaxConnections(cfg.MaxConnections), throttle.WithIdleTTL(cfg.ConnectionIdleTTL))
 	removeStaleTempFiles(log)
 	app.Metrics = metrics.New(app.Budgets, func() int {
 		if app.subs == nil {
@@ -454,4 +461,38 @@ func instructions(cfg Config) string {
 		b.WriteString(" Read-only mode: tools that change data are refused.")
 	}
 	return b.String()
+}
+
+// sharedLedger connects the budget ledger of --database-url, which every
+// replica of a cluster spends from; nil without one.
+func (a *App) sharedLedger(cfg Config, log *slog.Logger) (throttle.Shared, error) {
+	if cfg.DatabaseURL == "" {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("--database-url: %w", err)
+	}
+	l, err := ledger.Open(ctx, pool, ledger.Config{Limit: cfg.BudgetLimit, Window: cfg.BudgetWindow, MaxInFlight: upstreamTimeout})
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("--database-url: the budget ledger: %w", err)
+	}
+	a.closers = append(a.closers, pool.Close)
+	log.Info("budget shared through PostgreSQL", "database", redactedURL(cfg.DatabaseURL))
+	return l.Shared(), nil
+}
+
+// redactedURL is a database URL without its password, for logs.
+func redactedURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.Redacted()
 }

@@ -75,6 +75,9 @@ type Config struct {
 	// MaxUpstreamPause caps the pause an upstream's Retry-After or rate-limit
 	// reset may impose on a connection; 0 means one budget window.
 	MaxUpstreamPause time.Duration
+	// DatabaseURL (COSELL_DATABASE_URL, postgres://…) puts the budget in a
+	// PostgreSQL ledger that every replica of a cluster shares.
+	DatabaseURL string
 
 	WorkSpan WorkSpanConfig
 	// WorkSpanSandbox configures the embedded sandbox (tests and benchmarks).
@@ -187,6 +190,7 @@ func bindFlags(fs *flag.FlagSet, c *Config) *string {
 	fs.StringVar(&c.JWTAudience, "jwt-audience", envOr("COSELL_JWT_AUDIENCE", ""), "audience the JWTs must carry [COSELL_JWT_AUDIENCE]")
 	fs.StringVar(&c.JWTJWKSURL, "jwt-jwks-url", envOr("COSELL_JWT_JWKS_URL", ""), "the issuer's JWKS URL [COSELL_JWT_JWKS_URL]")
 	c.allowedOrigins = fs.String("allowed-origins", envOr("COSELL_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed to call the HTTP endpoint [COSELL_ALLOWED_ORIGINS]")
+	fs.StringVar(&c.DatabaseURL, "database-url", envOr("COSELL_DATABASE_URL", ""), "PostgreSQL URL (postgres://…) of the budget ledger shared by every replica of a cluster; without it each process keeps its own budget [COSELL_DATABASE_URL]")
 	fs.StringVar(&c.StateDB, "state-db", envOr("COSELL_STATE_DB", ""), "SQLite file of triggers and events (default under the user's state directory, or COSELL_STATE_DIR) [COSELL_STATE_DB]")
 	fs.StringVar(&c.WebhookListen, "webhook-listen", envOr("COSELL_WEBHOOK_LISTEN", "127.0.0.1:0"), "address of the webhook listener [COSELL_WEBHOOK_LISTEN]")
 	fs.StringVar(&c.PublicURL, "public-url", envOr("COSELL_PUBLIC_URL", ""), "URL upstreams post webhooks to (default the listener's own address) [COSELL_PUBLIC_URL]")

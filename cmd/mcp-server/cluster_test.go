@@ -1,0 +1,84 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cosell-mcp/cosell-mcp/internal/pgtest"
+	"github.com/cosell-mcp/cosell-mcp/tools"
+)
+
+// Two servers given one --database-url spend one budget per connection:
+// what one spends, the other cannot, and both report the shared figures.
+func TestDatabaseURLSharesTheBudgetBetweenReplicas(t *testing.T) {
+	dsn := pgtest.Start(t)
+	const limit = 40
+	tune := func(c *Config) {
+		c.DatabaseURL, c.BudgetLimit, c.BudgetWindow, c.BudgetMaxWait = dsn, limit, time.Hour, -1
+	}
+	a := sandboxClient(t, nil, tune)
+	b := sandboxClient(t, nil, tune)
+
+	used := func(c *client.Client) (used, remaining int) {
+		t.Helper()
+		text, isErr := callTool(t, c, "throttle_status", map[string]any{})
+		require.False(t, isErr, text)
+		var st tools.ThrottleStatus
+		require.NoError(t, json.Unmarshal([]byte(text), &st), text)
+		for _, c := range st.Connections {
+			if c.Connection == "pipedrive" {
+				return c.Used, c.Remaining
+			}
+		}
+		t.Fatalf("no pipedrive connection in %s", text)
+		return 0, 0
+	}
+
+	text, isErr := callTool(t, a, "pipedrive_get_deal", map[string]any{"deal_id": 1})
+	require.False(t, isErr, text)
+	spentByA, _ := used(a)
+	require.Positive(t, spentByA)
+	seenByB, _ := used(b)
+	assert.Equal(t, spentByA, seenByB, "b reports what a spent: the figures are the cluster's")
+
+	// Spend the rest from both replicas in turn until the limit refuses.
+	calls := 0
+	for ; calls < limit; calls++ {
+		c := a
+		if calls%2 == 1 {
+			c = b
+		}
+		text, isErr = callTool(t, c, "pipedrive_get_deal", map[string]any{"deal_id": 2 + calls})
+		if isErr {
+			break
+		}
+	}
+	require.Less(t, calls, limit, "the shared limit refused at last")
+	assert.Contains(t, text, `"throttled"`)
+	for _, c := range []*client.Client{a, b} {
+		text, isErr = callTool(t, c, "pipedrive_get_deal", map[string]any{"deal_id": 1})
+		require.True(t, isErr, "every replica is over the shared limit: %s", text)
+		assert.Contains(t, text, `"throttled"`)
+	}
+	total, remaining := used(b)
+	assert.Equal(t, limit, total, "no more than the limit was spent across both replicas")
+	assert.Zero(t, remaining)
+}
+
+// A --database-url that cannot be reached stops the server at start-up
+// rather than running with a budget of its own.
+func TestUnreachableDatabaseURLFailsAtStart(t *testing.T) {
+	t.Setenv("COSELL_STATE_DIR", t.TempDir())
+	cfg, _, err := parseConfig("test", []string{"--database-url", "postgres://nobody@127.0.0.1:1/none?connect_timeout=2"}, nil, nil)
+	require.NoError(t, err)
+	_, err = newApp(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "--database-url")
+}
