@@ -51,7 +51,10 @@ type App struct {
 	Budgets  *throttle.Registry
 	Triggers *triggers.Manager
 	Metrics  *metrics.Metrics
-	closers  []func()
+	// DB is the PostgreSQL pool of --database-url (cluster mode); nil
+	// without one.
+	DB      *pgxpool.Pool
+	closers []func()
 
 	lastError *tools.IdleCache[string, upstreamFailure] // by connection, bounded like the connections
 	maxPause  time.Duration                             // longest pause an upstream signal may impose
@@ -481,6 +484,7 @@ func (a *App) sharedLedger(cfg Config, log *slog.Logger) (throttle.Shared, error
 		return nil, fmt.Errorf("--database-url: the budget ledger: %w", err)
 	}
 	a.closers = append(a.closers, pool.Close)
+	a.DB = pool
 	log.Info("budget shared through PostgreSQL", "database", redactedURL(cfg.DatabaseURL))
 	return l.Shared(), nil
 }
