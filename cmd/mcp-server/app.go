@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -27,6 +29,7 @@ import (
 	"github.com/cosell-mcp/cosell-mcp/internal/metrics"
 	"github.com/cosell-mcp/cosell-mcp/internal/sealed"
 	"github.com/cosell-mcp/cosell-mcp/internal/store"
+	"github.com/cosell-mcp/cosell-mcp/internal/store/pgstore"
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
 	"github.com/cosell-mcp/cosell-mcp/internal/triggers"
 	"github.com/cosell-mcp/cosell-mcp/prompts"
@@ -193,9 +196,9 @@ func removeStaleTempFiles(log *slog.Logger) {
 // startTriggers opens the event store, starts the webhook listener and the
 // trigger manager, and restores the triggers that were active.
 func (a *App) startTriggers(cfg Config, log *slog.Logger, hooks *server.Hooks, clients trtools.Clients) (*trtools.Resources, error) {
-	st, err := store.Open(cfg.StateDB, store.Options{})
+	st, cluster, err := openStateStore(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("open the state database %s: %w", cfg.StateDB, err)
+		return nil, err
 	}
 	a.closers = append(a.closers, func() { _ = st.Close() })
 	ln, err := net.Listen("tcp", cfg.WebhookListen)
@@ -220,6 +223,20 @@ func (a *App) startTriggers(cfg Config, log *slog.Logger, hooks *server.Hooks, c
 			return nil, err
 		}
 	}
+	if cluster != nil {
+		// One replica polls each trigger; events stored by any replica are
+		// announced to this one's subscribed sessions through the database.
+		opts.Leases, opts.ReplicaID, opts.Notify = cluster, replicaID(), nil
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := cluster.Listen(ctx, resources.Notify); err != nil && ctx.Err() == nil {
+				log.Error("new-event notices from other replicas stopped", "error", err)
+			}
+		}()
+		a.closers = append(a.closers, func() { cancel(); <-done })
+	}
 	a.Triggers = triggers.NewManager(st, trtools.Kinds(clients), opts)
 	resources.SetManager(a.Triggers)
 	mux := http.NewServeMux()
@@ -229,8 +246,38 @@ func (a *App) startTriggers(cfg Config, log *slog.Logger, hooks *server.Hooks, c
 	a.closers = append(a.closers, func() { _ = hs.Close() }, a.Triggers.Close)
 	a.Triggers.StartRetention()
 	a.Triggers.StartRestore()
-	log.Info("webhook listener", "url", public+"/webhooks/", "state_db", cfg.StateDB)
+	a.Triggers.StartLeases()
+	log.Info("webhook listener", "url", public+"/webhooks/", "state", st.Path())
 	return resources, nil
+}
+
+// openStateStore opens where triggers, events and cursors live: the
+// PostgreSQL of --database-url (cluster mode; also returned as the cluster's
+// leases and notices), or the embedded SQLite file.
+func openStateStore(cfg Config) (store.Backend, *pgstore.Store, error) {
+	if cfg.DatabaseURL != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		st, err := pgstore.Open(ctx, cfg.DatabaseURL, store.Options{})
+		if err != nil {
+			return nil, nil, fmt.Errorf("--database-url: the event store: %w", err)
+		}
+		return st, st, nil
+	}
+	st, err := store.Open(cfg.StateDB, store.Options{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("open the state database %s: %w", cfg.StateDB, err)
+	}
+	return st, nil, nil
+}
+
+// replicaID names this process in trigger leases: host and process, and a
+// random part for a restart that reuses both.
+func replicaID() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
 }
 
 // principalName names the authenticated principal of a request ("" without

@@ -1,16 +1,21 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	pdsandbox "github.com/cosell-mcp/cosell-mcp/connectors/pipedrive/sandbox"
 	"github.com/cosell-mcp/cosell-mcp/internal/pgtest"
 	"github.com/cosell-mcp/cosell-mcp/tools"
 )
@@ -81,4 +86,69 @@ func TestUnreachableDatabaseURLFailsAtStart(t *testing.T) {
 	_, err = newApp(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "--database-url")
+}
+
+// Two replicas on one --database-url and one Pipedrive: a trigger started
+// through one is polled by one of them, its events are read (and its named
+// consumer advanced) through the other, and a session subscribed on the
+// other replica is told of them.
+func TestDatabaseURLSharesTriggersBetweenReplicas(t *testing.T) {
+	dsn := pgtest.Start(t)
+	sb := pdsandbox.New(pdsandbox.Options{})
+	upstream := httptest.NewServer(sb)
+	t.Cleanup(upstream.Close)
+	tune := func(c *Config) {
+		c.DatabaseURL, c.PollInterval = dsn, 50*time.Millisecond
+		c.Sandbox, c.PipedriveBaseURL, c.PipedriveToken = false, upstream.URL, pdsandbox.DefaultToken
+	}
+	a := sandboxClient(t, nil, tune)
+	b := sandboxClient(t, nil, tune)
+	updated := make(chan string, 16)
+	b.OnNotification(func(n mcp.JSONRPCNotification) {
+		if n.Method == string(mcp.MethodNotificationResourceUpdated) {
+			updated <- fmt.Sprint(n.Params.AdditionalFields["uri"])
+		}
+	})
+	const uri = "pipedrive://triggers/new-deals"
+	sub := mcp.SubscribeRequest{}
+	sub.Params.URI = uri
+	require.NoError(t, b.Subscribe(context.Background(), sub), "b subscribes (and starts the trigger)")
+	text, isErr := callTool(t, a, "trigger_start", map[string]any{"uri": uri})
+	require.False(t, isErr, text)
+
+	added := sb.AddDealsForTest(3, "Cluster")
+	select {
+	case got := <-updated:
+		assert.Equal(t, uri, got, "b's session is told, whichever replica polled")
+	case <-time.After(time.Minute): // a hang guard, not a time budget
+		t.Fatal("no notification reached the session on b")
+	}
+	var page struct {
+		Events []struct {
+			Key string `json:"key"`
+		} `json:"events"`
+	}
+	for len(page.Events) < len(added) {
+		text, isErr = callTool(t, a, "trigger_read_events", map[string]any{"uri": uri, "after": 0})
+		require.False(t, isErr, text)
+		require.NoError(t, json.Unmarshal([]byte(text), &page), text)
+	}
+	keys := []string{}
+	for _, e := range page.Events {
+		keys = append(keys, e.Key)
+	}
+	for _, id := range added {
+		assert.Contains(t, keys, fmt.Sprintf("deal:%d", id), "one log for the cluster")
+	}
+	assert.Len(t, keys, len(added), "each deal once")
+
+	// A named consumer is the cluster's: what a read through a hands out, b does not hand out again.
+	text, isErr = callTool(t, a, "trigger_read_events", map[string]any{"uri": uri, "consumer": "crm-sync"})
+	require.False(t, isErr, text)
+	require.NoError(t, json.Unmarshal([]byte(text), &page))
+	assert.Len(t, page.Events, len(added))
+	text, isErr = callTool(t, b, "trigger_read_events", map[string]any{"uri": uri, "consumer": "crm-sync"})
+	require.False(t, isErr, text)
+	require.NoError(t, json.Unmarshal([]byte(text), &page))
+	assert.Empty(t, page.Events)
 }

@@ -108,7 +108,7 @@ type Scope struct {
 // principal's (see Key). Another principal's trigger is invisible: the same
 // URI names a different trigger for each.
 type Manager struct {
-	store       *store.Store
+	store       store.Backend
 	kinds       []Kind
 	publicURL   string
 	log         *slog.Logger
@@ -119,8 +119,12 @@ type Manager struct {
 	box         *sealed.Box
 	maxPerOwner int
 
+	leases   Leases
+	replica  string
+	leaseTTL time.Duration
+
 	mu      sync.Mutex
-	pollers map[string]context.CancelFunc
+	pollers map[string]pollRun // the triggers this process polls
 	hooking map[string]chan struct{} // webhook triggers being (re)registered or stopped; closed when done
 	ctx     context.Context          // ends at Close; every goroutine of the manager runs under it
 	cancel  context.CancelFunc
@@ -148,6 +152,39 @@ type Options struct {
 	// MaxPerOwner caps the active triggers of one principal; default 20.
 	// The server's own triggers are not capped.
 	MaxPerOwner int
+	// Leases, in cluster mode, lets one replica poll each trigger (see
+	// Leases). Nil: this process polls every active trigger.
+	Leases Leases
+	// ReplicaID names this replica in leases; default random.
+	ReplicaID string
+	// LeaseTTL is how long a lease lasts unless renewed (default
+	// DefaultLeaseTTL): a replica that dies hands its triggers over within it.
+	LeaseTTL time.Duration
+}
+
+// Leases decides which replica of a cluster polls a trigger
+// (internal/store/pgstore implements it on the shared database). A poll runs
+// only under this replica's lease, and its events and state are stored only
+// while that lease still holds (store.WithFence), so a replica that lost
+// its lease cannot write stale state.
+type Leases interface {
+	// HoldLease claims or renews the trigger's lease for owner until ttl
+	// from now; held is false while another owner's lease is current. The
+	// epoch grows whenever the lease changes hands.
+	HoldLease(ctx context.Context, uri, owner string, ttl time.Duration) (epoch int64, held bool, err error)
+	// ReleaseLease gives the lease up, so another replica may take it at once.
+	ReleaseLease(ctx context.Context, uri, owner string, epoch int64) error
+}
+
+// DefaultLeaseTTL is the default lifetime of a trigger lease; a replica
+// renews its leases every third of it.
+const DefaultLeaseTTL = 30 * time.Second
+
+// pollRun is a poller this process runs, and the lease epoch it polls
+// under (0 without leases).
+type pollRun struct {
+	cancel context.CancelFunc
+	epoch  int64
 }
 
 // DefaultMaxPerOwner is the default cap on one principal's active triggers.
@@ -163,7 +200,7 @@ var (
 )
 
 // NewManager returns a manager over the store for the given kinds.
-func NewManager(st *store.Store, kinds []Kind, opts Options) *Manager {
+func NewManager(st store.Backend, kinds []Kind, opts Options) *Manager {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -179,10 +216,17 @@ func NewManager(st *store.Store, kinds []Kind, opts Options) *Manager {
 	if opts.MaxPerOwner <= 0 {
 		opts.MaxPerOwner = DefaultMaxPerOwner
 	}
+	if opts.ReplicaID == "" {
+		opts.ReplicaID = "replica-" + randomHex(8)
+	}
+	if opts.LeaseTTL <= 0 {
+		opts.LeaseTTL = DefaultLeaseTTL
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Manager{store: st, kinds: kinds, publicURL: strings.TrimRight(opts.PublicURL, "/"), log: opts.Logger,
 		notify: opts.Notify, clock: clock.OrReal(opts.Clock), scopeOf: opts.ScopeOf, withSecret: opts.WithSecret,
-		box: opts.Box, maxPerOwner: opts.MaxPerOwner, pollers: map[string]context.CancelFunc{}, hooking: map[string]chan struct{}{},
+		box: opts.Box, maxPerOwner: opts.MaxPerOwner, leases: opts.Leases, replica: opts.ReplicaID, leaseTTL: opts.LeaseTTL,
+		pollers: map[string]pollRun{}, hooking: map[string]chan struct{}{},
 		ctx: ctx, cancel: cancel}
 }
 
@@ -190,7 +234,7 @@ func NewManager(st *store.Store, kinds []Kind, opts Options) *Manager {
 func (m *Manager) Kinds() []Kind { return m.kinds }
 
 // Store returns the event store.
-func (m *Manager) Store() *store.Store { return m.store }
+func (m *Manager) Store() store.Backend { return m.store }
 
 // ErrUnknownTrigger is returned for a URI no kind accepts, or with wrong parameters.
 var ErrUnknownTrigger = errors.New("not a valid trigger URI")
@@ -393,12 +437,20 @@ func (m *Manager) start(ctx context.Context, k Kind, params url.Values, t store.
 		return err
 	}
 	if k.Poller != nil {
+		var fence store.Fence
+		if m.leases != nil {
+			f, held, err := m.hold(ctx, key)
+			if err != nil || !held {
+				return err // another replica polls it (a lease not had now is retried by the next balance)
+			}
+			fence, ctx = f, store.WithFence(ctx, f)
+		}
 		primed := false
 		if fresh {
 			// The first poll of a new trigger marks "now" and spends one call.
 			primed = m.PollOnce(throttle.WithPriority(ctx, throttle.Background), k, key, params)
 		}
-		m.startPoller(k, key, params, primed)
+		m.startPoller(k, key, params, primed, fence)
 	}
 	return nil
 }
@@ -625,12 +677,7 @@ func (m *Manager) Stop(ctx context.Context, raw string) error {
 	if err != nil || !ok {
 		return err
 	}
-	m.mu.Lock()
-	if cancel := m.pollers[key]; cancel != nil {
-		cancel()
-		delete(m.pollers, key)
-	}
-	m.mu.Unlock()
+	m.stopPoller(key, true)
 	if k.Webhook != nil {
 		var st webhookState
 		_ = json.Unmarshal(t.State, &st)
@@ -720,17 +767,40 @@ func (m *Manager) running(uri string) bool {
 	return ok
 }
 
+// stopPoller stops this process's poller of a trigger, if it runs one, and
+// with release gives its lease up.
+func (m *Manager) stopPoller(uri string, release bool) {
+	m.mu.Lock()
+	run, ok := m.pollers[uri]
+	if ok {
+		run.cancel()
+		delete(m.pollers, uri)
+	}
+	m.mu.Unlock()
+	if ok && release && m.leases != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), leaseCallTimeout)
+		defer cancel()
+		if err := m.leases.ReleaseLease(ctx, uri, m.replica, run.epoch); err != nil {
+			m.log.Debug("trigger lease not released", "trigger", PublicURI(uri), "error", err)
+		}
+	}
+}
+
 // startPoller polls at the kind's interval with background priority, so
 // interactive tool calls always come first in the budget. A primed poller
-// (its first poll already made) waits one interval before polling.
-func (m *Manager) startPoller(k Kind, uri string, params url.Values, primed bool) {
+// (its first poll already made) waits one interval before polling. In
+// cluster mode it polls under fence, its lease.
+func (m *Manager) startPoller(k Kind, uri string, params url.Values, primed bool, fence store.Fence) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.pollers[uri]; ok || m.ctx.Err() != nil {
 		return
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
-	m.pollers[uri] = cancel
+	m.pollers[uri] = pollRun{cancel: cancel, epoch: fence.Epoch}
+	if m.leases != nil {
+		ctx = store.WithFence(ctx, fence)
+	}
 	m.spawnLocked(func() {
 		ctx := throttle.WithPriority(ctx, throttle.Background)
 		if !primed {
@@ -763,8 +833,8 @@ func spread(key string, interval time.Duration) time.Duration {
 // poll and its storing succeeded.
 func (m *Manager) PollOnce(ctx context.Context, k Kind, uri string, params url.Values) bool {
 	t, ok, err := m.store.Trigger(ctx, uri)
-	if err != nil || !ok {
-		return false
+	if err != nil || !ok || !t.Active {
+		return false // stopped, perhaps through another replica
 	}
 	if len(t.Credential) > 0 {
 		secret, err := m.openCredential(t)
@@ -782,6 +852,12 @@ func (m *Manager) PollOnce(ctx context.Context, k Kind, uri string, params url.V
 		return false
 	}
 	added, err := m.store.AppendWithState(ctx, uri, events, state)
+	if errors.Is(err, store.ErrFenced) {
+		// Another replica holds the lease now: it polls from what was stored.
+		m.log.Info("trigger lease lost; another replica polls it", "trigger", PublicURI(uri))
+		m.stopPoller(uri, false)
+		return false
+	}
 	if err != nil {
 		m.log.Error("storing trigger events failed", "trigger", uri, "error", err)
 		return false
@@ -821,12 +897,97 @@ func (m *Manager) StartRetention() {
 }
 
 // Close stops every poller, the retention and a restore in progress, and
-// waits for them.
+// waits for them; in cluster mode it gives its leases up, so other replicas
+// take its triggers over at once.
 func (m *Manager) Close() {
 	m.mu.Lock()
 	m.cancel()
+	held := m.pollers
+	m.pollers = map[string]pollRun{}
 	m.mu.Unlock()
 	m.wg.Wait()
+	if m.leases == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), leaseCallTimeout)
+	defer cancel()
+	for uri, run := range held {
+		_ = m.leases.ReleaseLease(ctx, uri, m.replica, run.epoch)
+	}
+}
+
+// leaseCallTimeout bounds a lease call nobody waits on.
+const leaseCallTimeout = 5 * time.Second
+
+// hold claims or renews this replica's lease of a trigger.
+func (m *Manager) hold(ctx context.Context, uri string) (store.Fence, bool, error) {
+	epoch, held, err := m.leases.HoldLease(ctx, uri, m.replica, m.leaseTTL)
+	return store.Fence{Owner: m.replica, Epoch: epoch}, held, err
+}
+
+// StartLeases, in cluster mode, keeps this replica's share of the polling
+// until Close: every third of the lease period it renews the leases of the
+// triggers it polls, takes over those whose lease expired (a replica died),
+// and stops polling triggers that were stopped (through any replica) or
+// whose lease it lost. Without Leases it does nothing.
+func (m *Manager) StartLeases() {
+	if m.leases == nil {
+		return
+	}
+	m.spawn(func() {
+		for {
+			m.balance(m.ctx)
+			if clock.Sleep(m.ctx, m.clock, m.leaseTTL/3) != nil {
+				return
+			}
+		}
+	})
+}
+
+// balance is one round of StartLeases.
+func (m *Manager) balance(ctx context.Context) {
+	ts, err := m.store.Triggers(ctx, true)
+	if err != nil {
+		if ctx.Err() == nil {
+			m.log.Warn("trigger leases not renewed: the store cannot be read", "error", err)
+		}
+		return
+	}
+	active := map[string]bool{}
+	for _, t := range ts {
+		k, params, _, err := m.Resolve(PublicURI(t.URI))
+		if err != nil || k.Poller == nil {
+			continue
+		}
+		active[t.URI] = true
+		fence, held, err := m.hold(ctx, t.URI)
+		if err != nil {
+			continue // unchanged: a lease that expires meanwhile fences this replica's writes
+		}
+		m.mu.Lock()
+		run, running := m.pollers[t.URI]
+		m.mu.Unlock()
+		switch {
+		case held && running && run.epoch != fence.Epoch:
+			m.stopPoller(t.URI, false) // polled under an older lease: start afresh under this one
+			m.startPoller(k, t.URI, params, false, fence)
+		case held && !running:
+			m.startPoller(k, t.URI, params, false, fence)
+		case !held && running:
+			m.stopPoller(t.URI, false)
+		}
+	}
+	m.mu.Lock()
+	var gone []string
+	for uri := range m.pollers {
+		if !active[uri] {
+			gone = append(gone, uri)
+		}
+	}
+	m.mu.Unlock()
+	for _, uri := range gone {
+		m.stopPoller(uri, true) // stopped through another replica
+	}
 }
 
 // spawn runs f in a goroutine owned by the manager, unless it is closed.

@@ -85,6 +85,11 @@ func (s *Store) append(ctx context.Context, uri string, events []store.NewEvent,
 		if err != nil {
 			return err
 		}
+		if f, fenced := store.FenceFrom(ctx); fenced {
+			if err := checkFence(ctx, tx, uri, f); err != nil {
+				return err
+			}
+		}
 		if len(keys) > 0 {
 			// A new statement, hence (read committed) a snapshot taken after
 			// the lock was granted: it sees every event committed by the
@@ -169,7 +174,7 @@ RETURNING seq, key`, uri, seqs, nkeys, npay, nraws, now).Query(func(rows pgx.Row
 		return nil
 	})
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrFenced) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("pgstore: appending to trigger %q: %w", uri, err)

@@ -233,6 +233,15 @@ CREATE TABLE cursors (
 );
 CREATE INDEX cursors_by_trigger ON cursors (trigger_uri);
 `,
+	// 2: which replica polls a trigger (see HoldLease).
+	`
+CREATE TABLE trigger_leases (
+	uri        text        NOT NULL PRIMARY KEY,
+	owner      text        NOT NULL,
+	epoch      bigint      NOT NULL,
+	expires_at timestamptz NOT NULL
+);
+`,
 }
 
 // schemaVersion is the version of a database whose schema is current.
@@ -312,3 +321,4 @@ func rawJSON(s *string) []byte {
 }
 
 func notFound(uri string) error { return fmt.Errorf("%w: %q", store.ErrNotFound, uri) }
+var _ store.Backend = (*Store)(nil)

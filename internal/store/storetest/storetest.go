@@ -22,28 +22,7 @@ import (
 )
 
 // StoreAPI is the method set both stores implement.
-type StoreAPI interface {
-	// Path describes where the data lives (a file path, or a database).
-	Path() string
-	Close() error
-
-	UpsertTrigger(ctx context.Context, t store.Trigger) error
-	Trigger(ctx context.Context, uri string) (store.Trigger, bool, error)
-	Triggers(ctx context.Context, activeOnly bool) ([]store.Trigger, error)
-	SetTriggerState(ctx context.Context, uri string, state json.RawMessage) error
-	DeactivateTrigger(ctx context.Context, uri string) error
-
-	Append(ctx context.Context, triggerURI string, events []store.NewEvent) ([]store.Event, error)
-	AppendWithState(ctx context.Context, triggerURI string, events []store.NewEvent, state json.RawMessage) ([]store.Event, error)
-	EventsAfter(ctx context.Context, triggerURI string, afterSeq int64, limit int) ([]store.Event, error)
-	LatestSeq(ctx context.Context, triggerURI string) (int64, error)
-
-	Cursor(ctx context.Context, consumer, triggerURI string) (int64, error)
-	SetCursor(ctx context.Context, consumer, triggerURI string, seq int64) error
-	ReadAndAdvance(ctx context.Context, consumer, triggerURI string, limit int) ([]store.Event, error)
-
-	Prune(ctx context.Context) (removed int, err error)
-}
+type StoreAPI = store.Backend
 
 // Opener opens a fresh, empty store for t with opts; the store is closed
 // when t ends (the suite also closes it).
