@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -31,6 +32,7 @@ import (
 	"github.com/cosell-mcp/cosell-mcp/internal/store"
 	"github.com/cosell-mcp/cosell-mcp/internal/store/pgstore"
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
+	"github.com/cosell-mcp/cosell-mcp/internal/tokenstore"
 	"github.com/cosell-mcp/cosell-mcp/internal/triggers"
 	"github.com/cosell-mcp/cosell-mcp/prompts"
 	"github.com/cosell-mcp/cosell-mcp/tools"
@@ -367,8 +369,25 @@ func (a *App) partnerCenterClient(cfg Config, log *slog.Logger, bounds []tools.C
 	case pcc.AccessToken != "":
 		ts = partnercenter.StaticToken(pcc.AccessToken)
 	default:
-		ts = partnercenter.NewOAuthTokenSource(partnercenter.OAuthConfig{TokenURL: pcc.TokenURL(),
-			ClientID: pcc.ClientID, ClientSecret: pcc.ClientSecret, RefreshToken: pcc.RefreshToken, HTTPClient: tokenHTTP})
+		oc := partnercenter.OAuthConfig{TokenURL: pcc.TokenURL(), ClientID: pcc.ClientID,
+			ClientSecret: pcc.ClientSecret, RefreshToken: pcc.RefreshToken, HTTPClient: tokenHTTP}
+		if a.DB != nil {
+			// The replicas keep the access token and the rotating refresh
+			// token in the database, sealed, and refresh once for the cluster.
+			if cfg.StateKey == nil && pcc.RefreshToken != "" {
+				return nil, nil, errors.New("--database-url with a Partner Center refresh token needs COSELL_STATE_KEY: the replicas keep the rotating refresh token sealed in the database")
+			}
+			if cfg.StateKey != nil {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				store, err := tokenstore.Open(ctx, a.DB, cfg.StateKey, tokenstore.Config{})
+				cancel()
+				if err != nil {
+					return nil, nil, fmt.Errorf("--database-url: the OAuth token store: %w", err)
+				}
+				oc.Store = store
+			}
+		}
+		ts = partnercenter.NewOAuthTokenSource(oc)
 	}
 	newClient := func(connection string, ts partnercenter.TokenSource) *partnercenter.Client {
 		return partnercenter.New(ts,

@@ -152,3 +152,17 @@ func TestDatabaseURLSharesTriggersBetweenReplicas(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(text), &page))
 	assert.Empty(t, page.Events)
 }
+
+// In a cluster the rotating Partner Center refresh token is kept sealed in
+// the database: without the server key to seal it, the server refuses to start.
+func TestDatabaseURLWithARefreshTokenNeedsTheStateKey(t *testing.T) {
+	dsn := pgtest.Start(t)
+	t.Setenv("COSELL_STATE_DIR", t.TempDir())
+	cfg, _, err := parseConfig("test", nil, io.Discard, nil)
+	require.NoError(t, err)
+	cfg.DatabaseURL, cfg.StateKey = dsn, nil
+	cfg.PartnerCenter.Sandbox, cfg.PartnerCenter.ClientID, cfg.PartnerCenter.RefreshToken = false, "client", "refresh"
+	_, err = newApp(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "COSELL_STATE_KEY")
+}

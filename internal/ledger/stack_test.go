@@ -1,9 +1,12 @@
 package ledger
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,7 +27,7 @@ type stackReplica struct {
 	client *pd.Client
 }
 
-func stackReplicas(t *testing.T, dsn, sandboxURL string, n int, limit int, window time.Duration) []stackReplica {
+func stackReplicas(t testing.TB, dsn, sandboxURL string, n int, limit int, window time.Duration) []stackReplica {
 	t.Helper()
 	ls := replicas(t, dsn, n, Config{Limit: limit, Window: window, MaxInFlight: 10 * time.Second, OpTimeout: 2 * time.Second})
 	out := make([]stackReplica, n)
@@ -73,8 +76,7 @@ func TestThreeReplicasStayWithinTheLimitAtTheUpstream(t *testing.T) {
 	wg.Wait()
 	arrivals := sb.Arrivals(pdsandbox.DefaultToken)
 	most := sb.MaxInWindow(pdsandbox.DefaultToken, window)
-	span := arrivals[len(arrivals)-1].Sub(arrivals[0])
-	util := 100 * float64(len(arrivals)-limit) * float64(window) / float64(span) / limit
+	util := utilisation(arrivals, limit, window)
 	t.Logf("3 replicas, 12 callers, %v: %d arrivals at the sandbox, at most %d in a window of %v (limit %d), %.0f%% of the limit per window; %d calls failed (first: %v)",
 		run, len(arrivals), most, window, limit, util, failed.Load(), firstErr)
 	if most > limit {
@@ -114,4 +116,62 @@ func TestThreeReplicasStayWithinTheLimitAtTheUpstream(t *testing.T) {
 	if most := sb.MaxInWindow(pdsandbox.DefaultToken, window); most > limit {
 		t.Fatalf("%d requests within one window after the outage", most)
 	}
+}
+
+// BenchmarkClusterUtilisation saturates one connection's budget of 100 per
+// 60 s from three replicas (eight callers each) through the real transport
+// for COSELL_BENCH_WINDOWS windows (default 3), and reports, at the
+// sandbox's arrival log, the busiest rolling window and the utilisation.
+func BenchmarkClusterUtilisation(b *testing.B) {
+	const limit, window = 100, 60 * time.Second
+	windows := 3
+	if v, err := strconv.Atoi(os.Getenv("COSELL_BENCH_WINDOWS")); err == nil && v > 0 {
+		windows = v
+	}
+	srv := pgtest.StartServer(b)
+	dsn := srv.NewDatabase(b)
+	for range b.N {
+		sb := pdsandbox.New(pdsandbox.Options{EnforceBudget: pdsandbox.BudgetLimit{Limit: limit, Window: window}})
+		ts := httptest.NewServer(sb)
+		reps := stackReplicas(b, dsn, ts.URL, 3, limit, window)
+		end := time.Now().Add(time.Duration(windows) * window)
+		var wg sync.WaitGroup
+		for i := range 24 {
+			r := reps[i%len(reps)]
+			wg.Go(func() {
+				ctx := context.Background()
+				for time.Now().Before(end) {
+					_, _ = r.client.GetDeal(ctx, 1)
+				}
+			})
+		}
+		wg.Wait()
+		ts.Close()
+		arrivals := sb.Arrivals(pdsandbox.DefaultToken)
+		b.ReportMetric(float64(sb.MaxInWindow(pdsandbox.DefaultToken, window)), "max/window")
+		b.ReportMetric(utilisation(arrivals, limit, window), "util_%")
+		b.ReportMetric(float64(sb.GatewayRefusals(pdsandbox.DefaultToken)), "gateway_429s")
+	}
+}
+
+// utilisation is the share of the limit that arrived (ascending times) in
+// the whole windows from the first arrival on, in percent: a saturated
+// budget admits a burst at the start of each window, and the last, cut
+// short by the end of the run, is left out.
+func utilisation(arrivals []time.Time, limit int, window time.Duration) float64 {
+	if len(arrivals) == 0 {
+		return 0
+	}
+	whole := int(arrivals[len(arrivals)-1].Sub(arrivals[0]) / window)
+	if whole == 0 {
+		return 0
+	}
+	end := arrivals[0].Add(time.Duration(whole) * window)
+	n := 0
+	for _, a := range arrivals {
+		if a.Before(end) {
+			n++
+		}
+	}
+	return 100 * float64(n) / float64(whole*limit)
 }

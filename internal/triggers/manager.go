@@ -124,7 +124,7 @@ type Manager struct {
 	leaseTTL time.Duration
 
 	mu      sync.Mutex
-	pollers map[string]pollRun // the triggers this process polls
+	pollers map[string]pollRun       // the triggers this process polls
 	hooking map[string]chan struct{} // webhook triggers being (re)registered or stopped; closed when done
 	ctx     context.Context          // ends at Close; every goroutine of the manager runs under it
 	cancel  context.CancelFunc

@@ -321,4 +321,5 @@ func rawJSON(s *string) []byte {
 }
 
 func notFound(uri string) error { return fmt.Errorf("%w: %q", store.ErrNotFound, uri) }
+
 var _ store.Backend = (*Store)(nil)
