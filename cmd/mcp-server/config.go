@@ -75,9 +75,12 @@ type Config struct {
 	// MaxUpstreamPause caps the pause an upstream's Retry-After or rate-limit
 	// reset may impose on a connection; 0 means one budget window.
 	MaxUpstreamPause time.Duration
-	// DatabaseURL (COSELL_DATABASE_URL, postgres://…) puts the budget in a
-	// PostgreSQL ledger that every replica of a cluster shares.
+	// DatabaseURL (COSELL_DATABASE_URL, postgres://…) puts the state every
+	// replica of a cluster shares in PostgreSQL: the budget ledger,
+	// triggers and events, MCP sessions, OAuth tokens.
 	DatabaseURL string
+	// SessionIdleTTL ends an MCP session (HTTP) unused this long.
+	SessionIdleTTL time.Duration
 
 	WorkSpan WorkSpanConfig
 	// WorkSpanSandbox configures the embedded sandbox (tests and benchmarks).
@@ -190,7 +193,8 @@ func bindFlags(fs *flag.FlagSet, c *Config) *string {
 	fs.StringVar(&c.JWTAudience, "jwt-audience", envOr("COSELL_JWT_AUDIENCE", ""), "audience the JWTs must carry [COSELL_JWT_AUDIENCE]")
 	fs.StringVar(&c.JWTJWKSURL, "jwt-jwks-url", envOr("COSELL_JWT_JWKS_URL", ""), "the issuer's JWKS URL [COSELL_JWT_JWKS_URL]")
 	c.allowedOrigins = fs.String("allowed-origins", envOr("COSELL_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed to call the HTTP endpoint [COSELL_ALLOWED_ORIGINS]")
-	fs.StringVar(&c.DatabaseURL, "database-url", envOr("COSELL_DATABASE_URL", ""), "PostgreSQL URL (postgres://…) of the budget ledger shared by every replica of a cluster; without it each process keeps its own budget [COSELL_DATABASE_URL]")
+	fs.StringVar(&c.DatabaseURL, "database-url", envOr("COSELL_DATABASE_URL", ""), "PostgreSQL URL (postgres://…) holding what the replicas of a cluster share: the budget ledger, triggers and events, MCP sessions, OAuth tokens; without it, state stays in this process and --state-db [COSELL_DATABASE_URL]")
+	fs.DurationVar(&c.SessionIdleTTL, "session-idle-ttl", envDuration("COSELL_SESSION_IDLE_TTL", 30*time.Minute), "an MCP session (HTTP) unused this long ends; every replica of a cluster must use the same [COSELL_SESSION_IDLE_TTL]")
 	fs.StringVar(&c.StateDB, "state-db", envOr("COSELL_STATE_DB", ""), "SQLite file of triggers and events (default under the user's state directory, or COSELL_STATE_DIR) [COSELL_STATE_DB]")
 	fs.StringVar(&c.WebhookListen, "webhook-listen", envOr("COSELL_WEBHOOK_LISTEN", "127.0.0.1:0"), "address of the webhook listener [COSELL_WEBHOOK_LISTEN]")
 	fs.StringVar(&c.PublicURL, "public-url", envOr("COSELL_PUBLIC_URL", ""), "URL upstreams post webhooks to (default the listener's own address) [COSELL_PUBLIC_URL]")
@@ -217,6 +221,9 @@ func (c *Config) finish(toolsets string) error {
 	}
 	if c.BudgetWindow <= 0 {
 		return errors.New("--budget-window must be positive")
+	}
+	if c.SessionIdleTTL <= 0 {
+		return errors.New("--session-idle-ttl must be positive")
 	}
 	if c.MaxTriggersPerCaller < 1 || c.MaxConnections < 1 || c.ConnectionIdleTTL <= 0 || c.MaxUpstreamPause < 0 {
 		return errors.New("--max-triggers-per-caller and --max-connections must be at least 1, --connection-idle-ttl positive, --max-upstream-pause not negative")

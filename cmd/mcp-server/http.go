@@ -16,6 +16,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/cosell-mcp/cosell-mcp/internal/sessionstore"
 	"github.com/cosell-mcp/cosell-mcp/tools"
 )
 
@@ -33,6 +34,9 @@ type HTTPConfig struct {
 	Auth func(http.Handler) http.Handler
 	// Extra routes (e.g. protected resource metadata) served beside /mcp.
 	Extra map[string]http.Handler
+	// SessionIdleTTL ends an MCP session unused for this long (0: 30 min).
+	// In a cluster every replica must use the same.
+	SessionIdleTTL time.Duration
 }
 
 // isLoopback reports whether a listen address only accepts local connections.
@@ -48,17 +52,57 @@ func isLoopback(addr string) bool {
 	return err == nil && ip.IsLoopback()
 }
 
-// httpHandler is the HTTP surface: /mcp, /healthz, /readyz and extras.
+// defaultSessionIdleTTL ends an MCP session unused for this long.
+const defaultSessionIdleTTL = 30 * time.Minute
+
+// httpHandler is newHTTPHandler for callers that cannot fail: without a
+// database (app.DB nil) it never does; with one it panics if the sessions
+// table cannot be set up (tests and benchmarks only; serveHTTP reports
+// the error).
 func httpHandler(app *App, hc HTTPConfig, log *slog.Logger) (http.Handler, *server.StreamableHTTPServer) {
-	sessions := newOwnedSessions()
+	h, mcpSrv, err := newHTTPHandler(app, hc, log)
+	if err != nil {
+		panic(err)
+	}
+	return h, mcpSrv
+}
+
+// newHTTPHandler is the HTTP surface: /mcp, /healthz, /readyz and extras.
+// With app.DB (cluster mode) the MCP sessions live in the shared table of
+// internal/sessionstore, so any replica serves any session (see
+// sessions.go); otherwise in this process's memory.
+func newHTTPHandler(app *App, hc HTTPConfig, log *slog.Logger) (http.Handler, *server.StreamableHTTPServer, error) {
+	ttl := hc.SessionIdleTTL
+	if ttl <= 0 {
+		ttl = defaultSessionIdleTTL
+	}
+	var (
+		sessions sessionBackend
+		shared   *sharedSessions
+	)
+	if app.DB != nil {
+		store, err := openSessionStore(app, ttl, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		shared = newSharedSessions(store, app.Server, log)
+		sessions = shared
+	} else {
+		sessions = newMemorySessions()
+	}
 	mcpSrv := server.NewStreamableHTTPServer(app.Server,
 		server.WithEndpointPath("/mcp"),
 		server.WithSessionIdManagerResolver(sessions),
 		server.WithHeartbeatInterval(30*time.Second),
-		server.WithSessionIdleTTL(30*time.Minute),
+		// mcp-go's own sweep forgets the local state of a session idle on
+		// this replica; with a shared table the table expires sessions.
+		server.WithSessionIdleTTL(ttl),
 		server.WithStreamableHTTPLogger(log),
 		server.WithHTTPContextFunc(callerCredentials),
 	)
+	if shared != nil {
+		shared.attach(mcpSrv)
+	}
 	var mcp http.Handler = mcpSrv
 	mcp = sessions.guard(mcp)
 	mcp = limitBody(mcp)
@@ -82,12 +126,35 @@ func httpHandler(app *App, hc HTTPConfig, log *slog.Logger) (http.Handler, *serv
 	for path, h := range hc.Extra {
 		mux.Handle(path, h)
 	}
-	return accessLog(log, mux), mcpSrv
+	return accessLog(log, mux), mcpSrv, nil
+}
+
+// openSessionStore sets up the shared sessions table and starts this
+// replica's sweep of expired sessions, stopped when the app closes.
+func openSessionStore(app *App, ttl time.Duration, log *slog.Logger) (*sessionstore.Store, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	store, err := sessionstore.Open(ctx, app.DB, sessionstore.Config{IdleTTL: ttl})
+	if err != nil {
+		return nil, fmt.Errorf("--database-url: the MCP sessions table: %w", err)
+	}
+	sweepCtx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		store.RunSweeper(sweepCtx, nil, 0, func(err error) { log.Warn("expired MCP sessions not swept", "error", err) })
+	}()
+	app.closers = append(app.closers, func() { stop(); <-done })
+	log.Info("MCP sessions shared through PostgreSQL", "idle_ttl", ttl)
+	return store, nil
 }
 
 // serveHTTP serves until ctx ends, then lets in-flight calls finish.
 func serveHTTP(ctx context.Context, app *App, hc HTTPConfig, log *slog.Logger) error {
-	handler, mcpSrv := httpHandler(app, hc, log)
+	handler, mcpSrv, err := newHTTPHandler(app, hc, log)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", hc.Addr)
 	if err != nil {
 		return err

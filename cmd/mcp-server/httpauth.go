@@ -16,7 +16,7 @@ const protectedResourcePath = "/.well-known/oauth-protected-resource"
 // API keys and/or JWTs of a configured issuer. Binding beyond loopback
 // requires one of them.
 func httpAuth(cfg Config) (HTTPConfig, error) {
-	hc := HTTPConfig{Addr: cfg.HTTPAddr, AllowedOrigins: cfg.AllowedOrigins, Extra: map[string]http.Handler{}}
+	hc := HTTPConfig{Addr: cfg.HTTPAddr, AllowedOrigins: cfg.AllowedOrigins, Extra: map[string]http.Handler{}, SessionIdleTTL: cfg.SessionIdleTTL}
 	var auths []httpauth.Authenticator
 	if cfg.APIKeysFile != "" {
 		f, err := os.Open(cfg.APIKeysFile)
