@@ -56,6 +56,8 @@ type App struct {
 	Budgets  *throttle.Registry
 	Triggers *triggers.Manager
 	Metrics  *metrics.Metrics
+	// Resources tracks the trigger subscriptions of the sessions.
+	Resources *trtools.Resources
 	// DB is the PostgreSQL pool of --database-url (cluster mode); nil
 	// without one.
 	DB      *pgxpool.Pool
@@ -137,7 +139,7 @@ func newApp(cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 
-	app.subs = resources.Total
+	app.subs, app.Resources = resources.Total, resources
 	completer := &completions.Provider{Pipedrive: pdPool.For, PartnerCenter: pcPool.For, WorkSpan: wsClient,
 		MaxConnections: cfg.MaxConnections, IdleTTL: cfg.ConnectionIdleTTL}
 	reg := buildRegistry(app.Budgets, pdService, pcPool.For, wsClient, wsOptions(cfg, app.Budgets))

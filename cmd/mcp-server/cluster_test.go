@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -165,4 +166,56 @@ func TestDatabaseURLWithARefreshTokenNeedsTheStateKey(t *testing.T) {
 	_, err = newApp(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "COSELL_STATE_KEY")
+}
+
+// Three replicas behind a round-robin balancer: the session's stream, its
+// subscription and the poll that finds new deals may each be on another
+// replica, and the session is told all the same.
+func TestClusterNotifiesASessionWhereverItsStreamIs(t *testing.T) {
+	dsn := pgtest.Start(t)
+	keys := teamKeysFile(t)
+	sb := pdsandbox.New(pdsandbox.Options{})
+	upstream := httptest.NewServer(sb)
+	t.Cleanup(upstream.Close)
+	tune := func(c *Config) {
+		c.PollInterval = 50 * time.Millisecond
+		c.Sandbox, c.PipedriveBaseURL, c.PipedriveToken = false, upstream.URL, pdsandbox.DefaultToken
+	}
+	var backends []string
+	for range 3 {
+		backends = append(backends, startReplicaWith(t, dsn, keys, tune).srv.URL)
+	}
+	lb := newRoundRobin(t, backends...)
+
+	c, err := client.NewStreamableHttpClient(lb.URL(), transport.WithContinuousListening(),
+		transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer alice-key"}))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	updated := make(chan string, 16)
+	c.OnNotification(func(n mcp.JSONRPCNotification) {
+		if n.Method == string(mcp.MethodNotificationResourceUpdated) {
+			updated <- fmt.Sprint(n.Params.AdditionalFields["uri"])
+		}
+	})
+	ctx := context.Background()
+	require.NoError(t, c.Start(ctx))
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "listener", Version: "1"}
+	_, err = c.Initialize(ctx, init)
+	require.NoError(t, err)
+	const uri = "pipedrive://triggers/new-deals"
+	sub := mcp.SubscribeRequest{}
+	sub.Params.URI = uri
+	require.NoError(t, c.Subscribe(ctx, sub))
+
+	for round := 1; round <= 3; round++ {
+		sb.AddDealsForTest(2, fmt.Sprintf("Round %d", round))
+		select {
+		case got := <-updated:
+			assert.Equal(t, uri, got, "round %d", round)
+		case <-time.After(time.Minute): // a hang guard, not a time budget
+			t.Fatalf("round %d: the session was not told of the new deals", round)
+		}
+	}
 }

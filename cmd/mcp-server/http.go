@@ -87,6 +87,11 @@ func newHTTPHandler(app *App, hc HTTPConfig, log *slog.Logger) (http.Handler, *s
 		}
 		shared = newSharedSessions(store, app.Server, log)
 		sessions = shared
+		if app.Resources != nil {
+			// A session's stream may be on another replica than its
+			// subscription: every replica sees every subscription.
+			app.Resources.ShareSubscriptions(store)
+		}
 	} else {
 		sessions = newMemorySessions()
 	}

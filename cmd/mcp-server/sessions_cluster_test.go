@@ -165,6 +165,11 @@ type testReplica struct {
 // startReplica runs a replica on the sandboxes with alice's and bob's API
 // keys and the given database, and the test_whoami tool added.
 func startReplica(t *testing.T, dsn, keys string) *testReplica {
+	return startReplicaWith(t, dsn, keys, nil)
+}
+
+// startReplicaWith is startReplica with tune applied to the config.
+func startReplicaWith(t *testing.T, dsn, keys string, tune func(*Config)) *testReplica {
 	t.Helper()
 	t.Setenv("COSELL_STATE_DIR", t.TempDir())
 	cfg, _, err := parseConfig("test", []string{"--http", "127.0.0.1:0", "--api-keys-file", keys}, io.Discard, nil)
@@ -172,6 +177,9 @@ func startReplica(t *testing.T, dsn, keys string) *testReplica {
 	require.True(t, cfg.Sandbox, "run on the sandboxes: unset connector credentials")
 	cfg.DatabaseURL = dsn
 	liftLimits(&cfg)
+	if tune != nil {
+		tune(&cfg)
+	}
 	log := slog.New(slog.DiscardHandler)
 	app, err := newApp(cfg, log)
 	require.NoError(t, err)

@@ -393,6 +393,13 @@ func newStatements(table string) statements {
 	log_level text
 )`),
 			r.Replace(`CREATE INDEX IF NOT EXISTS {t}_last_seen ON {t} (last_seen)`),
+			r.Replace(`CREATE TABLE IF NOT EXISTS {t}_subscriptions (
+	id_hash bytea NOT NULL REFERENCES {t} (id_hash) ON DELETE CASCADE,
+	trigger_key text NOT NULL,
+	uri text NOT NULL,
+	PRIMARY KEY (id_hash, trigger_key)
+)`),
+			r.Replace(`CREATE INDEX IF NOT EXISTS {t}_subscriptions_by_trigger ON {t}_subscriptions (trigger_key)`),
 		},
 		insert: r.Replace(`INSERT INTO {t} (id_hash, owner, created, last_seen, client)
 SELECT $1, $2, n.now, n.now, $3::jsonb FROM (SELECT clock_timestamp() AS now) n
@@ -417,3 +424,59 @@ FROM s, n`),
 	OR ended <= clock_timestamp() - $1::bigint * interval '1 microsecond'`),
 	}
 }
+
+// HashID is the hex form of the key a session id is stored under: what
+// Subscribers names sessions by, never a usable id.
+func HashID(id string) string { return hex.EncodeToString(hashID(id)) }
+
+// Subscribe records that the session subscribed to a trigger (its store
+// key), with the URI as the session wrote it, so that whichever replica
+// holds the session's stream can tell it of new events. The subscription
+// ends with the session (and is swept with it).
+func (s *Store) Subscribe(ctx context.Context, id, triggerKey, uri string) error {
+	return s.run(ctx, func(ctx context.Context) error {
+		_, err := s.pool.Exec(ctx, `INSERT INTO `+s.cfg.Table+`_subscriptions (id_hash, trigger_key, uri)
+SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM `+s.cfg.Table+` WHERE id_hash = $1)
+ON CONFLICT (id_hash, trigger_key) DO UPDATE SET uri = EXCLUDED.uri`, hashID(id), triggerKey, uri)
+		return err
+	})
+}
+
+// Unsubscribe ends the session's subscription to a trigger.
+func (s *Store) Unsubscribe(ctx context.Context, id, triggerKey string) error {
+	return s.run(ctx, func(ctx context.Context) error {
+		_, err := s.pool.Exec(ctx, `DELETE FROM `+s.cfg.Table+`_subscriptions WHERE id_hash = $1 AND trigger_key = $2`, hashID(id), triggerKey)
+		return err
+	})
+}
+
+// Subscribers returns the live sessions subscribed to a trigger: their
+// HashID, and the URI each subscribed with.
+func (s *Store) Subscribers(ctx context.Context, triggerKey string) (map[string]string, error) {
+	out := map[string]string{}
+	err := s.run(ctx, func(ctx context.Context) error {
+		rows, err := s.pool.Query(ctx, `SELECT sub.id_hash, sub.uri FROM `+s.cfg.Table+`_subscriptions sub
+JOIN `+s.cfg.Table+` ses ON ses.id_hash = sub.id_hash AND ses.ended IS NULL
+WHERE sub.trigger_key = $1`, triggerKey)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		clear(out)
+		for rows.Next() {
+			var (
+				h   []byte
+				uri string
+			)
+			if err := rows.Scan(&h, &uri); err != nil {
+				return err
+			}
+			out[hex.EncodeToString(h)] = uri
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// HashOf is HashID, as a method (tools/triggers.SharedSubscriptions).
+func (s *Store) HashOf(id string) string { return HashID(id) }

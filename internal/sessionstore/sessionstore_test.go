@@ -262,3 +262,38 @@ func TestConfigDefaults(t *testing.T) {
 	_, err = Config{Table: "x; DROP TABLE y"}.withDefaults()
 	assert.Error(t, err)
 }
+
+// A session's trigger subscriptions are the cluster's: listed by the hash
+// of its id, gone when it ends or is swept.
+func TestSubscriptionsFollowTheSession(t *testing.T) {
+	ctx := testContext(t)
+	s := open(t, newPool(t, pgtest.Start(t)), Config{IdleTTL: time.Hour})
+	alice, err := s.Generate(ctx, "alice", nil)
+	require.NoError(t, err)
+	bob, err := s.Generate(ctx, "bob", nil)
+	require.NoError(t, err)
+	const key = "pipedrive://triggers/new-deals#abc"
+	require.NoError(t, s.Subscribe(ctx, alice, key, "pipedrive://triggers/new-deals"))
+	require.NoError(t, s.Subscribe(ctx, bob, key, "pipedrive://triggers/new-deals?after=0"))
+	require.NoError(t, s.Subscribe(ctx, "mcp-session-unknown", key, "x"), "an unknown session subscribes nothing")
+
+	subs, err := s.Subscribers(ctx, key)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{s.HashOf(alice): "pipedrive://triggers/new-deals", s.HashOf(bob): "pipedrive://triggers/new-deals?after=0"}, subs)
+	assert.NotContains(t, subs, alice, "sessions are named by hash, never by a usable id")
+
+	require.NoError(t, s.Unsubscribe(ctx, bob, key))
+	require.NoError(t, s.Terminate(ctx, alice, "alice"))
+	subs, err = s.Subscribers(ctx, key)
+	require.NoError(t, err)
+	assert.Empty(t, subs, "unsubscribed, and an ended session is told nothing")
+
+	require.NoError(t, s.Subscribe(ctx, bob, key, "u"))
+	age(t, s, bob, 2*time.Hour)
+	age(t, s, alice, 2*time.Hour)
+	_, err = s.Sweep(ctx)
+	require.NoError(t, err)
+	var n int
+	require.NoError(t, s.pool.QueryRow(ctx, `SELECT count(*) FROM `+s.cfg.Table+`_subscriptions`).Scan(&n))
+	assert.Zero(t, n, "a swept session's subscriptions go with it")
+}

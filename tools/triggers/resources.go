@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
@@ -30,9 +31,33 @@ type Resources struct {
 	log     *slog.Logger
 	access  Access
 
-	mu   sync.Mutex
-	srv  *server.MCPServer
-	subs map[string]map[string]string // trigger key → session id → URI as subscribed
+	mu     sync.Mutex
+	srv    *server.MCPServer
+	subs   map[string]map[string]string // trigger key → session id → URI as subscribed
+	shared SharedSubscriptions          // cluster mode: the subscriptions of every replica's sessions
+	local  map[string]string            // cluster mode: shared.HashOf(session id) → id, of the sessions registered here
+}
+
+// SharedSubscriptions keeps the subscriptions where every replica of a
+// cluster sees them, so that whichever replica holds a session's stream
+// tells it of new events, whichever replica took its subscription and
+// whichever stored the events.
+type SharedSubscriptions interface {
+	Subscribe(ctx context.Context, sessionID, triggerKey, uri string) error
+	Unsubscribe(ctx context.Context, sessionID, triggerKey string) error
+	// Subscribers returns the subscribed sessions, by HashOf of their ids,
+	// with the URI each subscribed with.
+	Subscribers(ctx context.Context, triggerKey string) (map[string]string, error)
+	// HashOf is the name Subscribers gives a session id.
+	HashOf(sessionID string) string
+}
+
+// ShareSubscriptions makes the subscriptions cluster-wide; call it before
+// the server serves.
+func (r *Resources) ShareSubscriptions(s SharedSubscriptions) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.shared, r.local = s, map[string]string{}
 }
 
 // Access is the server's policy (--toolsets, --read-only) as it applies to
@@ -189,9 +214,21 @@ func (r *Resources) Hook(h *server.Hooks) {
 			r.unsubscribe(ctx, uri)
 		}
 	})
+	h.AddOnRegisterSession(func(_ context.Context, s server.ClientSession) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.shared != nil {
+			r.local[r.shared.HashOf(s.SessionID())] = s.SessionID()
+		}
+	})
 	h.AddOnUnregisterSession(func(_ context.Context, s server.ClientSession) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
+		if r.shared != nil {
+			// Only this replica forgets it: the session (and its shared
+			// subscriptions) may go on elsewhere.
+			delete(r.local, r.shared.HashOf(s.SessionID()))
+		}
 		for uri, sessions := range r.subs {
 			delete(sessions, s.SessionID())
 			if len(sessions) == 0 {
@@ -275,11 +312,17 @@ func (r *Resources) subscribe(ctx context.Context, raw string) {
 		return
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.subs[key] == nil {
 		r.subs[key] = map[string]string{}
 	}
 	r.subs[key][sid] = raw
+	shared := r.shared
+	r.mu.Unlock()
+	if shared != nil {
+		if err := shared.Subscribe(ctx, sid, key, raw); err != nil {
+			r.log.Warn("subscription not shared with the other replicas", "uri", raw, "error", err)
+		}
+	}
 }
 
 func (r *Resources) unsubscribe(ctx context.Context, raw string) {
@@ -288,8 +331,14 @@ func (r *Resources) unsubscribe(ctx context.Context, raw string) {
 		return
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	delete(r.subs[key], sessionID(ctx))
+	shared := r.shared
+	r.mu.Unlock()
+	if shared != nil {
+		if err := shared.Unsubscribe(ctx, sessionID(ctx), key); err != nil {
+			r.log.Warn("unsubscription not shared with the other replicas", "uri", raw, "error", err)
+		}
+	}
 }
 
 // Total returns how many (session, trigger) subscriptions are open.
@@ -310,10 +359,12 @@ func (r *Resources) Subscribers(uri string) int {
 	return len(r.subs[uri])
 }
 
-// Notify tells every subscribed session that the trigger has new events.
+// Notify tells every subscribed session that the trigger has new events;
+// in cluster mode, every subscribed session of the cluster registered on
+// this replica (each replica is told of every batch).
 func (r *Resources) Notify(uri string) {
 	r.mu.Lock()
-	srv := r.srv
+	srv, shared := r.srv, r.shared
 	targets := map[string]string{}
 	for sid, raw := range r.subs[uri] {
 		targets[sid] = raw
@@ -321,6 +372,21 @@ func (r *Resources) Notify(uri string) {
 	r.mu.Unlock()
 	if srv == nil {
 		return
+	}
+	if shared != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+		subs, err := shared.Subscribers(ctx, uri)
+		cancel()
+		if err != nil {
+			r.log.Warn("subscribers of a trigger not read; only this replica's are told", "trigger", triggers.PublicURI(uri), "error", err)
+		}
+		r.mu.Lock()
+		for hash, raw := range subs {
+			if sid, ok := r.local[hash]; ok {
+				targets[sid] = raw
+			}
+		}
+		r.mu.Unlock()
 	}
 	for sid, raw := range targets {
 		if err := srv.SendNotificationToSpecificClient(sid, mcp.MethodNotificationResourceUpdated, map[string]any{"uri": raw}); err != nil {
@@ -350,6 +416,9 @@ type Page struct {
 	Cursor int64 `json:"cursor"`
 	More   bool  `json:"more"`
 }
+
+// sharedTimeout bounds a read of the shared subscriptions.
+const sharedTimeout = 5 * time.Second
 
 // readLimit is how many events one read returns at most.
 const readLimit = 100
