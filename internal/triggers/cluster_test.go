@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -175,4 +178,49 @@ func TestOneReplicaPollsEachTrigger(t *testing.T) {
 	got := events()
 	assert.Equal(t, want, got, "every record once, in order, across the stop, the restart and the takeover")
 	assert.True(t, slices.IsSorted(got))
+}
+
+// Webhook triggers in a cluster: the callback names the balancer's URL, so
+// a delivery may reach any replica; each stores it durably before its 2xx,
+// and a delivery repeated to another replica is stored once.
+func TestAnyReplicaTakesAWebhookDelivery(t *testing.T) {
+	dsn := pgtest.Start(t)
+	w := newFakeWebhook("")
+	const public = "http://127.0.0.1:40999" // the balancer, as the upstream sees it
+	var managers []*Manager
+	for _, name := range []string{"a", "b"} {
+		st, err := pgstore.Open(context.Background(), dsn, store.Options{})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = st.Close() })
+		m := NewManager(st, hookKinds(w), Options{Leases: st, ReplicaID: name, PublicURL: public})
+		t.Cleanup(m.Close)
+		managers = append(managers, m)
+	}
+	ctx := hangGuard(t)
+	key, err := managers[0].Start(ctx, hookURI)
+	require.NoError(t, err)
+	var callback string
+	for _, cb := range w.live() {
+		callback = cb
+	}
+	require.True(t, strings.HasPrefix(callback, public+"/webhooks/test/"), callback)
+	path := strings.TrimPrefix(callback, public)
+
+	deliver := func(m *Manager, body string) int {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+		req.Header.Set("X-WS-Event-Id", "evt-1")
+		m.WebhookHandler().ServeHTTP(rec, req)
+		return rec.Code
+	}
+	assert.Equal(t, http.StatusOK, deliver(managers[1], `{"event":"object.update","id":"1"}`), "a replica that did not start it takes the delivery")
+	assert.Equal(t, http.StatusOK, deliver(managers[0], `{"event":"object.update","id":"1"}`), "the repeat to another replica is acknowledged")
+	evs, err := managers[0].Store().EventsAfter(ctx, key, 0, 10)
+	require.NoError(t, err)
+	require.Len(t, evs, 1, "and stored once")
+
+	// A wrong secret gets the same answer as no trigger, on any replica.
+	rec := httptest.NewRecorder()
+	managers[1].WebhookHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path+"x", strings.NewReader(`{}`)))
+	assert.Equal(t, http.StatusNotFound, rec.Code)
 }
