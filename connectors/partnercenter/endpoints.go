@@ -60,9 +60,18 @@ func (c *Client) ListReferrals(ctx context.Context, p ListParams) (*ReferralPage
 	return c.page(ctx, u)
 }
 
-// NextPage fetches the page an @odata.nextLink points to. A relative link is
-// resolved against the base URL; an absolute one must have the base URL's
-// scheme and host, so that the token never goes elsewhere.
+// NextPage fetches the page an @odata.nextLink points to.
+//
+// The link must name the referrals collection on the configured API host;
+// the token never goes to another host. Partner Center documents its links
+// as "http://api.partner.microsoft.com/v1.0/referrals?$skiptoken=…": another
+// scheme and no /engagements segment. So a link on the configured host (a
+// relative one is resolved against the base URL) whose path ends in
+// /referrals is followed at the configured collection ({base}/referrals)
+// with the link's query, over the configured scheme: an http link is sent
+// over https when the base URL is https, never the other way round. Any
+// other link is refused with an error wrapping ErrInvalidArgument and
+// ErrForeignNextLink.
 func (c *Client) NextPage(ctx context.Context, nextLink string) (*ReferralPage, error) {
 	u, err := c.resolveNextLink(nextLink)
 	if err != nil {
@@ -70,6 +79,10 @@ func (c *Client) NextPage(ctx context.Context, nextLink string) (*ReferralPage, 
 	}
 	return c.page(ctx, u)
 }
+
+// ErrForeignNextLink marks an @odata.nextLink the client refused to follow
+// because it does not name the referrals collection on the configured host.
+var ErrForeignNextLink = errors.New("partnercenter: next link refused")
 
 func (c *Client) resolveNextLink(nextLink string) (string, error) {
 	if strings.TrimSpace(nextLink) == "" {
@@ -79,15 +92,45 @@ func (c *Client) resolveNextLink(nextLink string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("partnercenter: base URL: %w", err)
 	}
-	ref, err := url.Parse(nextLink)
+	ref, err := url.Parse(strings.TrimSpace(nextLink))
 	if err != nil {
 		return "", fmt.Errorf("%w: next link is not a URL: %v", ErrInvalidArgument, err)
 	}
 	u := base.ResolveReference(ref)
-	if !strings.EqualFold(u.Scheme, base.Scheme) || !strings.EqualFold(u.Host, base.Host) || u.User != nil {
-		return "", fmt.Errorf("%w: next link %s://%s is not on the API host %s", ErrInvalidArgument, u.Scheme, u.Host, base.Host)
+	refuse := func(why string) (string, error) {
+		return "", fmt.Errorf("%w: %w: @odata.nextLink %s://%s%s %s; only links to %s/referrals are followed",
+			ErrInvalidArgument, ErrForeignNextLink, u.Scheme, u.Host, u.EscapedPath(), why, c.baseURL)
 	}
-	return u.String(), nil
+	switch {
+	case u.User != nil:
+		return refuse("carries credentials")
+	case !strings.EqualFold(u.Scheme, base.Scheme) && !(strings.EqualFold(u.Scheme, "http") && strings.EqualFold(base.Scheme, "https")):
+		return refuse("uses another scheme than " + base.Scheme)
+	case !sameHost(u, base):
+		return refuse("is not on the API host " + base.Host)
+	}
+	segs := strings.FieldsFunc(u.Path, func(r rune) bool { return r == '/' })
+	if len(segs) == 0 || !strings.EqualFold(segs[len(segs)-1], "referrals") {
+		return refuse("is not the referrals collection")
+	}
+	out := c.referralsURL()
+	if u.RawQuery != "" {
+		out += "?" + u.RawQuery
+	}
+	return out, nil
+}
+
+// sameHost reports whether two URLs name the same host and port, a missing
+// port standing for its scheme's default.
+func sameHost(a, b *url.URL) bool {
+	return strings.EqualFold(a.Hostname(), b.Hostname()) && portOf(a) == portOf(b)
+}
+
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" && !(p == "80" && strings.EqualFold(u.Scheme, "http")) && !(p == "443" && strings.EqualFold(u.Scheme, "https")) {
+		return p
+	}
+	return ""
 }
 
 func (c *Client) page(ctx context.Context, u string) (*ReferralPage, error) {

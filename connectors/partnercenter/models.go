@@ -82,6 +82,15 @@ const (
 	PricingOther      = "Other"
 )
 
+// Target types and the id of Microsoft as a target. A shared (co-sell)
+// referral is made of two connected referrals with one engagementId: the
+// partner's own, targeted at its solution profile, and one for Microsoft.
+const (
+	TargetSolutionProfile         = "SolutionProfile"
+	TargetBusinessProfileLocation = "BusinessProfileLocation"
+	TargetMicrosoft               = "msft"
+)
+
 // Referral is a Partner Center referral
 // (Microsoft.Partner.Service.PartnerReferrals.Contracts.V3.Referral). Fields
 // marked read-only are set by Partner Center and ignored on writes.
@@ -347,7 +356,9 @@ type ReferralPage struct {
 }
 
 // PatchOp is one JSON Patch (RFC 6902) operation. Partner Center supports
-// the "replace" and "add" operations only.
+// the "replace" and "add" operations only (the connector definition's op
+// enum): there is no "remove"; a replace with "" or [] clears a member.
+// Value is always sent, so 0, false and "" are values.
 type PatchOp struct {
 	Op    string `json:"op"`
 	Path  string `json:"path"`

@@ -137,8 +137,9 @@ func describeMoves(statuses []string) string {
 }
 
 // CheckPatch reports whether every operation is a "replace" or an "add" on
-// one of the allowed paths (PatchPaths or RegistrationPatchPaths). The error
-// wraps ErrInvalidArgument.
+// one of the allowed paths (PatchPaths or RegistrationPatchPaths), and an
+// "add" where the path is the end of a list ("…/-"). The error wraps
+// ErrInvalidArgument.
 func CheckPatch(ops []PatchOp, allowed []string) error {
 	if len(ops) == 0 {
 		return fmt.Errorf("%w: a patch needs at least one operation", ErrInvalidArgument)
@@ -151,6 +152,10 @@ func CheckPatch(ops []PatchOp, allowed []string) error {
 		if !slices.Contains(allowed, op.Path) {
 			return fmt.Errorf("%w: operation %d: path %q cannot be patched; allowed: %s",
 				ErrInvalidArgument, i, op.Path, strings.Join(allowed, ", "))
+		}
+		if strings.HasSuffix(op.Path, "/-") && op.Op != OpAdd {
+			return fmt.Errorf("%w: operation %d: path %q (the end of a list) needs op %q",
+				ErrInvalidArgument, i, op.Path, OpAdd)
 		}
 	}
 	return nil

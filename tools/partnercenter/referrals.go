@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/invopop/jsonschema"
 
@@ -27,30 +28,35 @@ type ListReferralsArgs struct {
 	UpdatedSince  string `json:"updated_since,omitempty" jsonschema_description:"RFC 3339 time or YYYY-MM-DD."`
 	CreatedSince  string `json:"created_since,omitempty" jsonschema_description:"RFC 3339 time or YYYY-MM-DD."`
 	Filter        string `json:"filter,omitempty" jsonschema_description:"Raw OData $filter, ANDed, e.g. details/dealValue ge 50000."`
-	OrderBy       string `json:"order_by,omitempty" jsonschema_description:"OData $orderby; default updatedDateTime desc."`
+	Oldest        bool   `json:"oldest_first,omitempty" jsonschema_description:"Oldest created first (default newest)."`
 	Limit         int    `json:"limit,omitempty" jsonschema:"minimum=1,maximum=500" jsonschema_description:"Maximum referrals, default 25."`
 	Cursor        string `json:"cursor,omitempty" jsonschema_description:"next_cursor of the previous page (filters then ignored)."`
 	Full          bool   `json:"full,omitempty" jsonschema_description:"Full records instead of compact rows."`
 }
 
-// Row is a compact referral.
+// Row is a compact referral: what triage needs without a read per referral.
 type Row struct {
-	ID              string  `json:"id"`
-	Name            string  `json:"name"`
-	Status          string  `json:"status"`
-	Substatus       string  `json:"substatus,omitempty"`
-	Direction       string  `json:"direction,omitempty"`
-	Type            string  `json:"type,omitempty"`
-	Qualification   string  `json:"qualification,omitempty"`
-	CustomerName    string  `json:"customer_name,omitempty"`
-	Country         string  `json:"country,omitempty"`
-	DealValue       float64 `json:"deal_value,omitempty"`
-	Currency        string  `json:"currency,omitempty"`
-	ClosingDate     string  `json:"closing_date,omitempty"`
-	Registrations   int     `json:"registrations,omitempty"`
-	CreatedDateTime string  `json:"created,omitempty"`
-	UpdatedDateTime string  `json:"updated,omitempty"`
-	ETag            string  `json:"etag,omitempty"`
+	ID            string  `json:"id"`
+	Name          string  `json:"name"`
+	Status        string  `json:"status"`
+	Substatus     string  `json:"substatus,omitempty"`
+	Direction     string  `json:"direction,omitempty"`
+	Type          string  `json:"type,omitempty"`
+	Qualification string  `json:"qualification,omitempty"`
+	CustomerName  string  `json:"customer_name,omitempty"`
+	Country       string  `json:"country,omitempty"`
+	DealValue     float64 `json:"deal_value,omitempty"`
+	Currency      string  `json:"currency,omitempty"`
+	ClosingDate   string  `json:"closing_date,omitempty"`
+	// InvitedBy is the organization that sent the referral
+	// (inviteContext.invitedBy: its name, else its id).
+	InvitedBy string `json:"invited_by,omitempty"`
+	// Expires is expirationDateTime.
+	Expires         string `json:"expires,omitempty"`
+	Registrations   int    `json:"registrations,omitempty"`
+	CreatedDateTime string `json:"created,omitempty"`
+	UpdatedDateTime string `json:"updated,omitempty"`
+	ETag            string `json:"etag,omitempty"`
 }
 
 // ReferralList is a page of referrals.
@@ -63,12 +69,22 @@ type ReferralList struct {
 	NextCursor string `json:"next_cursor,omitempty"`
 }
 
-// listCursor is the opaque continuation of a listing.
+// listCursor is the opaque continuation of a listing: the caller's filter,
+// the direction, and the position after the last referral listed in the
+// stable order (createdDateTime, then id), which no update moves.
 type listCursor struct {
-	Filter  string `json:"f,omitempty"`
-	OrderBy string `json:"o,omitempty"`
-	Skip    int    `json:"k"`
+	Filter string    `json:"f,omitempty"`
+	Oldest bool      `json:"a,omitempty"`
+	After  *position `json:"p,omitempty"`
 }
+
+// position is a referral's place in the listing order.
+type position struct {
+	Created string `json:"c,omitempty"`
+	ID      string `json:"i"`
+}
+
+func positionOf(r *pc.Referral) *position { return &position{Created: r.CreatedDateTime, ID: r.ID} }
 
 func encodeCursor(c listCursor) string {
 	b, _ := json.Marshal(c)
@@ -81,15 +97,67 @@ func decodeCursor(s string) (listCursor, error) {
 	if err == nil {
 		err = json.Unmarshal(b, &c)
 	}
-	if err != nil || c.Skip < 0 {
+	if err == nil && c.After != nil && (c.After.ID == "" || c.After.Created != "" && !isDateTime(c.After.Created)) {
+		err = errors.New("bad position")
+	}
+	if err != nil {
 		return c, tools.InvalidArgument("cursor", "cursor is not one this tool returned; start again without it")
 	}
 	return c, nil
 }
 
-// pageSize is how many referrals one upstream page asks for.
+func isDateTime(s string) bool {
+	_, err := time.Parse(time.RFC3339Nano, s)
+	return err == nil
+}
+
+// orderBy is the $orderby of the listing order.
+func (c listCursor) orderBy() string {
+	if c.Oldest {
+		return "createdDateTime asc,id asc"
+	}
+	return "createdDateTime desc,id asc"
+}
+
+// filterAfter is the caller's filter restricted to the referrals after p
+// in the listing order (nulls sort first ascending, as OData services do).
+func (c listCursor) filterAfter(p *position) string {
+	if p == nil {
+		return c.Filter
+	}
+	var keyset string
+	sameCreated := "createdDateTime eq null"
+	switch {
+	case p.Created == "" && c.Oldest:
+		keyset = "createdDateTime ne null or "
+	case p.Created == "":
+	case c.Oldest:
+		sameCreated = "createdDateTime eq " + p.Created
+		keyset = "createdDateTime gt " + p.Created + " or "
+	default:
+		sameCreated = "createdDateTime eq " + p.Created
+		keyset = "createdDateTime lt " + p.Created + " or createdDateTime eq null or "
+	}
+	keyset = "(" + keyset + "(" + sameCreated + " and id gt " + quote(p.ID) + "))"
+	if c.Filter == "" {
+		return keyset
+	}
+	return "(" + c.Filter + ") and " + keyset
+}
+
+// pageSize is how many referrals one upstream request asks for at most.
 const pageSize = 100
 
+// maxRequests bounds the upstream requests of one listing call.
+const maxRequests = 20
+
+// listReferrals lists up to limit referrals after the cursor's position,
+// in the stable order. It asks for one referral more than it returns, so
+// has_more is exact when the upstream says where the collection ends.
+// Upstream $top is read either way: as a page size (pages continue through
+// @odata.nextLink) or as a cap on the whole collection (a full answer
+// without a nextLink may have more after it, so the listing continues
+// with a new request after the last referral received).
 func (s *service) listReferrals(ctx context.Context, in ListReferralsArgs) (ReferralList, error) {
 	cur, err := s.listQuery(in)
 	if err != nil {
@@ -99,23 +167,64 @@ func (s *service) listReferrals(ctx context.Context, in ListReferralsArgs) (Refe
 	if limit == 0 {
 		limit = 25
 	}
+	want := limit + 1
+	client := s.conn(ctx)
 	out := ReferralList{Referrals: []Row{}, Filter: cur.Filter}
-	page, err := s.conn(ctx).ListReferrals(ctx, pc.ListParams{Filter: cur.Filter, OrderBy: cur.OrderBy, Top: min(limit, pageSize), Skip: cur.Skip})
+
 	var got []pc.Referral
-	for err == nil {
-		got = append(got, page.Value...)
-		if len(got) >= limit || page.NextLink == "" {
+	seen := map[string]bool{}
+	after := cur.After
+	more := false // the upstream may hold referrals after those received
+	for requests := 0; len(got) < want; {
+		if requests == maxRequests {
+			more = true
 			break
 		}
-		page, err = s.conn(ctx).NextPage(ctx, page.NextLink)
+		top := min(want-len(got), pageSize)
+		page, err := client.ListReferrals(ctx, pc.ListParams{Filter: cur.filterAfter(after), OrderBy: cur.orderBy(), Top: top})
+		requests++
+		served, links := 0, map[string]bool{}
+		for err == nil {
+			served += len(page.Value)
+			for i := range page.Value {
+				r := &page.Value[i]
+				if r.ID != "" && !seen[r.ID] && len(got) < want {
+					seen[r.ID] = true
+					got = append(got, *r)
+				}
+				after = positionOf(r)
+			}
+			next := page.NextLink
+			if len(got) >= want || next == "" || links[next] || requests == maxRequests {
+				more = next != ""
+				break
+			}
+			links[next] = true
+			page, err = client.NextPage(ctx, next)
+			requests++
+		}
+		if err != nil {
+			return ReferralList{}, err
+		}
+		if len(got) >= want || more {
+			break
+		}
+		if served < top {
+			break // the collection ended before $top
+		}
+		// $top referrals and no nextLink: $top was read as a cap, and more
+		// may follow the last one.
+		more = true
 	}
-	if err != nil {
-		return ReferralList{}, err
-	}
-	if len(got) > limit || page.NextLink != "" {
+	if len(got) > limit || more {
 		out.HasMore = true
 		got = got[:min(len(got), limit)]
-		out.NextCursor = encodeCursor(listCursor{Filter: cur.Filter, OrderBy: cur.OrderBy, Skip: cur.Skip + len(got)})
+		next := cur
+		next.After = after
+		if len(got) > 0 {
+			next.After = positionOf(&got[len(got)-1])
+		}
+		out.NextCursor = encodeCursor(next)
 	}
 	for i := range got {
 		s.versionsFor(ctx).remember(&got[i])
@@ -130,7 +239,7 @@ func (s *service) listReferrals(ctx context.Context, in ListReferralsArgs) (Refe
 	return out, nil
 }
 
-// listQuery compiles the arguments (or the cursor) into $filter/$orderby.
+// listQuery compiles the arguments (or the cursor) into a listing.
 func (s *service) listQuery(in ListReferralsArgs) (listCursor, error) {
 	if in.Cursor != "" {
 		return decodeCursor(in.Cursor)
@@ -159,47 +268,13 @@ func (s *service) listQuery(in ListReferralsArgs) (listCursor, error) {
 	f.since("updatedDateTime", updated)
 	f.since("createdDateTime", created)
 	f.raw(in.Filter)
-	order := in.OrderBy
-	if order == "" {
-		order = "updatedDateTime desc"
-	}
-	return listCursor{Filter: f.String(), OrderBy: order}, nil
+	return listCursor{Filter: f.String(), Oldest: in.Oldest}, nil
 }
 
-// forOutput makes a referral fit the declared output schema: the
-// definition leaves customerProfile.ids and requirement items untyped and
-// the documentation shows objects, so anything else is dropped rather than
-// breaking a client that validates results.
-func forOutput(r pc.Referral) FullReferral {
-	if cp := r.CustomerProfile; cp != nil && len(cp.IDs) > 0 && !isObject(cp.IDs) {
-		c := *cp
-		c.IDs = nil
-		r.CustomerProfile = &c
-	}
-	if d := r.Details; d != nil && d.Requirements != nil {
-		req := *d.Requirements
-		req.Solutions, req.Offers = objectsOnly(req.Solutions), objectsOnly(req.Offers)
-		dd := *d
-		dd.Requirements = &req
-		r.Details = &dd
-	}
-	return FullReferral(r)
-}
-
-func isObject(raw json.RawMessage) bool {
-	var m map[string]any
-	return json.Unmarshal(raw, &m) == nil && m != nil
-}
-
-func objectsOnly(items []json.RawMessage) []json.RawMessage {
-	var out []json.RawMessage
-	for _, it := range items {
-		if isObject(it) {
-			out = append(out, it)
-		}
-	}
-	return out
-}
+// forOutput returns a referral as the tools output it: every member the
+// client read, customerProfile.ids and requirement items of any JSON type
+// included (the output schema is a free-form object).
+func forOutput(r pc.Referral) FullReferral { return FullReferral(r) }
 
 // RowOf returns a referral as partnercenter_list_referrals lists it.
 func RowOf(r pc.Referral) Row { return rowOf(&r) }
@@ -210,8 +285,11 @@ func FullOf(r pc.Referral) FullReferral { return forOutput(r) }
 func rowOf(r *pc.Referral) Row {
 	row := Row{
 		ID: r.ID, Name: r.Name, Status: r.Status, Substatus: r.Substatus, Direction: r.Direction, Type: r.Type,
-		Qualification: r.Qualification, Registrations: len(r.Registrations),
+		Qualification: r.Qualification, Registrations: len(r.Registrations), Expires: r.ExpirationDateTime,
 		CreatedDateTime: r.CreatedDateTime, UpdatedDateTime: r.UpdatedDateTime, ETag: r.ETag,
+	}
+	if ic := r.InviteContext; ic != nil && ic.InvitedBy != nil {
+		row.InvitedBy = nonEmpty(ic.InvitedBy.OrganizationName, ic.InvitedBy.OrganizationID)
 	}
 	if cp := r.CustomerProfile; cp != nil {
 		row.CustomerName = cp.Name
@@ -298,4 +376,11 @@ func (s *service) written(ctx context.Context, id string, r *pc.Referral, err er
 	}
 	s.versionsFor(ctx).remember(r)
 	return ReferralResult{Referral: forOutput(*r)}, nil
+}
+
+func nonEmpty(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

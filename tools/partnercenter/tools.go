@@ -6,6 +6,12 @@ package partnercenter
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/invopop/jsonschema"
 
 	pc "github.com/cosell-mcp/cosell-mcp/connectors/partnercenter"
 	"github.com/cosell-mcp/cosell-mcp/tools"
@@ -34,12 +40,12 @@ func (s *service) versionsFor(ctx context.Context) *versionCache { return s.vers
 // Tools returns every Partner Center Referrals tool, each call using conn's client.
 func Tools(conn Connection) []tools.Tool {
 	s := &service{conn: conn, versions: tools.NewPerClient(func(*pc.Client) *versionCache { return newVersionCache() })}
-	return []tools.Tool{
+	return compactListed([]tools.Tool{
 		tools.New(tools.Spec{
 			Name: "partnercenter_list_referrals", Title: "List referrals", Toolset: Toolset, Operation: "GetAllReferrals",
 			ReadOnly: true, Idempotent: true,
-			Description: "List referrals, newest update first, filtered by the fields below or a raw OData filter. " +
-				"Compact rows unless full; while has_more, pass next_cursor as cursor.",
+			Description: "List referrals, newest created first (oldest_first reverses), filtered by the fields below or a raw OData filter; " +
+				"updated_since for recent changes. Compact rows unless full; while has_more, pass next_cursor as cursor.",
 		}, s.listReferrals),
 		tools.New(tools.Spec{
 			Name: "partnercenter_get_referral", Title: "Get referral", Toolset: Toolset, Operation: "GetReferralById",
@@ -74,7 +80,100 @@ func Tools(conn Connection) []tools.Tool {
 			Idempotent:  true,
 			Description: "Change the contract or first solution of a referral's deal registration. Needs the referral's eTag.",
 		}, s.updateDealRegistration),
+	})
+}
+
+// guidPattern is the pattern of the GUID arguments (request and
+// correlation ids, engagement_id).
+const guidPattern = "^[0-9a-fA-F-]{36}$"
+
+// listedAs replaces the listed description of an argument where the
+// generated shape would repeat another argument's.
+var listedAs = map[string]string{
+	"partnercenter_create_referral.team":                     "Your sellers; items as customer_contacts.",
+	"partnercenter_update_referral_fields.add_team_member":   "Deprecated: use team {op:add}.",
+	"partnercenter_update_referral_fields.customer_contacts": "customerProfile.team; as team.",
+}
+
+// compactListed shortens the input schemas tools/list carries (the byte
+// budget of the list): an argument that is an object, or a list of
+// objects, is listed with its shape in its description, e.g.
+// "[{email*, first_name*, last_name*, phone}]" (* = required, a|b = one of),
+// instead of its nested schema; GUID patterns and minLength 1 are left
+// out. The full schema is in schemas/<tool>.json, and validation still
+// enforces all of it before any call.
+func compactListed(ts []tools.Tool) []tools.Tool {
+	for i := range ts {
+		var s jsonschema.Schema
+		if json.Unmarshal(ts[i].ListedInputSchema, &s) != nil || s.Properties == nil {
+			continue
+		}
+		for p := s.Properties.Oldest(); p != nil; p = p.Next() {
+			v := p.Value
+			if d, ok := listedAs[ts[i].Name+"."+p.Key]; ok {
+				p.Value = &jsonschema.Schema{Type: v.Type, Description: d}
+				continue
+			}
+			if shape := nestedShape(v); shape != "" {
+				p.Value = &jsonschema.Schema{Type: v.Type, Description: strings.TrimSpace(v.Description + " " + shape)}
+				continue
+			}
+			if v.Pattern == guidPattern {
+				v.Pattern = ""
+			}
+			if v.MinLength != nil && *v.MinLength == 1 {
+				v.MinLength = nil
+			}
+		}
+		if raw, err := json.Marshal(&s); err == nil {
+			ts[i].ListedInputSchema = raw
+		}
 	}
+	return ts
+}
+
+// nestedShape is the compact shape of an object schema or a list of
+// objects, "" for anything else.
+func nestedShape(s *jsonschema.Schema) string {
+	switch {
+	case s.Type == "object" && s.Properties != nil:
+		return fields(s)
+	case s.Type == "array" && s.Items != nil && s.Items.Type == "object":
+		return "[" + fields(s.Items) + "]"
+	}
+	return ""
+}
+
+// fields renders an object schema's members in declaration order: name,
+// * when required, a nested shape, and ": a|b" for an enumeration.
+func fields(s *jsonschema.Schema) string {
+	if s.Properties == nil || s.Properties.Len() == 0 {
+		return "{…}"
+	}
+	var parts []string
+	for p := s.Properties.Oldest(); p != nil; p = p.Next() {
+		part := p.Key
+		if slices.Contains(s.Required, p.Key) {
+			part += "*"
+		}
+		v := p.Value
+		if v.Type == "array" {
+			part += "[]"
+			v = v.Items
+		}
+		if v != nil && v.Type == "object" {
+			part += fields(v)
+		}
+		if v != nil && len(v.Enum) > 0 {
+			vs := make([]string, 0, len(v.Enum))
+			for _, e := range v.Enum {
+				vs = append(vs, fmt.Sprint(e))
+			}
+			part += ": " + strings.Join(vs, "|")
+		}
+		parts = append(parts, part)
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
 }
 
 // retrySameRequestID is how a Partner Center create whose outcome is

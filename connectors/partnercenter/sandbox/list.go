@@ -12,6 +12,25 @@ import (
 	"strings"
 )
 
+// TopMode says how the list endpoint reads $top.
+type TopMode int
+
+const (
+	// TopPageSize reads $top as the page size: every page holds up to $top referrals and
+	// @odata.nextLink continues until the collection ends (the default).
+	TopPageSize TopMode = iota
+	// TopCap reads $top the way the connector definition describes it ("Total number of
+	// entries to retrieve") and OData defines it: a cap on the whole collection. Pages hold
+	// up to Options.PageSize referrals; @odata.nextLink carries the remaining $top and is
+	// absent once $top referrals have been served, even when more match.
+	TopCap
+)
+
+// SetTopMode sets how $top is read by later list requests. Safe for concurrent use.
+func (s *Server) SetTopMode(m TopMode) { s.topModeV.Store(int32(m)) }
+
+func (s *Server) topMode() TopMode { return TopMode(s.topModeV.Load()) }
+
 // listQuery is a validated set of OData query options.
 type listQuery struct {
 	raw       map[string]string // option name (lower case, with $) → value, as sent
@@ -19,7 +38,8 @@ type listQuery struct {
 	order     []orderKey
 	orderSig  string // canonical $orderby, bound into skip tokens
 	sel       selection
-	top       int
+	top       int // page size
+	cap       int // TopCap: the referrals still to serve; -1 without a cap
 	skip      int
 	count     bool
 	skipToken *skipToken
@@ -28,7 +48,7 @@ type listQuery struct {
 var knownOptions = []string{"$filter", "$orderby", "$select", "$top", "$skip", "$count", "$expand", "$skiptoken"}
 
 func (s *Server) parseListQuery(r *http.Request) (*listQuery, *apiError) {
-	q := &listQuery{raw: map[string]string{}, top: s.pageSize}
+	q := &listQuery{raw: map[string]string{}, top: s.pageSize, cap: -1}
 	values, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return nil, badRequest("The query string is malformed: %v", err)
@@ -83,7 +103,11 @@ func (s *Server) parseListQuery(r *http.Request) (*listQuery, *apiError) {
 		if err != nil || n < 0 {
 			return nil, badRequest("Invalid value '%s' for $top query option found. The $top query option requires a non-negative integer value.", v)
 		}
-		q.top = min(n, maxPageSize)
+		if s.topMode() == TopCap {
+			q.cap = n
+		} else {
+			q.top = min(n, maxPageSize)
+		}
 	}
 	if v, ok := q.raw["$skip"]; ok {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
@@ -193,8 +217,12 @@ func (s *Server) listReferrals(req *request) (*reply, *apiError) {
 		rest = rest[i:]
 	}
 	rest = rest[min(q.skip, len(rest)):]
-	page := rest[:min(q.top, len(rest))]
-	more := q.top > 0 && len(rest) > len(page)
+	size := q.top
+	if q.cap >= 0 {
+		size = min(size, q.cap)
+	}
+	page := rest[:min(size, len(rest))]
+	more := size > 0 && len(rest) > len(page) && (q.cap < 0 || q.cap > len(page))
 
 	var out bytes.Buffer
 	ctx := req.base + apiPrefix + "/$metadata#referrals"
@@ -226,20 +254,24 @@ func (s *Server) listReferrals(req *request) (*reply, *apiError) {
 			t.Keys = append(t.Keys, lookup(last.doc, k.segs))
 		}
 		out.WriteString(`,"@odata.nextLink":`)
-		out.Write(marshal(nextLink(req, q, encodeSkipToken(t))))
+		out.Write(marshal(nextLink(req, q, encodeSkipToken(t), len(page))))
 	}
 	out.WriteByte('}')
 	return &reply{status: http.StatusOK, header: map[string]string{"Content-Type": odataJSON, "OData-Version": "4.0"}, body: out.Bytes()}, nil
 }
 
 // nextLink is the absolute URL of the next page: the same query options, no $skip (already
-// applied) and the new $skiptoken.
-func nextLink(req *request, q *listQuery, token string) string {
+// applied) and the new $skiptoken; under TopCap, $top is what remains after the served
+// referrals.
+func nextLink(req *request, q *listQuery, token string, served int) string {
 	var parts []string
 	for _, name := range knownOptions {
 		v, ok := q.raw[name]
 		if !ok || name == "$skip" || name == "$skiptoken" {
 			continue
+		}
+		if name == "$top" && q.cap >= 0 {
+			v = strconv.Itoa(q.cap - served)
 		}
 		parts = append(parts, name+"="+queryEscape(v))
 	}

@@ -61,9 +61,12 @@ type tag struct {
 }
 
 type customerProfile struct {
-	Name    string   `json:"name"`
-	Size    string   `json:"size,omitempty"`
-	IDs     []any    `json:"ids,omitempty"`
+	Name string `json:"name"`
+	Size string `json:"size,omitempty"`
+	// IDs are the customer's external identifiers: the connector definition
+	// declares an array of untyped items, the REST documentation a map such
+	// as {"CRMId": "…"}; both are stored as sent.
+	IDs     any      `json:"ids,omitempty"`
 	Address *address `json:"address,omitempty"`
 	Team    []member `json:"team,omitempty"`
 }

@@ -166,6 +166,11 @@ func validateEditable(r *referral) *apiError {
 	if r.Details == nil {
 		return badRequest("The property 'details' is required.")
 	}
+	switch r.CustomerProfile.IDs.(type) {
+	case nil, []any, map[string]any:
+	default:
+		return badRequest("The property 'customerProfile/ids' must be an array or an object of identifiers.")
+	}
 	if err := checkMembers("customerProfile/team", r.CustomerProfile.Team); err != nil {
 		return err
 	}

@@ -52,7 +52,9 @@
 //     selection, e.g. $metadata#referrals(id,status).
 //   - $top: the page size (Partner Center pages with @odata.nextLink; $top does not cap the
 //     total across pages). Default Options.PageSize, at most 1000 (larger values are clamped).
-//     $top=0 returns an empty page.
+//     $top=0 returns an empty page. SetTopMode(TopCap) reads it instead as the connector
+//     definition describes it, a cap on the whole listing served in pages of PageSize, so that
+//     clients are tested against both readings.
 //   - $skip: skips that many matching referrals before the first page.
 //   - $count=true adds @odata.count (the number of referrals matching $filter, ignoring paging)
 //     to every page; $count=false or absent omits it.
@@ -173,6 +175,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cosell-mcp/cosell-mcp/internal/clock"
@@ -217,6 +220,7 @@ type Server struct {
 	clock        clock.Clock
 	pageSize     int
 	tokenTTL     time.Duration
+	topModeV     atomic.Int32 // TopMode: how the list endpoint reads $top (SetTopMode)
 
 	mu        sync.Mutex
 	requests  int
