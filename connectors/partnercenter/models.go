@@ -150,6 +150,9 @@ type Referral struct {
 	Links           *Links           `json:"links,omitempty"`
 	// Registrations is read-only here; add one with AddDealRegistration.
 	Registrations []Registration `json:"registrations,omitempty"`
+	// Extra holds members the upstream sent that this model does not declare;
+	// they are encoded again with the declared ones.
+	Extra Extra `json:"-"`
 }
 
 // Consent holds the consent flags of a referral. The JSON name
@@ -170,6 +173,9 @@ type CustomerProfile struct {
 	IDs     json.RawMessage `json:"ids,omitempty"`
 	Address *Address        `json:"address,omitempty"`
 	Team    []Member        `json:"team,omitempty"`
+	// Extra holds members the upstream sent that this model does not declare;
+	// they are encoded again with the declared ones.
+	Extra Extra `json:"-"`
 }
 
 // Address is a postal address; Country is an ISO code such as "US".
@@ -207,6 +213,9 @@ type Details struct {
 	CustomerAction           string        `json:"customerAction,omitempty"`
 	CustomerRequestedContact *bool         `json:"customerRequestedContact,omitempty"`
 	Requirements             *Requirements `json:"requirements,omitempty"`
+	// Extra holds members the upstream sent that this model does not declare;
+	// they are encoded again with the declared ones.
+	Extra Extra `json:"-"`
 }
 
 // Requirements are what the customer needs. Solutions and offers have no
@@ -302,6 +311,9 @@ type Registration struct {
 	Contract             *Contract        `json:"contract,omitempty"`
 	SolutionDetails      []SolutionDetail `json:"solutionDetails,omitempty"`
 	StatusHistory        *StatusHistory   `json:"statusHistory,omitempty"`
+	// Extra holds members the upstream sent that this model does not declare;
+	// they are encoded again with the declared ones.
+	Extra Extra `json:"-"`
 }
 
 // Contract is the contract of a deal registration.

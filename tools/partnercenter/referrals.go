@@ -312,6 +312,13 @@ func rowOf(r *pc.Referral) Row {
 // listing, for fields the tool descriptions name where they matter.
 type FullReferral pc.Referral
 
+// MarshalJSON encodes the referral as pc.Referral does, with the members the
+// model does not declare (pc.Referral.Extra).
+func (f FullReferral) MarshalJSON() ([]byte, error) { return json.Marshal(pc.Referral(f)) }
+
+// UnmarshalJSON decodes the referral as pc.Referral does, keeping undeclared members.
+func (f *FullReferral) UnmarshalJSON(b []byte) error { return json.Unmarshal(b, (*pc.Referral)(f)) }
+
 // JSONSchema implements the schema generator's override.
 func (FullReferral) JSONSchema() *jsonschema.Schema {
 	return &jsonschema.Schema{Type: "object", AdditionalProperties: jsonschema.TrueSchema,

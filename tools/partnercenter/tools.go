@@ -54,7 +54,7 @@ func Tools(conn Connection) []tools.Tool {
 		}, s.getReferral),
 		tools.New(tools.Spec{
 			Name: "partnercenter_create_referral", Title: "Create referral", Toolset: Toolset, Operation: "CreateReferral",
-			Description: "Create an outgoing referral. Retrying with the same request_id never creates twice.",
+			Description: "Create an outgoing referral; Partner Center answers it Active/Accepted (no accept step needed). Retrying with the same request_id never creates twice.",
 			Creates: &tools.Creates{Record: "referral", Retry: retrySameRequestID,
 				Check: "find it with partnercenter_list_referrals (customer_name_contains, created_since today)"},
 		}, s.createReferral),
@@ -71,7 +71,7 @@ func Tools(conn Connection) []tools.Tool {
 		}, s.updateReferral),
 		tools.New(tools.Spec{
 			Name: "partnercenter_create_deal_registration", Title: "Create deal registration", Toolset: Toolset, Operation: "CreateDealRegistrationByReferralId",
-			Description: "Register an Azure IP co-sell deal, with contract and solutions, on an accepted (Active) referral.",
+			Description: "Register an Azure IP co-sell deal, with contract and solutions, on an accepted (Active) or won (Closed/Won) referral.",
 			Creates: &tools.Creates{Record: "deal registration", Retry: retrySameRequestID,
 				Check: "read the referral with partnercenter_get_referral and look at its registrations"},
 		}, s.createDealRegistration),

@@ -167,7 +167,7 @@ func TestCreateIsIdempotent(t *testing.T) {
 	h.Call("partnercenter_create_referral", args, &b)
 	assert.Equal(t, a.Referral.ID, b.Referral.ID)
 	assert.Equal(t, "GB", a.Referral.CustomerProfile.Address.Country)
-	assert.Equal(t, "New", a.Referral.Status)
+	assert.Equal(t, "Active", a.Referral.Status, "an outgoing referral is answered Active/Accepted (create-a-referral example)")
 
 	var list pctools.ReferralList
 	h.Call("partnercenter_list_referrals", map[string]any{"customer_name_contains": "Tailspin", "filter": "name eq 'Tailspin Toys — Azure OpenAI'"}, &list)
@@ -243,7 +243,7 @@ func TestWriteValidationCostsNothing(t *testing.T) {
 		"contract":  map[string]any{"value": 1, "currency": "USD", "term": "Perpetual", "start_date": "2027-01-01"},
 		"solutions": []any{map[string]any{"id": "SOL-1"}},
 	})
-	assert.Contains(t, e.Message, "accepted referral")
+	assert.Contains(t, e.Message, "accepted (Active/Accepted) or won (Closed/Won) referral")
 	e = h.CallErr("partnercenter_create_deal_registration", map[string]any{
 		"id": r.ID, "etag": r.ETag,
 		"contract":  map[string]any{"value": 1, "currency": "USD", "term": "Finite", "start_date": "2027-01-01"},

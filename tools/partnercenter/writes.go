@@ -163,7 +163,7 @@ type CreateReferralArgs struct {
 	CustomerRequestedContact *bool              `json:"customer_requested_contact,omitempty"`
 	Requirements             *RequirementsArgs  `json:"requirements,omitempty"`
 	Qualification            string             `json:"qualification,omitempty" jsonschema:"enum=None,enum=Direct,enum=MarketingQualified,enum=SalesQualified"`
-	Status                   string             `json:"status,omitempty" jsonschema:"enum=New,enum=Active,enum=Closed" jsonschema_description:"Default New/Pending."`
+	Status                   string             `json:"status,omitempty" jsonschema:"enum=New,enum=Active,enum=Closed" jsonschema_description:"Sent as New/Pending by default; Partner Center answers an outgoing referral Active/Accepted unless Closed is asked."`
 	Substatus                string             `json:"substatus,omitempty" jsonschema:"enum=Pending,enum=Received,enum=Accepted,enum=Won,enum=Lost,enum=Declined,enum=Expired"`
 	StatusReason             string             `json:"status_reason,omitempty"`
 	SalesStage               string             `json:"sales_stage,omitempty" jsonschema:"enum=Qualify,enum=Develop,enum=Propose,enum=Close"`
@@ -624,8 +624,8 @@ func (s *service) createDealRegistrationAs(ctx context.Context, in CreateDealReg
 		// if there was none, the stale If-Match gets a 412 (a conflict).
 	case err != nil:
 		return ReferralResult{}, err
-	case cur.Status != pc.StatusActive:
-		return ReferralResult{}, tools.InvalidArgument("id", "a deal can only be registered on an accepted referral (Active/Accepted); this one is %s/%s", cur.Status, cur.Substatus)
+	case cur.Status != pc.StatusActive && (cur.Status != pc.StatusClosed || cur.Substatus != pc.SubstatusWon):
+		return ReferralResult{}, tools.InvalidArgument("id", "a deal can only be registered on an accepted (Active/Accepted) or won (Closed/Won) referral; this one is %s/%s", cur.Status, cur.Substatus)
 	}
 	r, err := s.conn(ctx).AddDealRegistration(ctx, in.ID, reg, in.ETag)
 	return s.written(ctx, in.ID, r, err)

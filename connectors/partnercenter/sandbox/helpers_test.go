@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -126,7 +127,7 @@ func (r resp) ok(t *testing.T, status int) map[string]any {
 func (r resp) failed(t *testing.T, status int) string {
 	t.Helper()
 	require.Equal(t, status, r.status, "body: %s", r.raw)
-	require.Equal(t, float64(status), r.body["code"], "body: %s", r.raw)
+	require.Equal(t, strconv.Itoa(status), r.body["code"], "body: %s", r.raw)
 	require.Equal(t, "PartnerFD", r.body["source"])
 	require.Equal(t, []any{}, r.body["data"])
 	desc, _ := r.body["description"].(string)
@@ -229,10 +230,23 @@ func (e *env) create(body any, headers ...string) map[string]any {
 	return e.call(http.MethodPost, referralsPath, body, headers...).ok(e.t, http.StatusCreated)
 }
 
-// createIn creates a referral in a given status/substatus.
+// createIn creates a referral and puts it in a given status/substatus. A create answers
+// Active/Accepted unless it asks for Closed (see createReferral), so other states are set on
+// the stored referral directly, the way a referral Microsoft or another partner sends
+// arrives in them.
 func (e *env) createIn(status, substatus string) map[string]any {
 	e.t.Helper()
 	b := newReferral("Contoso Ltd")
 	b["status"], b["substatus"] = status, substatus
-	return e.create(b)
+	got := e.create(b)
+	if got["status"] == status && got["substatus"] == substatus {
+		return got
+	}
+	e.srv.mu.Lock()
+	ent := e.srv.referrals[strings.ToLower(got["id"].(string))]
+	ref := ent.ref.clone()
+	ref.Status, ref.Substatus, ref.AcceptedDateTime = status, substatus, ""
+	e.srv.store(ref)
+	e.srv.mu.Unlock()
+	return e.referral(got["id"].(string))
 }

@@ -265,19 +265,31 @@ func (s *Server) createReferral(req *request) (*reply, *apiError) {
 	if err := validateEditable(&in); err != nil {
 		return nil, err
 	}
-	if in.Status == "" && in.Substatus == "" {
-		in.Status, in.Substatus = "New", "Pending"
+	// None is the enumerations' "not set" member (referral-resources): read it as absent.
+	if strings.EqualFold(in.Status, "None") {
+		in.Status = ""
+	}
+	if strings.EqualFold(in.Substatus, "None") {
+		in.Substatus = ""
 	}
 	if in.Status != "" && in.Substatus == "" {
 		if st, ok := canonical(in.Status, statuses); ok && st != "Closed" {
 			in.Substatus = substatusOf[st][0]
 		}
 	}
-	if in.Status == "" {
+	if in.Status == "" && in.Substatus != "" {
 		return nil, badRequest("The property 'status' is required when 'substatus' is given.")
 	}
-	if err := normStatus(&in); err != nil {
-		return nil, err
+	if in.Status != "" {
+		if err := normStatus(&in); err != nil {
+			return nil, err
+		}
+	}
+	// The partner's own (outgoing) referral is accepted on creation: the create-a-referral
+	// example sends New/Pending and is answered Active/Accepted. Only an explicit Closed
+	// status (recording a deal already won or lost) is kept.
+	if in.Status != "Closed" {
+		in.Status, in.Substatus = "Active", "Accepted"
 	}
 	if in.EngagementID != "" {
 		if !guidRE.MatchString(in.EngagementID) {
@@ -436,8 +448,8 @@ func (s *Server) patchReferral(req *request) (*reply, *apiError) {
 		return nil, err
 	}
 	if touchesRegistration {
-		if next.Status != "Active" {
-			return nil, badRequest("Deal registrations can only be added to or updated on an Active (accepted) referral; this referral is %s/%s.", next.Status, next.Substatus)
+		if !registrable(next) {
+			return nil, badRequest("Deal registrations can only be added to or updated on an accepted (Active/Accepted) or won (Closed/Won) referral; this referral is %s/%s.", next.Status, next.Substatus)
 		}
 		for i := range next.Registrations {
 			if err := validateRegistration(&next.Registrations[i], fmt.Sprintf("registrations/%d", i)); err != nil {
@@ -452,6 +464,13 @@ func (s *Server) patchReferral(req *request) (*reply, *apiError) {
 		return rep, nil
 	}
 	return &reply{status: http.StatusNoContent, header: map[string]string{"ETag": next.ETag}}, nil
+}
+
+// registrable reports whether a referral may carry a deal registration: an accepted one, or
+// one closed as won (Partner Center's co-sell docs register the deals a partner wins; see
+// "Documented behaviour" in the package doc).
+func registrable(r *referral) bool {
+	return r.Status == "Active" || (r.Status == "Closed" && r.Substatus == "Won")
 }
 
 func prefersRepresentation(r *http.Request) bool {

@@ -89,15 +89,15 @@ func TestCreateReferral(t *testing.T) {
 	require.Regexp(t, guidRE, got["engagementId"])
 	require.Equal(t, "Outgoing", got["direction"])
 	require.Equal(t, "Trey Research", got["organizationName"])
-	require.Equal(t, "New", got["status"])
-	require.Equal(t, "Pending", got["substatus"])
+	require.Equal(t, "Active", got["status"], "an outgoing referral is accepted on creation (create-a-referral example)")
+	require.Equal(t, "Accepted", got["substatus"])
 	require.Equal(t, "SalesQualified", got["qualification"], "enumerations are stored canonically")
 	require.Equal(t, "USD", str(got, "details/currency"))
 	require.Equal(t, "2026-12-31T00:00:00.0000000Z", str(got, "details/closingDateTime"))
 	require.Equal(t, "2026-09-15T12:00:00.0000000Z", got["createdDateTime"])
 	require.Equal(t, got["createdDateTime"], got["updatedDateTime"])
 	require.NotContains(t, got, "registrations")
-	require.NotContains(t, got, "acceptedDateTime")
+	require.Equal(t, got["createdDateTime"], got["acceptedDateTime"])
 	require.NotEmpty(t, got["eTag"])
 	require.Equal(t, got["eTag"], r.header.Get("ETag"))
 	require.Equal(t, e.ts.URL+"/v1.0/engagements/referrals/"+id, r.header.Get("Location"))
@@ -513,11 +513,19 @@ func TestDealRegistration(t *testing.T) {
 		return e.call(http.MethodPatch, referralsPath+"/"+id+"/", []any{op("add", "/registrations/-", v)}, headers...)
 	}
 
-	t.Run("only on Active referrals", func(t *testing.T) {
-		for _, c := range [][2]string{{"New", "Pending"}, {"New", "Received"}, {"Closed", "Won"}, {"Closed", "Lost"}} {
+	t.Run("only on accepted or won referrals", func(t *testing.T) {
+		for _, c := range [][2]string{{"New", "Pending"}, {"New", "Received"}, {"Closed", "Lost"}, {"Closed", "Declined"}, {"Closed", "Expired"}} {
 			ref := e.createIn(c[0], c[1])
-			require.Contains(t, add(ref["id"].(string), registrationValue()).failed(t, http.StatusBadRequest), "Active")
+			require.Contains(t, add(ref["id"].(string), registrationValue()).failed(t, http.StatusBadRequest), "Active/Accepted")
 		}
+		// A won deal is registered after it closes (see "Documented behaviour" in the package doc).
+		won := e.createIn("Closed", "Won")
+		add(won["id"].(string), registrationValue()).ok(t, http.StatusNoContent)
+		require.Len(t, e.referral(won["id"].(string))["registrations"], 1)
+		// Closing as won and registering in one patch is fine too.
+		active := e.createIn("Active", "Accepted")
+		e.patch(active["id"].(string), []any{op("replace", "/status", "Closed"), op("replace", "/substatus", "Won"), op("add", "/registrations/-", registrationValue())}).ok(t, http.StatusNoContent)
+		require.Len(t, e.referral(active["id"].(string))["registrations"], 1)
 		// Accepting and registering in one patch is fine.
 		ref := e.createIn("New", "Pending")
 		e.patch(ref["id"].(string), []any{op("replace", "/status", "Active"), op("replace", "/substatus", "Accepted"), op("add", "/registrations/-", registrationValue())}).ok(t, http.StatusNoContent)

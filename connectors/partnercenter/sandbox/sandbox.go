@@ -100,9 +100,10 @@
 // assistanceRequestCode), currencies (three letters), amounts (not negative), date-times and
 // e-mail addresses. The sandbox assigns id, engagementId (unless a GUID is given),
 // createdDateTime, updatedDateTime, eTag, organizationId/organizationName/mpnId of the sandbox
-// partner and direction Outgoing. status/substatus default to New/Pending; a status without a
-// substatus gets the first substatus of that status (New → Pending, Active → Accepted; Closed
-// needs an explicit one); an incompatible pair is 400. Read-only properties in the body are
+// partner and direction Outgoing. The new referral is Active/Accepted, whatever New status the
+// body asks for (New/Pending, New/Received, None or none at all); only an explicit Closed
+// status with one of its substatuses is kept. status/substatus None are read as absent; an
+// incompatible pair is 400. Read-only properties in the body are
 // ignored. The reply is 201 Created (the connector swagger declares 200; Partner Center's
 // Referrals API documents 201 Created) with a Location and an ETag header.
 //
@@ -122,7 +123,7 @@
 // eTag.
 //
 // Deal registrations (/registrations/-) can only be added to, and updated on, a referral that
-// is Active after the patch; a referral holds at most one registration (a second add is 409).
+// is Active/Accepted or Closed/Won after the patch; a referral holds at most one registration (a second add is 409).
 // The registration value needs type AzureIPCoSell, at least one solutionDetails entry
 // (value ≥ 0, three-letter currency, primaryDeploymentOn Customer|Partner, pricingModel
 // PayAsYouGo|Other, valid marketplaceTransactionDateTime) and a contract (value ≥ 0,
@@ -154,10 +155,47 @@
 //
 // # Errors and headers
 //
-// Errors use the Partner Center shape {"code": <HTTP status>, "description": "…", "data": [],
-// "source": "PartnerFD"}. Every reply echoes MS-RequestId and MS-CorrelationId when sent and
+// Errors use the Partner Center shape {"code": "<HTTP status>", "description": "…", "data": [],
+// "source": "PartnerFD"}, code being a string. Every reply echoes MS-RequestId and MS-CorrelationId when sent and
 // sets MS-CV, MS-ServerId and Request-ID. Bodies larger than 1 MiB are 413; a write with a
 // non-JSON Content-Type is 415.
+//
+// # Documented behaviour
+//
+// Where the documentation is explicit the sandbox follows it; testdata/examples replays every
+// request/response example of the docs and of the connector definition against it
+// (TestDocumentedExamples). Each earlier divergence, and what was done about it:
+//
+//   - Create answers Active/Accepted (changed). Source: learn.microsoft.com
+//     partner-center/developer/create-a-referral, whose request example sends New/Pending and
+//     whose response example is Active/Accepted (/work/shared/specs/UPSTREAM.md §2, "Enums /
+//     state machine"). A flow rehearsed here therefore needs no accept step after creating; an
+//     accept patch (Active/Accepted again) is still allowed, as Active → Active is.
+//   - Deal registration on Closed/Won (changed). Source: the co-sell deal registration docs
+//     register the deals a partner wins, and the connector's CreateDealRegistrationByReferralId
+//     (testdata/partnercenterreferrals.swagger.json) states no status restriction. Active and
+//     Closed/Won referrals take registrations; New, Closed/Lost, Declined and Expired do not
+//     (the last three are no deal to register: a deliberate choice, not documented).
+//   - tags stay objects {"tag": "…"} (documented choice). Source: the definition's Referral
+//     tags items declare "type": "string" together with "properties": {"tag": {"type":
+//     "string"}}, which only an object can carry; the definition contradicts itself and the
+//     docs show no tags example. The sandbox serves the object form (as the properties say,
+//     and as UPSTREAM.md §2 records "tags[]{tag}"); the client (partnercenter.Tag) decodes
+//     both a bare string and the object, so a live string form is not lost either way. tags
+//     are read-only: a create or PUT ignores them.
+//   - Error code is a string (changed). Source: the issue's reading of the docs; UPSTREAM.md
+//     §2 "Errors" records the general Partner Center REST body with a numeric code and marks
+//     the referrals shape UNVERIFIED. The sandbox sends the HTTP status as a string ("404");
+//     the client's error parsing accepts a number or a string (partnercenter.codeString).
+//   - None (changed). Source: referral-resources lists None in ReferralQualification,
+//     ReferralStatus and ReferralSubstatus. qualification None is stored; status and
+//     substatus None on create are read as absent (the referral is created Active/Accepted).
+//     A PATCH or PUT to status None is still 400: the documented transitions (New → New,
+//     Active, Closed; Active → Active, Closed; Closed terminal) never lead to None.
+//   - The patch-a-referral example ([replace /status Closed, replace /substatus Won]) is
+//     accepted (204, or 200 with Prefer: return=representation) on a New or Active referral;
+//     TestDocumentedExamples replays it.
+//   - Create answers 201 Created where the definition declares 200 (kept; see spec_test.go).
 package sandbox
 
 import (
@@ -357,7 +395,7 @@ type reply struct {
 }
 
 type errorBody struct {
-	Code        int    `json:"code"`
+	Code        string `json:"code"` // the HTTP status in decimal, as a string (see the package doc)
 	Description string `json:"description"`
 	Data        []any  `json:"data"`
 	Source      string `json:"source"`
@@ -533,7 +571,7 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	for k, v := range e.header {
 		w.Header().Set(k, v)
 	}
-	buf := marshal(errorBody{Code: e.status, Description: e.msg, Data: []any{}, Source: "PartnerFD"})
+	buf := marshal(errorBody{Code: strconv.Itoa(e.status), Description: e.msg, Data: []any{}, Source: "PartnerFD"})
 	w.Header().Set("Content-Type", jsonContentType)
 	w.Header().Set("Content-Length", strconv.Itoa(len(buf)))
 	w.WriteHeader(e.status)
