@@ -109,14 +109,30 @@ func withExtra(buf []byte, extra Extra, t reflect.Type) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
+// decodeWithExtra decodes b into *p, a struct type without JSON methods,
+// and returns the members of b that P does not declare.
+func decodeWithExtra[P any](b []byte, p *P) (Extra, error) {
+	if err := json.Unmarshal(b, p); err != nil {
+		return nil, err
+	}
+	return unknownMembers(b, reflect.TypeFor[P]())
+}
+
+// encodeWithExtra encodes p, a struct type without JSON methods, with the
+// members of extra it does not declare.
+func encodeWithExtra[P any](p P, extra Extra) ([]byte, error) {
+	buf, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	return withExtra(buf, extra, reflect.TypeFor[P]())
+}
+
 // UnmarshalJSON decodes a referral and keeps undeclared members in Extra.
 func (r *Referral) UnmarshalJSON(b []byte) error {
 	type plain Referral
 	var p plain
-	if err := json.Unmarshal(b, &p); err != nil {
-		return err
-	}
-	extra, err := unknownMembers(b, reflect.TypeFor[plain]())
+	extra, err := decodeWithExtra(b, &p)
 	if err != nil {
 		return err
 	}
@@ -128,21 +144,14 @@ func (r *Referral) UnmarshalJSON(b []byte) error {
 // MarshalJSON encodes a referral with the members of Extra.
 func (r Referral) MarshalJSON() ([]byte, error) {
 	type plain Referral
-	buf, err := json.Marshal(plain(r))
-	if err != nil {
-		return nil, err
-	}
-	return withExtra(buf, r.Extra, reflect.TypeFor[plain]())
+	return encodeWithExtra(plain(r), r.Extra)
 }
 
 // UnmarshalJSON decodes a customer profile and keeps undeclared members in Extra.
 func (c *CustomerProfile) UnmarshalJSON(b []byte) error {
 	type plain CustomerProfile
 	var p plain
-	if err := json.Unmarshal(b, &p); err != nil {
-		return err
-	}
-	extra, err := unknownMembers(b, reflect.TypeFor[plain]())
+	extra, err := decodeWithExtra(b, &p)
 	if err != nil {
 		return err
 	}
@@ -154,21 +163,14 @@ func (c *CustomerProfile) UnmarshalJSON(b []byte) error {
 // MarshalJSON encodes a customer profile with the members of Extra.
 func (c CustomerProfile) MarshalJSON() ([]byte, error) {
 	type plain CustomerProfile
-	buf, err := json.Marshal(plain(c))
-	if err != nil {
-		return nil, err
-	}
-	return withExtra(buf, c.Extra, reflect.TypeFor[plain]())
+	return encodeWithExtra(plain(c), c.Extra)
 }
 
 // UnmarshalJSON decodes referral details and keeps undeclared members in Extra.
 func (d *Details) UnmarshalJSON(b []byte) error {
 	type plain Details
 	var p plain
-	if err := json.Unmarshal(b, &p); err != nil {
-		return err
-	}
-	extra, err := unknownMembers(b, reflect.TypeFor[plain]())
+	extra, err := decodeWithExtra(b, &p)
 	if err != nil {
 		return err
 	}
@@ -180,21 +182,14 @@ func (d *Details) UnmarshalJSON(b []byte) error {
 // MarshalJSON encodes referral details with the members of Extra.
 func (d Details) MarshalJSON() ([]byte, error) {
 	type plain Details
-	buf, err := json.Marshal(plain(d))
-	if err != nil {
-		return nil, err
-	}
-	return withExtra(buf, d.Extra, reflect.TypeFor[plain]())
+	return encodeWithExtra(plain(d), d.Extra)
 }
 
 // UnmarshalJSON decodes a deal registration and keeps undeclared members in Extra.
 func (g *Registration) UnmarshalJSON(b []byte) error {
 	type plain Registration
 	var p plain
-	if err := json.Unmarshal(b, &p); err != nil {
-		return err
-	}
-	extra, err := unknownMembers(b, reflect.TypeFor[plain]())
+	extra, err := decodeWithExtra(b, &p)
 	if err != nil {
 		return err
 	}
@@ -206,9 +201,5 @@ func (g *Registration) UnmarshalJSON(b []byte) error {
 // MarshalJSON encodes a deal registration with the members of Extra.
 func (g Registration) MarshalJSON() ([]byte, error) {
 	type plain Registration
-	buf, err := json.Marshal(plain(g))
-	if err != nil {
-		return nil, err
-	}
-	return withExtra(buf, g.Extra, reflect.TypeFor[plain]())
+	return encodeWithExtra(plain(g), g.Extra)
 }
