@@ -71,7 +71,7 @@ func TestHelperProcess(t *testing.T) {
 	}
 	go func() {
 		for {
-			_, next := appender.state()
+			next := appender.next()
 			evs, err := s.ReadAndAdvance(ctx, crashReader, crashURI, 7)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, err)

@@ -25,12 +25,11 @@ func testCtx(t testing.TB) context.Context {
 	return ctx
 }
 
-// progress lets goroutines that have caught up with a writer wait for its
-// next commit instead of polling with sleeps.
+// progress lets a reader that has caught up with a writer wait for its next
+// commit instead of polling with sleeps (the crash test's helper process).
 type progress struct {
 	mu      sync.Mutex
-	done    bool
-	changed chan struct{} // closed and replaced at every commit and at finish
+	changed chan struct{} // closed and replaced at every commit
 }
 
 func newProgress() *progress { return &progress{changed: make(chan struct{})} }
@@ -43,32 +42,13 @@ func (p *progress) committed() {
 	p.changed = make(chan struct{})
 }
 
-// finish tells the waiters that the writer will commit nothing more.
-func (p *progress) finish() {
+// next returns a channel that is closed at the writer's next commit. Take
+// it before reading: a commit that lands during the read still wakes the
+// reader.
+func (p *progress) next() <-chan struct{} {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.done = true
-	close(p.changed)
-	p.changed = make(chan struct{})
-}
-
-// state reports whether the writer has finished and returns a channel that
-// is closed at its next commit (or finish). Take it before reading: a commit
-// that lands during the read then still wakes the reader.
-func (p *progress) state() (done bool, next <-chan struct{}) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.done, p.changed
-}
-
-// wait blocks until next is closed, or ctx is done (it then returns false).
-func wait(ctx context.Context, next <-chan struct{}) bool {
-	select {
-	case <-next:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return p.changed
 }
 
 func tempDBPath(t testing.TB) string {

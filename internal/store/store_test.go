@@ -7,12 +7,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 )
 
 func userVersion(t *testing.T, s *Store) int {
@@ -171,86 +168,4 @@ func TestDefaultPath(t *testing.T) {
 	// The default path is usable as is.
 	s := openAt(t, p, Options{})
 	addTrigger(t, s, "trigger://x")
-}
-
-func TestTriggersCRUD(t *testing.T) {
-	clk := clock.NewFake(t0)
-	s := openTest(t, Options{Clock: clk})
-	ctx := testCtx(t)
-
-	_, ok, err := s.Trigger(ctx, "trigger://missing")
-	require.NoError(t, err)
-	assert.False(t, ok)
-
-	require.Error(t, s.UpsertTrigger(ctx, Trigger{Kind: "k"}), "empty URI")
-	require.Error(t, s.UpsertTrigger(ctx, Trigger{URI: "trigger://a"}), "empty kind")
-	require.Error(t, s.UpsertTrigger(ctx, Trigger{URI: "trigger://a", Kind: "k", Params: json.RawMessage(`{`)}), "bad params")
-
-	require.NoError(t, s.UpsertTrigger(ctx, Trigger{
-		URI: "trigger://a", Kind: "pipedrive.new_deal", Params: json.RawMessage(`{"pipeline":1}`),
-		State: json.RawMessage(`{"hwm":"2026-01-01"}`), Active: true,
-	}))
-	clk.Set(t0.Add(time.Minute))
-	require.NoError(t, s.UpsertTrigger(ctx, Trigger{URI: "trigger://b", Kind: "workspan.event", Active: true}))
-
-	a, ok, err := s.Trigger(ctx, "trigger://a")
-	require.NoError(t, err)
-	require.True(t, ok)
-	assert.Equal(t, "pipedrive.new_deal", a.Kind)
-	assert.JSONEq(t, `{"pipeline":1}`, string(a.Params))
-	assert.JSONEq(t, `{"hwm":"2026-01-01"}`, string(a.State))
-	assert.True(t, a.Active)
-	assert.True(t, a.CreatedAt.Equal(t0))
-	assert.True(t, a.UpdatedAt.Equal(t0))
-
-	b, _, err := s.Trigger(ctx, "trigger://b")
-	require.NoError(t, err)
-	assert.Nil(t, b.Params)
-	assert.Nil(t, b.State)
-
-	// Re-registering without state keeps the stored state and CreatedAt.
-	clk.Set(t0.Add(time.Hour))
-	require.NoError(t, s.UpsertTrigger(ctx, Trigger{
-		URI: "trigger://a", Kind: "pipedrive.new_deal", Params: json.RawMessage(`{"pipeline":2}`), Active: true,
-	}))
-	a, _, err = s.Trigger(ctx, "trigger://a")
-	require.NoError(t, err)
-	assert.JSONEq(t, `{"pipeline":2}`, string(a.Params))
-	assert.JSONEq(t, `{"hwm":"2026-01-01"}`, string(a.State))
-	assert.True(t, a.CreatedAt.Equal(t0))
-	assert.True(t, a.UpdatedAt.Equal(t0.Add(time.Hour)))
-
-	require.NoError(t, s.SetTriggerState(ctx, "trigger://a", json.RawMessage(`{"hwm":"2026-02-01"}`)))
-	a, _, err = s.Trigger(ctx, "trigger://a")
-	require.NoError(t, err)
-	assert.JSONEq(t, `{"hwm":"2026-02-01"}`, string(a.State))
-	require.ErrorIs(t, s.SetTriggerState(ctx, "trigger://missing", json.RawMessage(`{}`)), ErrNotFound)
-	require.Error(t, s.SetTriggerState(ctx, "trigger://a", json.RawMessage(`nope`)))
-
-	require.NoError(t, s.DeactivateTrigger(ctx, "trigger://b"))
-	require.ErrorIs(t, s.DeactivateTrigger(ctx, "trigger://missing"), ErrNotFound)
-
-	all, err := s.Triggers(ctx, false)
-	require.NoError(t, err)
-	require.Len(t, all, 2)
-	assert.Equal(t, "trigger://a", all[0].URI)
-	assert.Equal(t, "trigger://b", all[1].URI)
-	assert.False(t, all[1].Active)
-
-	active, err := s.Triggers(ctx, true)
-	require.NoError(t, err)
-	require.Len(t, active, 1)
-	assert.Equal(t, "trigger://a", active[0].URI)
-
-	// Reactivating via upsert.
-	require.NoError(t, s.UpsertTrigger(ctx, Trigger{URI: "trigger://b", Kind: "workspan.event", Active: true}))
-	active, err = s.Triggers(ctx, true)
-	require.NoError(t, err)
-	assert.Len(t, active, 2)
-
-	// Clearing state.
-	require.NoError(t, s.SetTriggerState(ctx, "trigger://a", nil))
-	a, _, err = s.Trigger(ctx, "trigger://a")
-	require.NoError(t, err)
-	assert.Nil(t, a.State)
 }
