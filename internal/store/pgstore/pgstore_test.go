@@ -261,13 +261,13 @@ func TestMultiReplicaAppendAndRead(t *testing.T) {
 		batch  = 5
 	)
 	stores := make([]*Store, n)
-	wake := make([]*progress, n)
+	wake := make([]*storetest.Progress, n)
 	var listeners sync.WaitGroup
 	lctx, stopListening := context.WithCancel(ctx)
 	defer func() { stopListening(); listeners.Wait() }()
 	for i := range stores {
 		stores[i] = openDSN(t, dsn, store.Options{RelaxedSync: true})
-		wake[i] = newProgress()
+		wake[i] = storetest.NewProgress()
 		ready, once := make(chan struct{}), new(sync.Once)
 		stores[i].listenHooks = &listenHooks{listening: func(uint32) { once.Do(func() { close(ready) }) }}
 		listeners.Add(1)
@@ -275,7 +275,7 @@ func TestMultiReplicaAppendAndRead(t *testing.T) {
 			defer listeners.Done()
 			err := stores[i].Listen(lctx, func(got string) {
 				if assert.Equal(t, uri, got) {
-					wake[i].committed()
+					wake[i].Committed()
 				}
 			})
 			assert.ErrorIs(t, err, context.Canceled)
@@ -316,7 +316,7 @@ func TestMultiReplicaAppendAndRead(t *testing.T) {
 	go func() {
 		writers.Wait()
 		for _, w := range wake {
-			w.finish()
+			w.Finish()
 		}
 	}()
 
@@ -327,7 +327,7 @@ func TestMultiReplicaAppendAndRead(t *testing.T) {
 		go func() {
 			defer rest.Done()
 			for {
-				done, next := wake[i].state()
+				done, next := wake[i].State()
 				evs, err := s.ReadAndAdvance(ctx, "everyone", uri, 3+i)
 				if !assert.NoError(t, err) {
 					return
@@ -339,7 +339,7 @@ func TestMultiReplicaAppendAndRead(t *testing.T) {
 				if done {
 					return
 				}
-				if !assert.True(t, wait(ctx, next), "waiting for a notice: %v", ctx.Err()) {
+				if !assert.True(t, storetest.Wait(ctx, next), "waiting for a notice: %v", ctx.Err()) {
 					return
 				}
 			}
@@ -348,7 +348,7 @@ func TestMultiReplicaAppendAndRead(t *testing.T) {
 			defer rest.Done()
 			var after int64
 			for {
-				done, next := wake[i].state()
+				done, next := wake[i].State()
 				evs, err := s.EventsAfter(ctx, uri, after, 7+i)
 				if !assert.NoError(t, err) {
 					return
@@ -361,7 +361,7 @@ func TestMultiReplicaAppendAndRead(t *testing.T) {
 				if done {
 					return
 				}
-				if !assert.True(t, wait(ctx, next), "waiting for a notice: %v", ctx.Err()) {
+				if !assert.True(t, storetest.Wait(ctx, next), "waiting for a notice: %v", ctx.Err()) {
 					return
 				}
 			}
@@ -389,47 +389,5 @@ func TestMultiReplicaAppendAndRead(t *testing.T) {
 		latest, err := stores[i].LatestSeq(ctx, uri)
 		require.NoError(t, err)
 		assert.Equal(t, int64(wantKeys), latest)
-	}
-}
-
-// progress lets goroutines that have caught up wait for the next notice
-// instead of polling with sleeps.
-type progress struct {
-	mu      sync.Mutex
-	done    bool
-	changed chan struct{} // closed and replaced at every notice and at finish
-}
-
-func newProgress() *progress { return &progress{changed: make(chan struct{})} }
-
-func (p *progress) committed() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	close(p.changed)
-	p.changed = make(chan struct{})
-}
-
-func (p *progress) finish() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.done = true
-	close(p.changed)
-	p.changed = make(chan struct{})
-}
-
-// state reports whether the writers have finished and returns a channel
-// closed at the next notice (or finish). Take it before reading.
-func (p *progress) state() (done bool, next <-chan struct{}) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.done, p.changed
-}
-
-func wait(ctx context.Context, next <-chan struct{}) bool {
-	select {
-	case <-next:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }

@@ -33,7 +33,7 @@ func (c *suite) readAndAdvanceExactlyOnce(t *testing.T) {
 	const total = 600
 	var (
 		appended []int64
-		writer   = newProgress()
+		writer   = NewProgress()
 		wg       sync.WaitGroup
 	)
 	// Half the events exist before the readers start, half arrive meanwhile.
@@ -44,7 +44,7 @@ func (c *suite) readAndAdvanceExactlyOnce(t *testing.T) {
 	consume := func(st StoreAPI, name string, limit int, got *[]int64) {
 		defer wg.Done()
 		for {
-			done, next := writer.state()
+			done, next := writer.State()
 			evs, err := st.ReadAndAdvance(ctx, name, uri, limit)
 			if !assert.NoError(t, err) {
 				return
@@ -55,7 +55,7 @@ func (c *suite) readAndAdvanceExactlyOnce(t *testing.T) {
 					return
 				}
 				// Caught up: wait for the writer's next commit.
-				if !assert.True(t, wait(ctx, next), "waiting for the writer: %v", ctx.Err()) {
+				if !assert.True(t, Wait(ctx, next), "waiting for the writer: %v", ctx.Err()) {
 					return
 				}
 			}
@@ -73,7 +73,7 @@ func (c *suite) readAndAdvanceExactlyOnce(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		defer writer.finish()
+		defer writer.Finish()
 		for i := total / 2; i < total; i += 10 {
 			// Each batch repeats the previous batch's keys: duplicates
 			// must not reach any consumer.
@@ -83,7 +83,7 @@ func (c *suite) readAndAdvanceExactlyOnce(t *testing.T) {
 				return
 			}
 			appended = append(appended, seqsOf(evs)...)
-			writer.committed()
+			writer.Committed()
 		}
 	}()
 	wg.Wait()
@@ -129,13 +129,13 @@ func (c *suite) concurrentReadersWhileWriting(t *testing.T) {
 	const total = 3 * 25 * 26 / 2 // three rounds of batch sizes 1..25
 	var (
 		appended []store.Event
-		writer   = newProgress()
+		writer   = NewProgress()
 		wg       sync.WaitGroup
 	)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		defer writer.finish()
+		defer writer.Finish()
 		n := 0
 		for batch := 1; n < total; batch = batch%25 + 1 {
 			size := min(batch, total-n)
@@ -149,7 +149,7 @@ func (c *suite) concurrentReadersWhileWriting(t *testing.T) {
 			if _, err := s.Append(ctx, "trigger://other", newEvents("o", n, 1)); !assert.NoError(t, err) {
 				return
 			}
-			writer.committed()
+			writer.Committed()
 		}
 	}()
 
@@ -162,7 +162,7 @@ func (c *suite) concurrentReadersWhileWriting(t *testing.T) {
 			st := stores[r%len(stores)]
 			var after int64
 			for {
-				finished, next := writer.state()
+				finished, next := writer.State()
 				latest, err := st.LatestSeq(ctx, uri)
 				if !assert.NoError(t, err) {
 					return
@@ -189,7 +189,7 @@ func (c *suite) concurrentReadersWhileWriting(t *testing.T) {
 					if finished {
 						return
 					}
-					if !assert.True(t, wait(ctx, next), "waiting for the writer: %v", ctx.Err()) {
+					if !assert.True(t, Wait(ctx, next), "waiting for the writer: %v", ctx.Err()) {
 						return
 					}
 				}
@@ -229,7 +229,7 @@ func (c *suite) concurrentAppendersWhileReading(t *testing.T) {
 		mu       sync.Mutex
 		acked    = map[int64]string{}
 		keys     = map[string]int64{}
-		progress = newProgress()
+		progress = NewProgress()
 		wwg, rwg sync.WaitGroup
 	)
 	for w := range writers {
@@ -253,7 +253,7 @@ func (c *suite) concurrentAppendersWhileReading(t *testing.T) {
 					acked[e.Seq], keys[e.Key] = e.Key, e.Seq
 				}
 				mu.Unlock()
-				progress.committed()
+				progress.Committed()
 			}
 		}()
 	}
@@ -267,7 +267,7 @@ func (c *suite) concurrentAppendersWhileReading(t *testing.T) {
 			st := stores[(r+1)%len(stores)]
 			var after int64
 			for {
-				finished, next := progress.state()
+				finished, next := progress.State()
 				page, err := st.EventsAfter(ctx, uri, after, 5+r*4)
 				if !assert.NoError(t, err) {
 					return
@@ -280,14 +280,14 @@ func (c *suite) concurrentAppendersWhileReading(t *testing.T) {
 				if finished {
 					return
 				}
-				if !assert.True(t, wait(ctx, next), "waiting for the writers: %v", ctx.Err()) {
+				if !assert.True(t, Wait(ctx, next), "waiting for the writers: %v", ctx.Err()) {
 					return
 				}
 			}
 		}()
 	}
 	wwg.Wait()
-	progress.finish()
+	progress.Finish()
 	rwg.Wait()
 
 	stored := allEvents(t, s, uri)

@@ -163,26 +163,27 @@ func allEvents(t testing.TB, s StoreAPI, uri string) []store.Event {
 	return evs
 }
 
-// progress lets goroutines that have caught up with the writers wait for
-// their next commit instead of polling with sleeps.
-type progress struct {
+// Progress lets goroutines that have caught up with writers wait for their
+// next commit (or notice) instead of polling with sleeps.
+type Progress struct {
 	mu      sync.Mutex
 	done    bool
-	changed chan struct{} // closed and replaced at every commit and at finish
+	changed chan struct{} // closed and replaced at every commit and at Finish
 }
 
-func newProgress() *progress { return &progress{changed: make(chan struct{})} }
+// NewProgress returns a Progress with nothing committed yet.
+func NewProgress() *Progress { return &Progress{changed: make(chan struct{})} }
 
-// committed tells the waiters that a writer has acknowledged more.
-func (p *progress) committed() {
+// Committed tells the waiters that a writer has acknowledged more.
+func (p *Progress) Committed() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	close(p.changed)
 	p.changed = make(chan struct{})
 }
 
-// finish tells the waiters that the writers will commit nothing more.
-func (p *progress) finish() {
+// Finish tells the waiters that the writers will commit nothing more.
+func (p *Progress) Finish() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.done = true
@@ -190,17 +191,17 @@ func (p *progress) finish() {
 	p.changed = make(chan struct{})
 }
 
-// state reports whether the writers have finished and returns a channel that
-// is closed at their next commit (or finish). Take it before reading: a
+// State reports whether the writers have finished and returns a channel that
+// is closed at their next commit (or Finish). Take it before reading: a
 // commit that lands during the read then still wakes the reader.
-func (p *progress) state() (done bool, next <-chan struct{}) {
+func (p *Progress) State() (done bool, next <-chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.done, p.changed
 }
 
-// wait blocks until next is closed, or ctx is done (it then returns false).
-func wait(ctx context.Context, next <-chan struct{}) bool {
+// Wait blocks until next is closed, or ctx is done (it then returns false).
+func Wait(ctx context.Context, next <-chan struct{}) bool {
 	select {
 	case <-next:
 		return true
