@@ -1,13 +1,10 @@
 package partnercenter_test
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,72 +21,19 @@ import (
 	"github.com/cosell-mcp/cosell-mcp/tools/toolstest"
 )
 
-// fault is how the upstream answers a create after the sandbox carried it
-// out.
-type fault string
+// The faults and the marker are toolstest's.
+type fault = toolstest.Fault
 
 const (
-	noFault    fault = ""
-	garbage    fault = "2xx with garbage"
-	emptyBody  fault = "2xx with an empty body"
-	badGateway fault = "502 after creating"
-	hang       fault = "no answer until the client gives up"
+	noFault    = toolstest.NoFault
+	garbage    = toolstest.Garbage
+	emptyBody  = toolstest.EmptyBody
+	badGateway = toolstest.BadGateway
+	hang       = toolstest.Hang
+	marker     = toolstest.Marker
 )
 
-// marker in a create's body picks the create the upstream fails.
-const marker = "FAULTY"
-
 var guidRE = `^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`
-
-// faultyUpstream serves the sandbox, except for the first request with
-// method, a path below prefix and marker in its body: the sandbox carries
-// it out, then the reply is replaced by the fault. Later ones (a retry)
-// are served as they are.
-type faultyUpstream struct {
-	t       testing.TB
-	sandbox http.Handler
-	method  string
-	prefix  string
-	fault   fault
-	release chan struct{}
-
-	mu  sync.Mutex
-	hit bool
-}
-
-func (f *faultyUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	f.mu.Lock()
-	faulty := f.fault != noFault && !f.hit && r.Method == f.method && strings.HasPrefix(r.URL.Path, f.prefix) && bytes.Contains(body, []byte(marker))
-	f.hit = f.hit || faulty
-	f.mu.Unlock()
-	if !faulty {
-		f.sandbox.ServeHTTP(w, r)
-		return
-	}
-	rec := httptest.NewRecorder()
-	f.sandbox.ServeHTTP(rec, r)
-	if rec.Code/100 != 2 {
-		f.t.Errorf("the sandbox refused the create: %d %s", rec.Code, rec.Body)
-	}
-	switch f.fault {
-	case garbage:
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusCreated)
-		_, _ = io.WriteString(w, `{"id":"`)
-	case emptyBody:
-		w.WriteHeader(http.StatusCreated)
-	case badGateway:
-		w.WriteHeader(http.StatusBadGateway)
-		_, _ = io.WriteString(w, "<html>502 Bad Gateway</html>")
-	case hang:
-		select {
-		case <-f.release:
-		case <-r.Context().Done():
-		}
-	}
-}
 
 // faultHarness runs the Partner Center tools against a faulty upstream;
 // direct reads the sandbox with no fault and no budget.
@@ -104,10 +48,13 @@ type faultHarness struct {
 func newFaultHarness(t *testing.T, f fault, method, prefix string) *faultHarness {
 	t.Helper()
 	sb := sandbox.New(sandbox.Options{Clock: clock.NewFake(testNow)})
-	up := &faultyUpstream{t: t, sandbox: sb, method: method, prefix: sb.APIBase("") + prefix, fault: f, release: make(chan struct{})}
+	below := sb.APIBase("") + prefix
+	up := &toolstest.FaultyUpstream{T: t, Sandbox: sb, Fault: f, Release: make(chan struct{}),
+		Match:       func(r *http.Request) bool { return r.Method == method && strings.HasPrefix(r.URL.Path, below) },
+		GarbageBody: `{"id":"`}
 	ts := httptest.NewServer(up)
 	t.Cleanup(ts.Close)
-	t.Cleanup(func() { close(up.release) }) // runs before ts.Close
+	t.Cleanup(func() { close(up.Release) }) // runs before ts.Close
 	h := &faultHarness{direct: pc.New(pc.StaticToken(sandbox.DefaultToken), pc.WithBaseURL(sb.APIBase(ts.URL))), url: sb.APIBase(ts.URL)}
 	if f == hang {
 		h.timeout = time.Second

@@ -1,14 +1,11 @@
 package pipedrive_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,70 +21,17 @@ import (
 	"github.com/cosell-mcp/cosell-mcp/tools/toolstest"
 )
 
-// fault is how the upstream answers a create after the sandbox carried it
-// out.
-type fault string
+// The faults and the marker are toolstest's.
+type fault = toolstest.Fault
 
 const (
-	noFault    fault = ""
-	garbage    fault = "2xx with garbage"
-	emptyBody  fault = "2xx with an empty body"
-	badGateway fault = "502 after creating"
-	hang       fault = "no answer until the client gives up"
+	noFault    = toolstest.NoFault
+	garbage    = toolstest.Garbage
+	emptyBody  = toolstest.EmptyBody
+	badGateway = toolstest.BadGateway
+	hang       = toolstest.Hang
+	marker     = toolstest.Marker
 )
-
-// marker in a create's body picks the create the upstream fails; the
-// others (warming caches) are served as they are.
-const marker = "FAULTY"
-
-// faultyUpstream serves the sandbox, except for the first create (method
-// and path) whose body carries marker: the sandbox carries it out, then
-// the reply is replaced by the fault.
-type faultyUpstream struct {
-	t       testing.TB
-	sandbox http.Handler
-	method  string
-	path    string
-	fault   fault
-	release chan struct{}
-
-	mu  sync.Mutex
-	hit bool
-}
-
-func (f *faultyUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	f.mu.Lock()
-	faulty := f.fault != noFault && !f.hit && r.Method == f.method && r.URL.Path == f.path && bytes.Contains(body, []byte(marker))
-	f.hit = f.hit || faulty
-	f.mu.Unlock()
-	if !faulty {
-		f.sandbox.ServeHTTP(w, r)
-		return
-	}
-	rec := httptest.NewRecorder()
-	f.sandbox.ServeHTTP(rec, r)
-	if rec.Code/100 != 2 {
-		f.t.Errorf("the sandbox refused the create: %d %s", rec.Code, rec.Body)
-	}
-	switch f.fault {
-	case garbage:
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(rec.Code)
-		_, _ = io.WriteString(w, `{"success":true,"data":{"id":`)
-	case emptyBody:
-		w.WriteHeader(rec.Code)
-	case badGateway:
-		w.WriteHeader(http.StatusBadGateway)
-		_, _ = io.WriteString(w, "<html>502 Bad Gateway</html>")
-	case hang:
-		select {
-		case <-f.release:
-		case <-r.Context().Done():
-		}
-	}
-}
 
 // faultHarness runs the Pipedrive tools against a faulty upstream; direct
 // reads the sandbox with no fault and no budget, to check its state.
@@ -99,10 +43,12 @@ type faultHarness struct {
 
 func newFaultHarness(t *testing.T, f fault, method, path string) *faultHarness {
 	t.Helper()
-	up := &faultyUpstream{t: t, sandbox: sandbox.New(sandbox.Options{}), method: method, path: path, fault: f, release: make(chan struct{})}
+	up := &toolstest.FaultyUpstream{T: t, Sandbox: sandbox.New(sandbox.Options{}), Fault: f, Release: make(chan struct{}),
+		Match:       func(r *http.Request) bool { return r.Method == method && r.URL.Path == path },
+		GarbageBody: `{"success":true,"data":{"id":`}
 	ts := httptest.NewServer(up)
 	t.Cleanup(ts.Close)
-	t.Cleanup(func() { close(up.release) }) // runs before ts.Close
+	t.Cleanup(func() { close(up.Release) }) // runs before ts.Close
 	// Interactive calls never wait for budget: an exhausted one refuses at once.
 	budgets := throttle.NewRegistry(throttle.Config{Limit: 100, MaxWait: -1})
 	hc := &http.Client{Transport: httpx.Chain(budgets.Budget(pdtools.Toolset), http.DefaultTransport)}
