@@ -47,6 +47,10 @@ type Error struct {
 	// Center's MS-RequestId), when it had one: retrying with the same one
 	// is the same request to the upstream (WithRequestID).
 	RequestID string `json:"request_id,omitempty"`
+	// CorrelationID is the id the call sent upstream to tie its requests
+	// together in the upstream's logs (Partner Center's MS-CorrelationId),
+	// for a support case (WithCorrelationID).
+	CorrelationID string `json:"correlation_id,omitempty"`
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -62,6 +66,22 @@ func NotFound(format string, args ...any) *Error {
 	return &Error{Code: CodeNotFound, Message: fmt.Sprintf(format, args...)}
 }
 
+// NamedNotFound turns an upstream 404 into not_found naming what was not
+// found and how to find valid ones, e.g. NamedNotFound(err, "referral X",
+// "list referrals with partnercenter_list_referrals"); the upstream's own
+// text follows in parentheses. Any other error is returned as is.
+func NamedNotFound(err error, what, hint string) error {
+	var ue *upstream.Error
+	if !errors.As(err, &ue) || ue.Status != http.StatusNotFound {
+		return err
+	}
+	msg := what + " not found; " + hint
+	if ue.Message != "" {
+		msg += " (" + ue.Connector + ": " + elide(oneLine(ue.Message)) + ")"
+	}
+	return &Error{Code: CodeNotFound, Message: capMessage(msg)}
+}
+
 // AsError maps any error from a handler onto the caller-facing error. This
 // is the one place where upstream, throttle and transport failures are
 // translated. Messages are cut to MaxErrorMessage bytes, and always come
@@ -73,7 +93,37 @@ func AsError(err error) *Error {
 	if e.RequestID == "" && errors.As(err, &rid) {
 		e.RequestID = rid.id
 	}
+	if e.CorrelationID == "" {
+		e.CorrelationID = correlationIDOf(err)
+	}
 	return &e
+}
+
+// WithCorrelationID marks err as the failure of a call whose upstream
+// requests carried id as their correlation id (Partner Center's
+// MS-CorrelationId): the caller-facing error carries it as
+// correlation_id. nil stays nil.
+func WithCorrelationID(err error, id string) error {
+	if err == nil || id == "" {
+		return err
+	}
+	return &correlationIDError{err: err, id: id}
+}
+
+type correlationIDError struct {
+	err error
+	id  string
+}
+
+func (e *correlationIDError) Error() string { return e.err.Error() }
+func (e *correlationIDError) Unwrap() error { return e.err }
+
+func correlationIDOf(err error) string {
+	var cid *correlationIDError
+	if errors.As(err, &cid) {
+		return cid.id
+	}
+	return ""
 }
 
 // WithRequestID marks err as the failure of a call that sent id upstream
@@ -131,7 +181,8 @@ func (c *Creates) outcomeUnknown(err error) error {
 	} else {
 		msg += "Do not retry blindly: first " + c.Check + ", and create it again only if it is not there."
 	}
-	return WithRequestID(&Error{Code: CodeOutcomeUnknown, Message: msg, RetryAfterSeconds: asError(err).RetryAfterSeconds}, requestIDOf(err))
+	unknown := &Error{Code: CodeOutcomeUnknown, Message: msg, RetryAfterSeconds: asError(err).RetryAfterSeconds}
+	return WithCorrelationID(WithRequestID(unknown, requestIDOf(err)), correlationIDOf(err))
 }
 
 func requestIDOf(err error) string {

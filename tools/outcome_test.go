@@ -18,11 +18,17 @@ import (
 	"github.com/cosell-mcp/cosell-mcp/internal/upstream"
 )
 
+// testCorrelationID is the correlation id every failingCreate call sent.
+const testCorrelationID = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
+
 // failingCreate is a creating tool whose handler fails with err, marked
-// with the idempotency key requestID when it is set.
+// with the idempotency key requestID when it is set, and with
+// testCorrelationID.
 func failingCreate(creates *Creates, err error, requestID string) Tool {
 	return New(Spec{Name: "test_create", Title: "Create", Toolset: "test", Operation: "Create", Description: "create", Creates: creates},
-		func(context.Context, echoArgs) (echoOut, error) { return echoOut{}, WithRequestID(err, requestID) })
+		func(context.Context, echoArgs) (echoOut, error) {
+			return echoOut{}, WithCorrelationID(WithRequestID(err, requestID), testCorrelationID)
+		})
 }
 
 // issue finding: duplicate creates — one mapping, in tools.New, turns an
@@ -66,6 +72,7 @@ func TestCreatesMapsUnknownOutcomes(t *testing.T) {
 				assert.Equal(t, c.code, e.Code, e.Message)
 				assert.Equal(t, c.retryAfter, e.RetryAfterSeconds)
 				assert.Equal(t, key, e.RequestID, "every error carries the request id the call used")
+				assert.Equal(t, testCorrelationID, e.CorrelationID, "and its correlation id")
 				if c.code != CodeOutcomeUnknown {
 					return
 				}
@@ -84,6 +91,7 @@ func TestCreatesMapsUnknownOutcomes(t *testing.T) {
 				require.NoError(t, json.Unmarshal([]byte(res.Content[0].(mcp.TextContent).Text), &body))
 				assert.Equal(t, CodeOutcomeUnknown, body.Error.Code)
 				assert.Equal(t, key, body.Error.RequestID)
+				assert.Equal(t, testCorrelationID, body.Error.CorrelationID)
 			})
 		}
 	}

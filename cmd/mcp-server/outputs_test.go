@@ -63,7 +63,7 @@ func TestEveryToolResultMatchesItsFullSchema(t *testing.T) {
 	call("pipedrive_update_deal_status", map[string]any{"deal_id": deal["id"], "status": "won"})
 
 	// Partner Center: accept an incoming referral, register and amend the deal.
-	call("partnercenter_create_referral", map[string]any{"name": "Fabrikam — data estate", "type": "Independent", "customer_name": "Fabrikam", "customer_country": "US"})
+	call("partnercenter_create_referral", map[string]any{"name": "Fabrikam — data estate", "type": "Independent", "customer": map[string]any{"name": "Fabrikam", "country": "US"}})
 	row := first(call("partnercenter_list_referrals", map[string]any{"direction": "Incoming", "status": "New", "limit": 1})["referrals"])
 	ref := call("partnercenter_get_referral", map[string]any{"id": row["id"]})["referral"].(map[string]any)
 	ref = call("partnercenter_update_referral_fields", map[string]any{"id": ref["id"], "etag": ref["eTag"], "status": "Active", "substatus": "Accepted"})["referral"].(map[string]any)

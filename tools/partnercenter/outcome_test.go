@@ -100,7 +100,8 @@ func (h *faultHarness) referralsNamed(t *testing.T, name string) []string {
 }
 
 func referralArgs(name string) map[string]any {
-	return map[string]any{"name": name, "type": "Shared", "customer_name": "Contoso " + name, "customer_country": "US", "deal_value": 50000, "currency": "USD"}
+	return map[string]any{"name": name, "type": "Shared", "customer": map[string]any{"name": "Contoso " + name, "country": "US"},
+		"details": map[string]any{"value": 50000, "currency": "USD"}}
 }
 
 // issue finding: duplicate creates — partnercenter_create_referral whose

@@ -32,6 +32,7 @@ type ListReferralsArgs struct {
 	Limit         int    `json:"limit,omitempty" jsonschema:"minimum=1,maximum=500" jsonschema_description:"Maximum referrals, default 25."`
 	Cursor        string `json:"cursor,omitempty" jsonschema_description:"next_cursor of the previous page (filters then ignored)."`
 	Full          bool   `json:"full,omitempty" jsonschema_description:"Full records instead of compact rows."`
+	CorrelationID string `json:"correlation_id,omitempty" jsonschema:"pattern=^[0-9a-fA-F-]{36}$"`
 }
 
 // Row is a compact referral: what triage needs without a read per referral.
@@ -67,6 +68,8 @@ type ReferralList struct {
 	Filter     string `json:"filter,omitempty"`
 	HasMore    bool   `json:"has_more"`
 	NextCursor string `json:"next_cursor,omitempty"`
+	// CorrelationID is the MS-CorrelationId every request of the call sent.
+	CorrelationID string `json:"correlation_id,omitempty"`
 }
 
 // listCursor is the opaque continuation of a listing: the caller's filter,
@@ -159,6 +162,13 @@ const maxRequests = 20
 // without a nextLink may have more after it, so the listing continues
 // with a new request after the last referral received).
 func (s *service) listReferrals(ctx context.Context, in ListReferralsArgs) (ReferralList, error) {
+	ctx, corr := correlate(ctx, in.CorrelationID)
+	out, err := s.listReferralsAs(ctx, in)
+	out.CorrelationID = corr
+	return out, tools.WithCorrelationID(err, corr)
+}
+
+func (s *service) listReferralsAs(ctx context.Context, in ListReferralsArgs) (ReferralList, error) {
 	cur, err := s.listQuery(in)
 	if err != nil {
 		return ReferralList{}, err
@@ -325,9 +335,10 @@ func (FullReferral) JSONSchema() *jsonschema.Schema {
 		Description: "A Partner Center referral (id, name, status, substatus, eTag, customerProfile, details, team, registrations …)."}
 }
 
-// ReferralIDArgs identifies a referral.
-type ReferralIDArgs struct {
-	ID string `json:"id" jsonschema:"minLength=1" jsonschema_description:"Referral id."`
+// GetReferralArgs are the arguments of partnercenter_get_referral.
+type GetReferralArgs struct {
+	ID            string `json:"id" jsonschema:"minLength=1" jsonschema_description:"Referral id."`
+	CorrelationID string `json:"correlation_id,omitempty" jsonschema:"pattern=^[0-9a-fA-F-]{36}$"`
 }
 
 // ReferralResult wraps one full referral.
@@ -335,13 +346,20 @@ type ReferralResult struct {
 	Referral FullReferral `json:"referral"`
 }
 
-func (s *service) getReferral(ctx context.Context, in ReferralIDArgs) (ReferralResult, error) {
+// GetResult is a referral as read and the MS-CorrelationId of the read.
+type GetResult struct {
+	Referral      FullReferral `json:"referral"`
+	CorrelationID string       `json:"correlation_id"`
+}
+
+func (s *service) getReferral(ctx context.Context, in GetReferralArgs) (GetResult, error) {
+	ctx, corr := correlate(ctx, in.CorrelationID)
 	r, err := s.conn(ctx).GetReferral(ctx, in.ID)
 	if err != nil {
-		return ReferralResult{}, err
+		return GetResult{}, tools.WithCorrelationID(referralNotFound(err, in.ID), corr)
 	}
 	s.versionsFor(ctx).remember(r)
-	return ReferralResult{Referral: forOutput(*r)}, nil
+	return GetResult{Referral: forOutput(*r), CorrelationID: corr}, nil
 }
 
 // current returns the state of the referral version the caller read. An
@@ -353,7 +371,7 @@ func (s *service) current(ctx context.Context, id, etag string) (version, error)
 	}
 	r, err := s.conn(ctx).GetReferral(ctx, id)
 	if err != nil {
-		return version{}, err
+		return version{}, referralNotFound(err, id)
 	}
 	s.versionsFor(ctx).remember(r)
 	if normalizeETag(r.ETag) != normalizeETag(etag) {
@@ -361,6 +379,12 @@ func (s *service) current(ctx context.Context, id, etag string) (version, error)
 	}
 	v, _ := s.versionsFor(ctx).lookup(id, etag)
 	return v, nil
+}
+
+// referralNotFound names the referral a 404 is about and where to find
+// valid ids.
+func referralNotFound(err error, id string) error {
+	return tools.NamedNotFound(err, "referral "+id, "find referrals with partnercenter_list_referrals")
 }
 
 func conflict(id string) *tools.Error {
@@ -376,10 +400,12 @@ func (s *service) written(ctx context.Context, id string, r *pc.Referral, err er
 		return ReferralResult{}, conflict(id)
 	}
 	if err != nil {
-		return ReferralResult{}, err
+		return ReferralResult{}, referralNotFound(err, id)
 	}
 	if r == nil {
-		return s.getReferral(ctx, ReferralIDArgs{ID: id})
+		if r, err = s.conn(ctx).GetReferral(ctx, id); err != nil {
+			return ReferralResult{}, referralNotFound(err, id)
+		}
 	}
 	s.versionsFor(ctx).remember(r)
 	return ReferralResult{Referral: forOutput(*r)}, nil

@@ -90,7 +90,8 @@ const guidPattern = "^[0-9a-fA-F-]{36}$"
 // listedAs replaces the listed description of an argument where the
 // generated shape would repeat another argument's.
 var listedAs = map[string]string{
-	"partnercenter_create_referral.team":                     "Your sellers; items as customer_contacts.",
+	"partnercenter_create_referral.team":                     "Your sellers; items as customer.contacts.",
+	"partnercenter_create_referral.invite_context":           "{notes, invited_by{organization_id, organization_name}, assistance_request_code: e.g. ProofOfConceptOrDemo}",
 	"partnercenter_update_referral_fields.add_team_member":   "Deprecated: use team {op:add}.",
 	"partnercenter_update_referral_fields.customer_contacts": "customerProfile.team; as team.",
 }

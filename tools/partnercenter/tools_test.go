@@ -157,10 +157,12 @@ func TestConcurrentPatchesConflict(t *testing.T) {
 func TestCreateIsIdempotent(t *testing.T) {
 	h := newHarness(t, tools.Policy{})
 	args := map[string]any{
-		"name": "Tailspin Toys — Azure OpenAI", "type": "Independent", "customer_name": "Tailspin Toys", "customer_country": "gb",
-		"deal_value": 42000, "currency": "GBP", "closing_date": "2027-02-28", "consent_to_contact": true,
-		"customer_contacts": []any{map[string]any{"first_name": "Ana", "last_name": "Silva", "email": "ana@tailspintoys.example"}},
-		"request_id":        "2f1c7e1a-8a39-4f3e-9b7d-1c2d3e4f5a6b",
+		"name": "Tailspin Toys — Azure OpenAI", "type": "Independent",
+		"customer": map[string]any{"name": "Tailspin Toys", "country": "gb",
+			"contacts": []any{map[string]any{"first_name": "Ana", "last_name": "Silva", "email": "ana@tailspintoys.example"}}},
+		"details":    map[string]any{"value": 42000, "currency": "GBP", "closing_date": "2027-02-28"},
+		"consent":    map[string]any{"contact": true},
+		"request_id": "2f1c7e1a-8a39-4f3e-9b7d-1c2d3e4f5a6b",
 	}
 	var a, b pctools.CreateResult
 	h.Call("partnercenter_create_referral", args, &a)

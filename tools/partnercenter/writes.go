@@ -118,12 +118,12 @@ func (rq *RequirementsArgs) requirements() (*pc.Requirements, *tools.Error) {
 	out := &pc.Requirements{Industries: idRefs(rq.Industries), Products: idRefs(rq.Products), Services: idRefs(rq.Services)}
 	var err *tools.Error
 	if len(rq.Solutions) > 0 {
-		if out.Solutions, err = rawItems("requirements.solutions", rq.Solutions); err != nil {
+		if out.Solutions, err = rawItems("details.requirements.solutions", rq.Solutions); err != nil {
 			return nil, err
 		}
 	}
 	if len(rq.Offers) > 0 {
-		if out.Offers, err = rawItems("requirements.offers", rq.Offers); err != nil {
+		if out.Offers, err = rawItems("details.requirements.offers", rq.Offers); err != nil {
 			return nil, err
 		}
 	}
@@ -138,46 +138,72 @@ func (rq *RequirementsArgs) requirements() (*pc.Requirements, *tools.Error) {
 }
 
 // CreateReferralArgs are the arguments of partnercenter_create_referral:
-// every writable member of the connector's Referral, flat where it is a
-// scalar, nested where it is a list or an object.
+// every writable member of the connector's Referral, nested as the
+// Referral nests them (customer, details, consent), so that tools/list
+// carries each group as one compact shape.
 type CreateReferralArgs struct {
-	Name                     string             `json:"name" jsonschema:"minLength=1"`
-	Type                     string             `json:"type" jsonschema:"enum=Shared,enum=Independent" jsonschema_description:"Shared = Microsoft co-sell."`
-	CustomerName             string             `json:"customer_name" jsonschema:"minLength=1"`
-	CustomerCountry          string             `json:"customer_country" jsonschema:"pattern=^[A-Za-z]{2}$" jsonschema_description:"ISO alpha-2."`
-	CustomerCity             string             `json:"customer_city,omitempty"`
-	CustomerState            string             `json:"customer_state,omitempty"`
-	CustomerPostalCode       string             `json:"customer_postal_code,omitempty"`
-	CustomerAddressLine1     string             `json:"customer_address_line1,omitempty"`
-	CustomerAddressLine2     string             `json:"customer_address_line2,omitempty"`
-	CustomerRegion           string             `json:"customer_region,omitempty"`
-	CustomerSize             string             `json:"customer_size,omitempty" jsonschema_description:"e.g. 10to50employees."`
-	CustomerIDs              map[string]any     `json:"customer_ids,omitempty" jsonschema_description:"e.g. {\"CRMId\":\"…\"}"`
-	CustomerContacts         []Contact          `json:"customer_contacts,omitempty"`
-	Team                     []Contact          `json:"team,omitempty" jsonschema_description:"Your sellers."`
-	DealValue                *float64           `json:"deal_value,omitempty" jsonschema:"minimum=0"`
-	Currency                 string             `json:"currency,omitempty" jsonschema:"pattern=^[A-Z]{3}$"`
-	ClosingDate              string             `json:"closing_date,omitempty" jsonschema:"format=date"`
-	Notes                    string             `json:"notes,omitempty"`
-	CustomerAction           string             `json:"customer_action,omitempty"`
-	CustomerRequestedContact *bool              `json:"customer_requested_contact,omitempty"`
-	Requirements             *RequirementsArgs  `json:"requirements,omitempty"`
-	Qualification            string             `json:"qualification,omitempty" jsonschema:"enum=None,enum=Direct,enum=MarketingQualified,enum=SalesQualified"`
-	Status                   string             `json:"status,omitempty" jsonschema:"enum=New,enum=Active,enum=Closed" jsonschema_description:"Sent as New/Pending by default; Partner Center answers an outgoing referral Active/Accepted unless Closed is asked."`
-	Substatus                string             `json:"substatus,omitempty" jsonschema:"enum=Pending,enum=Received,enum=Accepted,enum=Won,enum=Lost,enum=Declined,enum=Expired"`
-	StatusReason             string             `json:"status_reason,omitempty"`
-	SalesStage               string             `json:"sales_stage,omitempty" jsonschema:"enum=Qualify,enum=Develop,enum=Propose,enum=Close"`
-	ReferralProgram          string             `json:"referral_program,omitempty"`
-	ConsentToContact         bool               `json:"consent_to_contact,omitempty"`
-	ShareWithMicrosoft       bool               `json:"share_with_microsoft_sellers,omitempty"`
-	ShareInfoWithOthers      *bool              `json:"consent_to_share_info_with_others,omitempty"`
-	ExternalReferenceID      string             `json:"external_reference_id,omitempty" jsonschema_description:"Your CRM id."`
-	CampaignID               string             `json:"campaign_id,omitempty"`
-	EngagementID             string             `json:"engagement_id,omitempty" jsonschema:"pattern=^[0-9a-fA-F-]{36}$" jsonschema_description:"Co-sell: the engagement to join."`
-	Target                   []TargetArgs       `json:"target,omitempty" jsonschema_description:"e.g. BusinessProfileLocation/msft, SolutionProfile/SOL-…"`
-	InviteContext            *InviteContextArgs `json:"invite_context,omitempty"`
-	RequestID                string             `json:"request_id,omitempty" jsonschema:"pattern=^[0-9a-fA-F-]{36}$" jsonschema_description:"Idempotency GUID; reuse it to retry."`
-	CorrelationID            string             `json:"correlation_id,omitempty" jsonschema:"pattern=^[0-9a-fA-F-]{36}$"`
+	Name          string             `json:"name" jsonschema:"minLength=1"`
+	Type          string             `json:"type" jsonschema:"enum=Shared,enum=Independent" jsonschema_description:"Shared = Microsoft co-sell."`
+	Customer      CustomerArgs       `json:"customer"`
+	Details       *DetailsArgs       `json:"details,omitempty"`
+	Consent       *ConsentArgs       `json:"consent,omitempty"`
+	Team          []Contact          `json:"team,omitempty" jsonschema_description:"Your sellers."`
+	Target        []TargetArgs       `json:"target,omitempty" jsonschema_description:"e.g. BusinessProfileLocation/msft, SolutionProfile/SOL-…"`
+	InviteContext *InviteContextArgs `json:"invite_context,omitempty"`
+	EngagementID  string             `json:"engagement_id,omitempty" jsonschema:"pattern=^[0-9a-fA-F-]{36}$" jsonschema_description:"Co-sell: the engagement to join."`
+	Qualification string             `json:"qualification,omitempty" jsonschema:"enum=None,enum=Direct,enum=MarketingQualified,enum=SalesQualified"`
+	// Status and Substatus default to New/Pending; Partner Center answers
+	// an outgoing referral Active/Accepted unless Closed is asked.
+	Status              string `json:"status,omitempty" jsonschema:"enum=New,enum=Active,enum=Closed"`
+	Substatus           string `json:"substatus,omitempty" jsonschema:"enum=Pending,enum=Received,enum=Accepted,enum=Won,enum=Lost,enum=Declined,enum=Expired"`
+	StatusReason        string `json:"status_reason,omitempty"`
+	SalesStage          string `json:"sales_stage,omitempty" jsonschema:"enum=Qualify,enum=Develop,enum=Propose,enum=Close"`
+	ReferralProgram     string `json:"referral_program,omitempty"`
+	ExternalReferenceID string `json:"external_reference_id,omitempty" jsonschema_description:"Your CRM id."`
+	CampaignID          string `json:"campaign_id,omitempty"`
+	RequestID           string `json:"request_id,omitempty" jsonschema:"pattern=^[0-9a-fA-F-]{36}$" jsonschema_description:"Idempotency GUID; reuse it to retry."`
+	CorrelationID       string `json:"correlation_id,omitempty" jsonschema:"pattern=^[0-9a-fA-F-]{36}$"`
+}
+
+// CustomerArgs are the referral's customerProfile.
+type CustomerArgs struct {
+	Name string `json:"name" jsonschema:"minLength=1"`
+	// Country is ISO 3166-1 alpha-2 (address.country).
+	Country  string         `json:"country" jsonschema:"pattern=^[A-Za-z]{2}$"`
+	Size     string         `json:"size,omitempty" jsonschema_description:"e.g. 10to50employees."`
+	Address  *AddressArgs   `json:"address,omitempty"`
+	IDs      map[string]any `json:"ids,omitempty" jsonschema_description:"e.g. {\"CRMId\":\"…\"}"`
+	Contacts []Contact      `json:"contacts,omitempty"`
+}
+
+// AddressArgs are the customer's address but its country.
+type AddressArgs struct {
+	Line1      string `json:"line1,omitempty"`
+	Line2      string `json:"line2,omitempty"`
+	City       string `json:"city,omitempty"`
+	State      string `json:"state,omitempty"`
+	PostalCode string `json:"postal_code,omitempty"`
+	Region     string `json:"region,omitempty"`
+}
+
+// DetailsArgs are the referral's details: the deal and what the customer
+// needs.
+type DetailsArgs struct {
+	Value                    *float64          `json:"value,omitempty" jsonschema:"minimum=0"`
+	Currency                 string            `json:"currency,omitempty" jsonschema:"pattern=^[A-Z]{3}$"`
+	ClosingDate              string            `json:"closing_date,omitempty" jsonschema:"format=date"`
+	Notes                    string            `json:"notes,omitempty"`
+	CustomerAction           string            `json:"customer_action,omitempty"`
+	CustomerRequestedContact *bool             `json:"customer_requested_contact,omitempty"`
+	Requirements             *RequirementsArgs `json:"requirements,omitempty"`
+}
+
+// ConsentArgs are the referral's consents; contact and
+// share_with_microsoft_sellers are sent as false when not given.
+type ConsentArgs struct {
+	Contact                   bool  `json:"contact,omitempty"`
+	ShareWithMicrosoftSellers bool  `json:"share_with_microsoft_sellers,omitempty"`
+	ShareInfoWithOthers       *bool `json:"share_info_with_others,omitempty"`
 }
 
 // CreateResult is the created referral and the ids of the request that made it.
@@ -221,7 +247,8 @@ func requestID(given string) string {
 
 // correlate returns ctx carrying the call's MS-CorrelationId (the caller's,
 // else a new one) and that id. Every upstream request of the tool call,
-// reads included, sends it (pc.WithCorrelationID).
+// reads included, sends it (pc.WithCorrelationID); the result and any
+// error carry it back as correlation_id (tools.WithCorrelationID).
 func correlate(ctx context.Context, given string) (context.Context, string) {
 	id := given
 	if id == "" {
@@ -257,25 +284,38 @@ func (s *service) createReferral(ctx context.Context, in CreateReferralArgs) (Cr
 	ctx, corr := correlate(ctx, in.CorrelationID)
 	res, err := s.createReferralAs(ctx, in, reqID)
 	res.CorrelationID = corr
-	return res, tools.WithRequestID(err, reqID)
+	return res, tools.WithCorrelationID(tools.WithRequestID(err, reqID), corr)
 }
 
 // referralOf builds the Referral a create sends; a bad argument is refused
 // here, before any call.
 func referralOf(in CreateReferralArgs) (pc.Referral, *tools.Error) {
-	if err := checkDates("closing_date", in.ClosingDate); err != nil {
+	d := in.Details
+	if d == nil {
+		d = &DetailsArgs{}
+	}
+	if err := checkDates("details.closing_date", d.ClosingDate); err != nil {
 		return pc.Referral{}, err
 	}
-	if strings.TrimSpace(in.Name) == "" || strings.TrimSpace(in.CustomerName) == "" {
-		return pc.Referral{}, tools.InvalidArgument("name", "name and customer_name must not be blank")
+	if strings.TrimSpace(in.Name) == "" || strings.TrimSpace(in.Customer.Name) == "" {
+		return pc.Referral{}, tools.InvalidArgument("name", "name and customer.name must not be blank")
 	}
 	status, substatus, verr := createStatus(in.Status, in.Substatus)
 	if verr != nil {
 		return pc.Referral{}, verr
 	}
-	reqs, verr := in.Requirements.requirements()
+	reqs, verr := d.Requirements.requirements()
 	if verr != nil {
 		return pc.Referral{}, verr
+	}
+	consent := in.Consent
+	if consent == nil {
+		consent = &ConsentArgs{}
+	}
+	c := in.Customer
+	addr := c.Address
+	if addr == nil {
+		addr = &AddressArgs{}
 	}
 	r := pc.Referral{
 		Name: in.Name, Type: in.Type, Qualification: in.Qualification, Status: status, Substatus: substatus,
@@ -283,25 +323,25 @@ func referralOf(in CreateReferralArgs) (pc.Referral, *tools.Error) {
 		EngagementID: strings.ToLower(in.EngagementID), InviteContext: in.InviteContext.invite(),
 		ExternalReferenceID: in.ExternalReferenceID, CampaignID: in.CampaignID,
 		CustomerProfile: &pc.CustomerProfile{
-			Name: in.CustomerName, Size: in.CustomerSize,
-			Address: &pc.Address{AddressLine1: in.CustomerAddressLine1, AddressLine2: in.CustomerAddressLine2, City: in.CustomerCity,
-				State: in.CustomerState, PostalCode: in.CustomerPostalCode, Country: strings.ToUpper(in.CustomerCountry), Region: in.CustomerRegion},
+			Name: c.Name, Size: c.Size,
+			Address: &pc.Address{AddressLine1: addr.Line1, AddressLine2: addr.Line2, City: addr.City,
+				State: addr.State, PostalCode: addr.PostalCode, Country: strings.ToUpper(c.Country), Region: addr.Region},
 		},
-		Consent: &pc.Consent{ConsentToContact: &in.ConsentToContact, ConsentToShareReferralWithMicrosoftSellers: &in.ShareWithMicrosoft,
-			ConsentToShareInfoWithOthers: in.ShareInfoWithOthers},
-		Details: &pc.Details{Notes: in.Notes, DealValue: in.DealValue, Currency: in.Currency, ClosingDateTime: isoDate(in.ClosingDate),
-			CustomerAction: in.CustomerAction, CustomerRequestedContact: in.CustomerRequestedContact, Requirements: reqs},
+		Consent: &pc.Consent{ConsentToContact: &consent.Contact, ConsentToShareReferralWithMicrosoftSellers: &consent.ShareWithMicrosoftSellers,
+			ConsentToShareInfoWithOthers: consent.ShareInfoWithOthers},
+		Details: &pc.Details{Notes: d.Notes, DealValue: d.Value, Currency: d.Currency, ClosingDateTime: isoDate(d.ClosingDate),
+			CustomerAction: d.CustomerAction, CustomerRequestedContact: d.CustomerRequestedContact, Requirements: reqs},
 	}
 	if len(in.Team) > 0 {
 		r.Team = members(in.Team)
 	}
-	if len(in.CustomerContacts) > 0 {
-		r.CustomerProfile.Team = members(in.CustomerContacts)
+	if len(c.Contacts) > 0 {
+		r.CustomerProfile.Team = members(c.Contacts)
 	}
-	if len(in.CustomerIDs) > 0 {
-		raw, err := json.Marshal(in.CustomerIDs)
+	if len(c.IDs) > 0 {
+		raw, err := json.Marshal(c.IDs)
 		if err != nil {
-			return pc.Referral{}, tools.InvalidArgument("customer_ids", "%v", err)
+			return pc.Referral{}, tools.InvalidArgument("customer.ids", "%v", err)
 		}
 		r.CustomerProfile.IDs = raw
 	}
@@ -345,7 +385,7 @@ type SolutionsChange struct {
 // omitted one is left alone.
 type UpdateReferralFieldsArgs struct {
 	ID                  string           `json:"id" jsonschema:"minLength=1"`
-	ETag                string           `json:"etag" jsonschema:"minLength=1" jsonschema_description:"eTag from the last read of this referral."`
+	ETag                string           `json:"etag" jsonschema:"minLength=1" jsonschema_description:"From the last read."`
 	Status              string           `json:"status,omitempty" jsonschema:"enum=New,enum=Active,enum=Closed"`
 	Substatus           string           `json:"substatus,omitempty" jsonschema:"enum=Pending,enum=Received,enum=Accepted,enum=Won,enum=Lost,enum=Declined,enum=Expired"`
 	StatusReason        *string          `json:"status_reason,omitempty" jsonschema_description:"Why, e.g. for a decline or a loss."`
@@ -357,7 +397,7 @@ type UpdateReferralFieldsArgs struct {
 	ExternalReferenceID *string          `json:"external_reference_id,omitempty"`
 	CampaignID          *string          `json:"campaign_id,omitempty"`
 	ReferralProgram     *string          `json:"referral_program,omitempty"`
-	ShareWithMicrosoft  string           `json:"share_with_microsoft_sellers,omitempty" jsonschema:"enum=yes,enum=no"`
+	ShareWithMicrosoft  *bool            `json:"share_with_microsoft_sellers,omitempty"`
 	Team                *MembersChange   `json:"team,omitempty" jsonschema_description:"Your sellers."`
 	CustomerContacts    *MembersChange   `json:"customer_contacts,omitempty"`
 	Solutions           *SolutionsChange `json:"solutions,omitempty" jsonschema_description:"details.requirements.solutions."`
@@ -430,8 +470,8 @@ func (in UpdateReferralFieldsArgs) patchOps() ([]pc.PatchOp, *tools.Error) {
 	setStr("/externalReferenceId", in.ExternalReferenceID)
 	setStr("/campaignId", in.CampaignID)
 	setStr("/referralProgram", in.ReferralProgram)
-	if in.ShareWithMicrosoft != "" {
-		set("/consent/consentToShareReferralWithMicrosoftSellers", in.ShareWithMicrosoft == "yes")
+	if in.ShareWithMicrosoft != nil {
+		set("/consent/consentToShareReferralWithMicrosoftSellers", *in.ShareWithMicrosoft)
 	}
 	lists := []struct {
 		field, path string
@@ -487,7 +527,7 @@ func (in UpdateReferralFieldsArgs) patchOps() ([]pc.PatchOp, *tools.Error) {
 func (s *service) updateReferralFields(ctx context.Context, in UpdateReferralFieldsArgs) (WriteResult, error) {
 	ctx, corr := correlate(ctx, in.CorrelationID)
 	res, err := s.updateReferralFieldsAs(ctx, in)
-	return WriteResult{Referral: res.Referral, CorrelationID: corr}, err
+	return WriteResult{Referral: res.Referral, CorrelationID: corr}, tools.WithCorrelationID(err, corr)
 }
 
 func (s *service) updateReferralFieldsAs(ctx context.Context, in UpdateReferralFieldsArgs) (ReferralResult, error) {
@@ -523,7 +563,7 @@ type UpdateReferralArgs struct {
 func (s *service) updateReferral(ctx context.Context, in UpdateReferralArgs) (WriteResult, error) {
 	ctx, corr := correlate(ctx, in.CorrelationID)
 	res, err := s.updateReferralAs(ctx, in)
-	return WriteResult{Referral: res.Referral, CorrelationID: corr}, err
+	return WriteResult{Referral: res.Referral, CorrelationID: corr}, tools.WithCorrelationID(err, corr)
 }
 
 func (s *service) updateReferralAs(ctx context.Context, in UpdateReferralArgs) (ReferralResult, error) {
@@ -591,7 +631,7 @@ func (s *service) createDealRegistration(ctx context.Context, in CreateDealRegis
 	ctx, corr := correlate(ctx, in.CorrelationID)
 	res, err := s.createDealRegistrationAs(pc.WithRequestID(ctx, reqID), in)
 	if err != nil {
-		return CreateResult{CorrelationID: corr}, tools.WithRequestID(err, reqID)
+		return CreateResult{CorrelationID: corr}, tools.WithCorrelationID(tools.WithRequestID(err, reqID), corr)
 	}
 	return CreateResult{Referral: res.Referral, RequestID: reqID, CorrelationID: corr}, nil
 }
@@ -653,7 +693,7 @@ type UpdateDealRegistrationArgs struct {
 func (s *service) updateDealRegistration(ctx context.Context, in UpdateDealRegistrationArgs) (WriteResult, error) {
 	ctx, corr := correlate(ctx, in.CorrelationID)
 	res, err := s.updateDealRegistrationAs(ctx, in)
-	return WriteResult{Referral: res.Referral, CorrelationID: corr}, err
+	return WriteResult{Referral: res.Referral, CorrelationID: corr}, tools.WithCorrelationID(err, corr)
 }
 
 func (s *service) updateDealRegistrationAs(ctx context.Context, in UpdateDealRegistrationArgs) (ReferralResult, error) {

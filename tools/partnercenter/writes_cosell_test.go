@@ -1,6 +1,7 @@
 package partnercenter_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -63,25 +64,26 @@ const solutionID = "SOL-1234-5678-9012"
 func TestSharedReferralProcedure(t *testing.T) {
 	h, rec := newRecordingHarness(t)
 	customer := map[string]any{
-		"type": "Shared", "customer_name": "Contoso Pharmaceuticals", "customer_country": "us",
-		"customer_address_line1": "1 Microsoft Way", "customer_address_line2": "Building 92",
-		"customer_city": "Redmond", "customer_state": "WA", "customer_postal_code": "98052", "customer_region": "NA",
-		"customer_size": "1000to9999employees", "customer_ids": map[string]any{"CRMId": "crm-0042"},
-		"customer_contacts": []any{map[string]any{"first_name": "Ana", "last_name": "Silva", "email": "ana@contoso.example",
-			"phone": "+1 425 555 0100", "locale": "en-US", "disable_notifications": false}},
-		"team":       []any{map[string]any{"first_name": "Sam", "last_name": "Seller", "email": "sam@fabrikam.example", "locale": "en-GB", "disable_notifications": true}},
-		"deal_value": 0, "currency": "USD", "closing_date": "2027-03-31", "notes": "Lift and shift of 40 VMs.",
-		"customer_action": "Migrate", "customer_requested_contact": true,
+		"type": "Shared",
+		"customer": map[string]any{"name": "Contoso Pharmaceuticals", "country": "us",
+			"address": map[string]any{"line1": "1 Microsoft Way", "line2": "Building 92",
+				"city": "Redmond", "state": "WA", "postal_code": "98052", "region": "NA"},
+			"size": "1000to9999employees", "ids": map[string]any{"CRMId": "crm-0042"},
+			"contacts": []any{map[string]any{"first_name": "Ana", "last_name": "Silva", "email": "ana@contoso.example",
+				"phone": "+1 425 555 0100", "locale": "en-US", "disable_notifications": false}}},
+		"team": []any{map[string]any{"first_name": "Sam", "last_name": "Seller", "email": "sam@fabrikam.example", "locale": "en-GB", "disable_notifications": true}},
+		"details": map[string]any{"value": 0, "currency": "USD", "closing_date": "2027-03-31", "notes": "Lift and shift of 40 VMs.",
+			"customer_action": "Migrate", "customer_requested_contact": true,
+			"requirements": map[string]any{
+				"industries": []any{"Healthcare"}, "products": []any{"Azure"}, "services": []any{"Migration"},
+				"solutions":  []any{map[string]any{"id": solutionID, "name": "Fabrikam Migrate"}},
+				"offers":     []any{map[string]any{"id": "offer-1"}},
+				"attributes": []any{map[string]any{"id": "GxP", "type": "Compliance"}},
+			}},
 		"qualification": "None", "sales_stage": "Qualify", "referral_program": "Azure Migrate and Modernize",
-		"status_reason":      "Opened from CRM",
-		"consent_to_contact": true, "share_with_microsoft_sellers": true, "consent_to_share_info_with_others": false,
+		"status_reason":         "Opened from CRM",
+		"consent":               map[string]any{"contact": true, "share_with_microsoft_sellers": true, "share_info_with_others": false},
 		"external_reference_id": "crm-opp-7", "campaign_id": "FY27-AMM",
-		"requirements": map[string]any{
-			"industries": []any{"Healthcare"}, "products": []any{"Azure"}, "services": []any{"Migration"},
-			"solutions":  []any{map[string]any{"id": solutionID, "name": "Fabrikam Migrate"}},
-			"offers":     []any{map[string]any{"id": "offer-1"}},
-			"attributes": []any{map[string]any{"id": "GxP", "type": "Compliance"}},
-		},
 	}
 	with := func(extra map[string]any) map[string]any {
 		out := map[string]any{}
@@ -187,8 +189,8 @@ func TestSharedReferralProcedure(t *testing.T) {
 // createOne creates a small referral and returns it.
 func createOne(t *testing.T, h *harness, extra map[string]any) pctools.FullReferral {
 	t.Helper()
-	args := map[string]any{"name": "Ops test", "type": "Independent", "customer_name": "Litware", "customer_country": "DE",
-		"notes": "first note", "deal_value": 10, "currency": "EUR"}
+	args := map[string]any{"name": "Ops test", "type": "Independent", "customer": map[string]any{"name": "Litware", "country": "DE"},
+		"details": map[string]any{"notes": "first note", "value": 10, "currency": "EUR"}}
 	for k, v := range extra {
 		args[k] = v
 	}
@@ -200,8 +202,9 @@ func createOne(t *testing.T, h *harness, extra map[string]any) pctools.FullRefer
 func TestUpdateOpsAddReplaceAndClear(t *testing.T) {
 	h, rec := newRecordingHarness(t)
 	ref := createOne(t, h, map[string]any{
-		"team":         []any{map[string]any{"first_name": "A", "last_name": "One", "email": "a@fabrikam.example"}},
-		"requirements": map[string]any{"solutions": []any{map[string]any{"id": "SOL-1"}}},
+		"team": []any{map[string]any{"first_name": "A", "last_name": "One", "email": "a@fabrikam.example"}},
+		"details": map[string]any{"notes": "first note", "value": 10, "currency": "EUR",
+			"requirements": map[string]any{"solutions": []any{map[string]any{"id": "SOL-1"}}}},
 	})
 
 	// add: appends to each list; notes cleared; 0 is a value.
@@ -230,7 +233,7 @@ func TestUpdateOpsAddReplaceAndClear(t *testing.T) {
 	// replace: sets whole lists; an empty list clears.
 	var rep pctools.WriteResult
 	h.Call("partnercenter_update_referral_fields", map[string]any{
-		"id": r.ID, "etag": r.ETag, "sales_stage": "Develop",
+		"id": r.ID, "etag": r.ETag, "sales_stage": "Develop", "share_with_microsoft_sellers": true,
 		"team":              map[string]any{"op": "replace", "members": []any{map[string]any{"first_name": "Z", "last_name": "Last", "email": "z@fabrikam.example"}}},
 		"customer_contacts": map[string]any{"op": "replace", "members": []any{}},
 		"solutions":         map[string]any{"op": "replace", "items": []any{map[string]any{"id": "SOL-9", "name": "Nine"}}},
@@ -242,6 +245,8 @@ func TestUpdateOpsAddReplaceAndClear(t *testing.T) {
 	require.Len(t, r.Details.Requirements.Solutions, 1)
 	assert.JSONEq(t, `{"id":"SOL-9","name":"Nine"}`, string(r.Details.Requirements.Solutions[0]))
 	assert.Equal(t, "Develop", r.SalesStage)
+	require.NotNil(t, r.Consent.ConsentToShareReferralWithMicrosoftSellers)
+	assert.True(t, *r.Consent.ConsentToShareReferralWithMicrosoftSellers)
 
 	// The old single-member argument still works.
 	var old pctools.WriteResult
@@ -290,11 +295,20 @@ func TestWriteRefusalsSendNothing(t *testing.T) {
 		{"engagement_id": "not-a-guid"},                 // not a GUID
 		{"target": []any{map[string]any{"id": "msft"}}}, // no type
 		{"invite_context": map[string]any{"assistance_request_code": "Help"}},
-		{"requirements": map[string]any{"solutions": []any{map[string]any{}}}},
-		{"deal_value": -5},
+		{"details": map[string]any{"requirements": map[string]any{"solutions": []any{map[string]any{}}}}},
+		{"details": map[string]any{"value": -5}},
+		{"customer": map[string]any{"name": "Nobody", "country": "USA"}},
+		{"customer": map[string]any{"name": "Nobody", "country": "US", "address": map[string]any{"street": "1 Main St"}}},
 	}
+	base := func() map[string]any {
+		return map[string]any{"name": "Refused", "type": "Shared", "customer": map[string]any{"name": "Nobody", "country": "US"}}
+	}
+	// The base arguments alone are valid (so each case is refused for its own change).
+	var ok pctools.CreateResult
+	h.Call("partnercenter_create_referral", base(), &ok)
+	before = h.sandbox.RequestCount()
 	for _, c := range creates {
-		args := map[string]any{"name": "Refused", "type": "Shared", "customer_name": "Nobody", "customer_country": "US"}
+		args := base()
 		for k, v := range c {
 			args[k] = v
 		}
@@ -306,7 +320,7 @@ func TestWriteRefusalsSendNothing(t *testing.T) {
 
 func TestCreateWithStatusAndDealValues(t *testing.T) {
 	h, _ := newRecordingHarness(t)
-	ref := createOne(t, h, map[string]any{"status": "Active", "substatus": "Accepted", "deal_value": 0, "qualification": "None"})
+	ref := createOne(t, h, map[string]any{"status": "Active", "substatus": "Accepted", "details": map[string]any{"value": 0}, "qualification": "None"})
 	assert.Equal(t, "Active", ref.Status)
 	assert.Equal(t, "Accepted", ref.Substatus)
 	require.NotNil(t, ref.Details.DealValue)
@@ -326,4 +340,55 @@ func TestCreateWithStatusAndDealValues(t *testing.T) {
 	assert.Zero(t, *upd.Referral.Registrations[0].Contract.Value)
 	assert.Zero(t, *upd.Referral.Registrations[0].SolutionDetails[0].Value)
 	assert.NotEmpty(t, upd.CorrelationID)
+}
+
+// Every Partner Center tool takes the caller's correlation_id, sends it as
+// MS-CorrelationId on each of its requests, and returns it — in the result,
+// and in the error when the call fails; without one, a new id is generated
+// and returned.
+func TestCorrelationIDOnEveryTool(t *testing.T) {
+	h, rec := newRecordingHarness(t)
+	ref := createOne(t, h, nil)
+	sentSince := func(n int) []sentReq { return rec.all()[n:] }
+
+	corr := "5d9c1f0e-2b7a-4c3d-8e9f-0a1b2c3d4e5f"
+	n := len(rec.all())
+	var list pctools.ReferralList
+	h.Call("partnercenter_list_referrals", map[string]any{"limit": 1, "correlation_id": corr}, &list)
+	assert.Equal(t, corr, list.CorrelationID)
+	for _, r := range sentSince(n) {
+		assert.Equal(t, corr, r.correlationID, "%s %s", r.method, r.path)
+	}
+
+	n = len(rec.all())
+	var got pctools.GetResult
+	h.Call("partnercenter_get_referral", map[string]any{"id": ref.ID, "correlation_id": corr}, &got)
+	assert.Equal(t, corr, got.CorrelationID)
+	assert.Equal(t, ref.ID, got.Referral.ID)
+	require.Len(t, sentSince(n), 1)
+	assert.Equal(t, corr, sentSince(n)[0].correlationID)
+
+	// Generated when not given: a GUID, the same on every request of the call.
+	n = len(rec.all())
+	h.Call("partnercenter_get_referral", map[string]any{"id": ref.ID}, &got)
+	assert.Regexp(t, `^[0-9a-f-]{36}$`, got.CorrelationID)
+	assert.Equal(t, got.CorrelationID, sentSince(n)[0].correlationID)
+
+	// A failing call's error carries it, for a support case.
+	e := h.CallErr("partnercenter_get_referral", map[string]any{"id": "00000000-0000-0000-0000-000000000000", "correlation_id": corr})
+	assert.Equal(t, tools.CodeNotFound, e.Code, e.Message)
+	assert.Contains(t, e.Message, "referral 00000000-0000-0000-0000-000000000000 not found; find referrals with partnercenter_list_referrals")
+	assert.Equal(t, corr, e.CorrelationID)
+	e = h.CallErr("partnercenter_update_referral_fields", map[string]any{"id": ref.ID, "etag": "stale", "notes": "x", "correlation_id": corr})
+	assert.Equal(t, tools.CodeConflict, e.Code, e.Message)
+	assert.Equal(t, corr, e.CorrelationID)
+
+	// Every Partner Center tool declares the argument.
+	for _, tl := range pctools.Tools(nil) {
+		var s struct {
+			Properties map[string]json.RawMessage `json:"properties"`
+		}
+		require.NoError(t, json.Unmarshal(tl.InputSchema, &s))
+		assert.Contains(t, s.Properties, "correlation_id", tl.Name)
+	}
 }
