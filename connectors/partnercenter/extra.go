@@ -41,6 +41,10 @@ func declaredNames(t reflect.Type) map[string]bool {
 	return names
 }
 
+// DeclaredMembers returns the JSON member names the model type T declares.
+// The map is shared: do not modify it.
+func DeclaredMembers[T any]() map[string]bool { return declaredNames(reflect.TypeFor[T]()) }
+
 // unknownMembers returns the members of the JSON object b that type t does not
 // declare (nil when there are none or b is not an object).
 func unknownMembers(b []byte, t reflect.Type) (Extra, error) {

@@ -161,8 +161,12 @@ type CreateReferralArgs struct {
 	ReferralProgram     string `json:"referral_program,omitempty"`
 	ExternalReferenceID string `json:"external_reference_id,omitempty" jsonschema_description:"Your CRM id."`
 	CampaignID          string `json:"campaign_id,omitempty"`
-	RequestID           string `json:"request_id,omitempty" jsonschema:"pattern=^[0-9a-fA-F-]{36}$" jsonschema_description:"Idempotency GUID; reuse it to retry."`
-	CorrelationID       string `json:"correlation_id,omitempty" jsonschema:"pattern=^[0-9a-fA-F-]{36}$"`
+	// Extra carries Referral members newer than the connector definition
+	// (the REST docs' partnerRole, solutionArea and solutionPlay of a
+	// services co-sell referral), sent as given beside the others.
+	Extra         map[string]any `json:"extra,omitempty" jsonschema_description:"Referral members the definition lacks, sent as given, e.g. {partnerRole, solutionArea, solutionPlay} for services co-sell."`
+	RequestID     string         `json:"request_id,omitempty" jsonschema:"pattern=^[0-9a-fA-F-]{36}$" jsonschema_description:"Idempotency GUID; reuse it to retry."`
+	CorrelationID string         `json:"correlation_id,omitempty" jsonschema:"pattern=^[0-9a-fA-F-]{36}$"`
 }
 
 // CustomerArgs are the referral's customerProfile.
@@ -348,7 +352,33 @@ func referralOf(in CreateReferralArgs) (pc.Referral, *tools.Error) {
 	for _, t := range in.Target {
 		r.Target = append(r.Target, pc.Target{ID: t.ID, Type: t.Type})
 	}
+	extra, verr := extraMembers(in.Extra)
+	if verr != nil {
+		return pc.Referral{}, verr
+	}
+	r.Extra = extra
 	return r, nil
+}
+
+// extraMembers encodes the caller's extra Referral members; a member the
+// model declares is refused (its own argument sends it).
+func extraMembers(given map[string]any) (pc.Extra, *tools.Error) {
+	if len(given) == 0 {
+		return nil, nil
+	}
+	declared := pc.DeclaredMembers[pc.Referral]()
+	out := pc.Extra{}
+	for k, v := range given {
+		if declared[k] {
+			return nil, tools.InvalidArgument("extra", "extra.%s is a member this tool sends from its own argument; use that argument instead", k)
+		}
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return nil, tools.InvalidArgument("extra", "extra.%s: %v", k, err)
+		}
+		out[k] = raw
+	}
+	return out, nil
 }
 
 func (s *service) createReferralAs(ctx context.Context, in CreateReferralArgs, reqID string) (CreateResult, error) {

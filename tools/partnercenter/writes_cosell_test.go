@@ -1,7 +1,9 @@
 package partnercenter_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -26,7 +28,7 @@ type sent struct {
 	reqs []sentReq
 }
 
-type sentReq struct{ method, path, correlationID string }
+type sentReq struct{ method, path, correlationID, body string }
 
 func (s *sent) all() []sentReq {
 	s.mu.Lock()
@@ -40,8 +42,10 @@ func newRecordingHarness(t *testing.T) (*harness, *sent) {
 	sb := sandbox.New(sandbox.Options{Clock: clock.NewFake(testNow)})
 	rec := &sent{}
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		rec.mu.Lock()
-		rec.reqs = append(rec.reqs, sentReq{r.Method, r.URL.Path, r.Header.Get("MS-CorrelationId")})
+		rec.reqs = append(rec.reqs, sentReq{r.Method, r.URL.Path, r.Header.Get("MS-CorrelationId"), string(body)})
 		rec.mu.Unlock()
 		sb.ServeHTTP(w, r)
 	}))
@@ -391,4 +395,32 @@ func TestCorrelationIDOnEveryTool(t *testing.T) {
 		require.NoError(t, json.Unmarshal(tl.InputSchema, &s))
 		assert.Contains(t, s.Properties, "correlation_id", tl.Name)
 	}
+}
+
+// Members newer than the connector definition (the REST docs' services
+// co-sell fields) are sent as given; one the tool sends from its own
+// argument is refused before any call.
+func TestCreateSendsExtraMembers(t *testing.T) {
+	h, rec := newRecordingHarness(t)
+	createOne(t, h, map[string]any{"extra": map[string]any{
+		"partnerRole": "ServicesPartner", "solutionArea": "AI Business Solutions", "solutionPlay": map[string]any{"id": "Copilot"}}})
+	var post sentReq
+	for _, r := range rec.all() {
+		if r.method == http.MethodPost {
+			post = r
+		}
+	}
+	var sentBody map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal([]byte(post.body), &sentBody))
+	assert.JSONEq(t, `"ServicesPartner"`, string(sentBody["partnerRole"]))
+	assert.JSONEq(t, `"AI Business Solutions"`, string(sentBody["solutionArea"]))
+	assert.JSONEq(t, `{"id":"Copilot"}`, string(sentBody["solutionPlay"]))
+	assert.JSONEq(t, `"Ops test"`, string(sentBody["name"]))
+
+	before := h.sandbox.RequestCount()
+	e := h.CallErr("partnercenter_create_referral", map[string]any{"name": "X", "type": "Shared",
+		"customer": map[string]any{"name": "Y", "country": "US"}, "extra": map[string]any{"name": "Z"}})
+	assert.Equal(t, tools.CodeInvalidArgument, e.Code)
+	assert.Contains(t, e.Message, "extra.name")
+	assert.Equal(t, before, h.sandbox.RequestCount())
 }
