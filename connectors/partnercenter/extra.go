@@ -132,78 +132,178 @@ func encodeWithExtra[P any](p P, extra Extra) ([]byte, error) {
 	return withExtra(buf, extra, reflect.TypeFor[P]())
 }
 
-// UnmarshalJSON decodes a referral and keeps undeclared members in Extra.
-func (r *Referral) UnmarshalJSON(b []byte) error {
+// decodeKeeping decodes b into *p, the method-less form of a model type,
+// and sets *extra to the members of b that P does not declare.
+func decodeKeeping[P any](b []byte, p *P, extra *Extra) error {
+	e, err := decodeWithExtra(b, p)
+	if err != nil {
+		return err
+	}
+	*extra = e
+	return nil
+}
+
+// Every model type keeps the members it does not declare: each decodes
+// through its method-less form (plain) and encodes with its Extra.
+
+func (v *Referral) UnmarshalJSON(b []byte) error {
 	type plain Referral
-	var p plain
-	extra, err := decodeWithExtra(b, &p)
-	if err != nil {
-		return err
-	}
-	p.Extra = extra
-	*r = Referral(p)
-	return nil
+	return decodeKeeping(b, (*plain)(v), &v.Extra)
 }
-
-// MarshalJSON encodes a referral with the members of Extra.
-func (r Referral) MarshalJSON() ([]byte, error) {
+func (v Referral) MarshalJSON() ([]byte, error) {
 	type plain Referral
-	return encodeWithExtra(plain(r), r.Extra)
+	return encodeWithExtra(plain(v), v.Extra)
 }
 
-// UnmarshalJSON decodes a customer profile and keeps undeclared members in Extra.
-func (c *CustomerProfile) UnmarshalJSON(b []byte) error {
+func (v *CustomerProfile) UnmarshalJSON(b []byte) error {
 	type plain CustomerProfile
-	var p plain
-	extra, err := decodeWithExtra(b, &p)
-	if err != nil {
-		return err
-	}
-	p.Extra = extra
-	*c = CustomerProfile(p)
-	return nil
+	return decodeKeeping(b, (*plain)(v), &v.Extra)
 }
-
-// MarshalJSON encodes a customer profile with the members of Extra.
-func (c CustomerProfile) MarshalJSON() ([]byte, error) {
+func (v CustomerProfile) MarshalJSON() ([]byte, error) {
 	type plain CustomerProfile
-	return encodeWithExtra(plain(c), c.Extra)
+	return encodeWithExtra(plain(v), v.Extra)
 }
 
-// UnmarshalJSON decodes referral details and keeps undeclared members in Extra.
-func (d *Details) UnmarshalJSON(b []byte) error {
+func (v *Details) UnmarshalJSON(b []byte) error {
 	type plain Details
-	var p plain
-	extra, err := decodeWithExtra(b, &p)
-	if err != nil {
-		return err
-	}
-	p.Extra = extra
-	*d = Details(p)
-	return nil
+	return decodeKeeping(b, (*plain)(v), &v.Extra)
 }
-
-// MarshalJSON encodes referral details with the members of Extra.
-func (d Details) MarshalJSON() ([]byte, error) {
+func (v Details) MarshalJSON() ([]byte, error) {
 	type plain Details
-	return encodeWithExtra(plain(d), d.Extra)
+	return encodeWithExtra(plain(v), v.Extra)
 }
 
-// UnmarshalJSON decodes a deal registration and keeps undeclared members in Extra.
-func (g *Registration) UnmarshalJSON(b []byte) error {
+func (v *Registration) UnmarshalJSON(b []byte) error {
 	type plain Registration
-	var p plain
-	extra, err := decodeWithExtra(b, &p)
-	if err != nil {
-		return err
-	}
-	p.Extra = extra
-	*g = Registration(p)
-	return nil
+	return decodeKeeping(b, (*plain)(v), &v.Extra)
+}
+func (v Registration) MarshalJSON() ([]byte, error) {
+	type plain Registration
+	return encodeWithExtra(plain(v), v.Extra)
 }
 
-// MarshalJSON encodes a deal registration with the members of Extra.
-func (g Registration) MarshalJSON() ([]byte, error) {
-	type plain Registration
-	return encodeWithExtra(plain(g), g.Extra)
+func (v *Consent) UnmarshalJSON(b []byte) error {
+	type plain Consent
+	return decodeKeeping(b, (*plain)(v), &v.Extra)
+}
+func (v Consent) MarshalJSON() ([]byte, error) {
+	type plain Consent
+	return encodeWithExtra(plain(v), v.Extra)
+}
+
+func (v *Address) UnmarshalJSON(b []byte) error {
+	type plain Address
+	return decodeKeeping(b, (*plain)(v), &v.Extra)
+}
+func (v Address) MarshalJSON() ([]byte, error) {
+	type plain Address
+	return encodeWithExtra(plain(v), v.Extra)
+}
+
+func (v *Member) UnmarshalJSON(b []byte) error {
+	type plain Member
+	return decodeKeeping(b, (*plain)(v), &v.Extra)
+}
+func (v Member) MarshalJSON() ([]byte, error) {
+	type plain Member
+	return encodeWithExtra(plain(v), v.Extra)
+}
+
+func (v *ContactPreference) UnmarshalJSON(b []byte) error {
+	type plain ContactPreference
+	return decodeKeeping(b, (*plain)(v), &v.Extra)
+}
+func (v ContactPreference) MarshalJSON() ([]byte, error) {
+	type plain ContactPreference
+	return encodeWithExtra(plain(v), v.Extra)
+}
+
+func (v *Requirements) UnmarshalJSON(b []byte) error {
+	type plain Requirements
+	return decodeKeeping(b, (*plain)(v), &v.Extra)
+}
+func (v Requirements) MarshalJSON() ([]byte, error) {
+	type plain Requirements
+	return encodeWithExtra(plain(v), v.Extra)
+}
+
+func (v *AdditionalRequirements) UnmarshalJSON(b []byte) error {
+	type plain AdditionalRequirements
+	return decodeKeeping(b, (*plain)(v), &v.Extra)
+}
+func (v AdditionalRequirements) MarshalJSON() ([]byte, error) {
+	type plain AdditionalRequirements
+	return encodeWithExtra(plain(v), v.Extra)
+}
+
+func (v *InviteContext) UnmarshalJSON(b []byte) error {
+	type plain InviteContext
+	return decodeKeeping(b, (*plain)(v), &v.Extra)
+}
+func (v InviteContext) MarshalJSON() ([]byte, error) {
+	type plain InviteContext
+	return encodeWithExtra(plain(v), v.Extra)
+}
+
+func (v *Organization) UnmarshalJSON(b []byte) error {
+	type plain Organization
+	return decodeKeeping(b, (*plain)(v), &v.Extra)
+}
+func (v Organization) MarshalJSON() ([]byte, error) {
+	type plain Organization
+	return encodeWithExtra(plain(v), v.Extra)
+}
+
+func (v *Target) UnmarshalJSON(b []byte) error {
+	type plain Target
+	return decodeKeeping(b, (*plain)(v), &v.Extra)
+}
+func (v Target) MarshalJSON() ([]byte, error) {
+	type plain Target
+	return encodeWithExtra(plain(v), v.Extra)
+}
+
+func (v *TrackingInfo) UnmarshalJSON(b []byte) error {
+	type plain TrackingInfo
+	return decodeKeeping(b, (*plain)(v), &v.Extra)
+}
+func (v TrackingInfo) MarshalJSON() ([]byte, error) {
+	type plain TrackingInfo
+	return encodeWithExtra(plain(v), v.Extra)
+}
+
+func (v *Contract) UnmarshalJSON(b []byte) error {
+	type plain Contract
+	return decodeKeeping(b, (*plain)(v), &v.Extra)
+}
+func (v Contract) MarshalJSON() ([]byte, error) {
+	type plain Contract
+	return encodeWithExtra(plain(v), v.Extra)
+}
+
+func (v *SolutionDetail) UnmarshalJSON(b []byte) error {
+	type plain SolutionDetail
+	return decodeKeeping(b, (*plain)(v), &v.Extra)
+}
+func (v SolutionDetail) MarshalJSON() ([]byte, error) {
+	type plain SolutionDetail
+	return encodeWithExtra(plain(v), v.Extra)
+}
+
+func (v *MarketplaceTransactionDetails) UnmarshalJSON(b []byte) error {
+	type plain MarketplaceTransactionDetails
+	return decodeKeeping(b, (*plain)(v), &v.Extra)
+}
+func (v MarketplaceTransactionDetails) MarshalJSON() ([]byte, error) {
+	type plain MarketplaceTransactionDetails
+	return encodeWithExtra(plain(v), v.Extra)
+}
+
+func (v *StatusHistory) UnmarshalJSON(b []byte) error {
+	type plain StatusHistory
+	return decodeKeeping(b, (*plain)(v), &v.Extra)
+}
+func (v StatusHistory) MarshalJSON() ([]byte, error) {
+	type plain StatusHistory
+	return encodeWithExtra(plain(v), v.Extra)
 }

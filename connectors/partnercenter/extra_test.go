@@ -47,3 +47,30 @@ func TestReferralKeepsUndeclaredMembers(t *testing.T) {
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"x":1}`, string(out))
 }
+
+// Deeper objects keep their undeclared members too: the documented
+// create example's additionalRequirements.iot and consent flag the
+// definition lacks, a contact's extra member, an invite's, a target's and
+// a registration's contract and solutions.
+func TestNestedObjectsKeepUndeclaredMembers(t *testing.T) {
+	in := `{"id":"r2",
+	  "consent":{"consentToContact":true,"ConsentToMicrosoftToContactSpecificPartners":true},
+	  "customerProfile":{"name":"Contoso","address":{"city":"Redmond","county":"King"},
+	    "team":[{"firstName":"Ana","title":"CTO","contactPreference":{"locale":"en-US","channel":"email"}}]},
+	  "details":{"requirements":{"industries":[{"id":"Health"}],"segment":"SMB",
+	    "additionalRequirements":{"iot":{},"attributes":[{"id":"HaveNotDecided","type":"CustomerMarketplaceIntent"}]}}},
+	  "inviteContext":{"notes":"n","invitedBy":{"organizationId":"o1","country":"US"},"channel":"api"},
+	  "target":[{"id":"msft","type":"BusinessProfileLocation","role":"Seller"}],
+	  "trackingInfo":{"microsoftMsxId":"7-ABC","dealId":"D1"},
+	  "registrations":[{"id":"g1","contract":{"value":1,"renewal":true},
+	    "solutionDetails":[{"id":"SOL-1","publisherName":"Fabrikam","marketplaceTransactionDetails":{"isMarketplaceTransacted":false,"offerId":"x"}}],
+	    "statusHistory":{"passedDateTime":"2027-01-01T00:00:00Z","escalatedDateTime":"2027-01-02T00:00:00Z"}}]}`
+	var r partnercenter.Referral
+	require.NoError(t, json.Unmarshal([]byte(in), &r))
+	assert.Equal(t, "Redmond", r.CustomerProfile.Address.City)
+	assert.JSONEq(t, `{}`, string(r.Details.Requirements.AdditionalRequirements.Extra["iot"]))
+	assert.Equal(t, "CustomerMarketplaceIntent", r.Details.Requirements.AdditionalRequirements.Attributes[0].Type)
+	out, err := json.Marshal(r)
+	require.NoError(t, err)
+	assert.JSONEq(t, in, string(out), "every member returned survives decode and encode")
+}

@@ -161,6 +161,8 @@ type Consent struct {
 	ConsentToContact                           *bool `json:"consentToContact,omitempty"`
 	ConsentToShareInfoWithOthers               *bool `json:"consentToToShareInfoWithOthers,omitempty"`
 	ConsentToShareReferralWithMicrosoftSellers *bool `json:"consentToShareReferralWithMicrosoftSellers,omitempty"`
+	// Extra holds undeclared members (see Extra).
+	Extra Extra `json:"-"`
 }
 
 // CustomerProfile describes the customer of a referral.
@@ -187,6 +189,8 @@ type Address struct {
 	PostalCode   string `json:"postalCode,omitempty"`
 	Country      string `json:"country,omitempty"`
 	Region       string `json:"region,omitempty"`
+	// Extra holds undeclared members (see Extra).
+	Extra Extra `json:"-"`
 }
 
 // Member is a person on the customer's or the partner's team.
@@ -196,12 +200,16 @@ type Member struct {
 	Email             string             `json:"email,omitempty"`
 	PhoneNumber       string             `json:"phoneNumber,omitempty"`
 	ContactPreference *ContactPreference `json:"contactPreference,omitempty"`
+	// Extra holds undeclared members (see Extra).
+	Extra Extra `json:"-"`
 }
 
 // ContactPreference says how a member wants to be contacted.
 type ContactPreference struct {
 	Locale               string `json:"locale,omitempty"`
 	DisableNotifications *bool  `json:"disableNotifications,omitempty"`
+	// Extra holds undeclared members (see Extra).
+	Extra Extra `json:"-"`
 }
 
 // Details are the deal facts of a referral.
@@ -227,6 +235,8 @@ type Requirements struct {
 	Solutions              []json.RawMessage       `json:"solutions,omitempty"`
 	Offers                 []json.RawMessage       `json:"offers,omitempty"`
 	AdditionalRequirements *AdditionalRequirements `json:"additionalRequirements,omitempty"`
+	// Extra holds undeclared members (see Extra).
+	Extra Extra `json:"-"`
 }
 
 // IDRef is a reference by id.
@@ -237,6 +247,8 @@ type IDRef struct {
 // AdditionalRequirements carries typed attributes of the customer's need.
 type AdditionalRequirements struct {
 	Attributes []Attribute `json:"attributes,omitempty"`
+	// Extra holds undeclared members (see Extra).
+	Extra Extra `json:"-"`
 }
 
 // Attribute is one typed identifier.
@@ -251,12 +263,16 @@ type InviteContext struct {
 	InvitedBy *Organization `json:"invitedBy,omitempty"`
 	// AssistanceRequestCode is one of the Assistance* constants.
 	AssistanceRequestCode string `json:"assistanceRequestCode,omitempty"`
+	// Extra holds undeclared members (see Extra).
+	Extra Extra `json:"-"`
 }
 
 // Organization names a Partner Center organization.
 type Organization struct {
 	OrganizationID   string `json:"organizationId,omitempty"`
 	OrganizationName string `json:"organizationName,omitempty"`
+	// Extra holds undeclared members (see Extra).
+	Extra Extra `json:"-"`
 }
 
 // Target is whom a referral is addressed to, for example
@@ -265,11 +281,15 @@ type Organization struct {
 type Target struct {
 	ID   string `json:"id,omitempty"`
 	Type string `json:"type,omitempty"`
+	// Extra holds undeclared members (see Extra).
+	Extra Extra `json:"-"`
 }
 
 // TrackingInfo links a referral to Microsoft's own systems.
 type TrackingInfo struct {
 	MicrosoftMsxID string `json:"microsoftMsxId,omitempty"`
+	// Extra holds undeclared members (see Extra).
+	Extra Extra `json:"-"`
 }
 
 // Links are the related resources of a referral.
@@ -325,6 +345,8 @@ type Contract struct {
 	SignDateTime  string   `json:"signDateTime,omitempty"`
 	// Term is TermPerpetual or TermFinite.
 	Term string `json:"term,omitempty"`
+	// Extra holds undeclared members (see Extra).
+	Extra Extra `json:"-"`
 }
 
 // SolutionDetail is one solution of a deal registration.
@@ -339,6 +361,8 @@ type SolutionDetail struct {
 	// PricingModel is PricingPayAsYouGo or PricingOther.
 	PricingModel                  string                         `json:"pricingModel,omitempty"`
 	MarketplaceTransactionDetails *MarketplaceTransactionDetails `json:"marketplaceTransactionDetails,omitempty"`
+	// Extra holds undeclared members (see Extra).
+	Extra Extra `json:"-"`
 }
 
 // MarketplaceTransactionDetails says whether a solution was bought through
@@ -346,6 +370,8 @@ type SolutionDetail struct {
 type MarketplaceTransactionDetails struct {
 	IsMarketplaceTransacted        *bool  `json:"isMarketplaceTransacted,omitempty"`
 	MarketplaceTransactionDateTime string `json:"marketplaceTransactionDateTime,omitempty"`
+	// Extra holds undeclared members (see Extra).
+	Extra Extra `json:"-"`
 }
 
 // StatusHistory records when a deal registration reached each review state.
@@ -355,6 +381,8 @@ type StatusHistory struct {
 	PassedDateTime         string `json:"passedDateTime,omitempty"`
 	FailedDateTime         string `json:"failedDateTime,omitempty"`
 	ApprovedDateTime       string `json:"approvedDateTime,omitempty"`
+	// Extra holds undeclared members (see Extra).
+	Extra Extra `json:"-"`
 }
 
 // ReferralPage is one page of GET /referrals.
