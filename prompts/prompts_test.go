@@ -2,6 +2,9 @@ package prompts
 
 import (
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -32,14 +35,27 @@ var knownTools = map[string]struct {
 	"pipedrive_add_activity":                   {"pipedrive", false},
 	"pipedrive_add_deal":                       {"pipedrive", false},
 	"pipedrive_add_deal_deprecated":            {"pipedrive", false},
+	"pipedrive_add_note":                       {"pipedrive", false},
+	"pipedrive_add_organization":               {"pipedrive", false},
+	"pipedrive_add_person":                     {"pipedrive", false},
 	"pipedrive_get_deal":                       {"pipedrive", true},
+	"pipedrive_get_organization":               {"pipedrive", true},
+	"pipedrive_get_person":                     {"pipedrive", true},
 	"pipedrive_get_stage":                      {"pipedrive", true},
+	"pipedrive_list_activities":                {"pipedrive", true},
 	"pipedrive_list_deals":                     {"pipedrive", true},
+	"pipedrive_list_notes":                     {"pipedrive", true},
 	"pipedrive_list_pipelines":                 {"pipedrive", true},
 	"pipedrive_search_deals":                   {"pipedrive", true},
+	"pipedrive_search_organizations":           {"pipedrive", true},
+	"pipedrive_search_persons":                 {"pipedrive", true},
+	"pipedrive_update_activity":                {"pipedrive", false},
+	"pipedrive_update_deal":                    {"pipedrive", false},
 	"pipedrive_update_deal_stage":              {"pipedrive", false},
 	"pipedrive_update_deal_stage_deprecated":   {"pipedrive", false},
 	"pipedrive_update_deal_status":             {"pipedrive", false},
+	"pipedrive_update_organization":            {"pipedrive", false},
+	"pipedrive_update_person":                  {"pipedrive", false},
 	"throttle_status":                          {"server", true},
 	"trigger_list":                             {"triggers", true},
 	"trigger_read_events":                      {"triggers", true},
@@ -53,6 +69,7 @@ var knownTools = map[string]struct {
 	"workspan_connect_external_id":             {"workspan", false},
 	"workspan_get_bulk_load_status":            {"workspan", true},
 	"workspan_get_external_id":                 {"workspan", true},
+	"workspan_list_integrations":               {"workspan", true},
 	"workspan_list_reports":                    {"workspan", true},
 	"workspan_read_report_data":                {"workspan", true},
 }
@@ -163,13 +180,79 @@ func TestMentionedToolsExist(t *testing.T) {
 	}
 }
 
+// argMention matches an argument given by name in a prompt, `name: value`.
+var argMention = regexp.MustCompile("`([a-z][a-z0-9_]*): ")
+
+// inputProperties reads a tool's argument names, and its toolset, from
+// its generated schema in schemas/.
+func inputProperties(t *testing.T, tool string) (toolset string, props map[string]bool) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "schemas", tool+".json"))
+	require.NoError(t, err, "schemas/%s.json", tool)
+	var file struct {
+		Toolset     string `json:"toolset"`
+		InputSchema struct {
+			Properties map[string]json.RawMessage `json:"properties"`
+		} `json:"inputSchema"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &file), tool)
+	props = map[string]bool{}
+	for name := range file.InputSchema.Properties {
+		props[name] = true
+	}
+	return file.Toolset, props
+}
+
+func TestKnownToolsMatchTheSchemas(t *testing.T) {
+	for name, tool := range knownTools {
+		toolset, _ := inputProperties(t, name)
+		assert.Equal(t, tool.toolset, toolset, name)
+	}
+}
+
+// Every `name: value` in a prompt is an argument of a tool named on the
+// same line (or, on a line that names none, on the last line that did).
+func TestArgumentsExistInToolSchemas(t *testing.T) {
+	props := map[string]map[string]bool{}
+	for _, p := range byName(t) {
+		text, err := p.Render(fullArgs(p))
+		require.NoError(t, err, p.Name)
+		var tools []string
+		for i, line := range strings.Split(text, "\n") {
+			if named := toolMention.FindAllString(line, -1); len(named) > 0 {
+				tools = tools[:0]
+				for _, n := range named {
+					if _, ok := knownTools[n]; ok {
+						tools = append(tools, n)
+					}
+				}
+			}
+			for _, m := range argMention.FindAllStringSubmatch(line, -1) {
+				arg := m[1]
+				if !assert.NotEmpty(t, tools, "%s line %d: `%s:` names no tool's argument", p.Name, i+1, arg) {
+					continue
+				}
+				found := false
+				for _, tool := range tools {
+					if props[tool] == nil {
+						_, props[tool] = inputProperties(t, tool)
+					}
+					found = found || props[tool][arg]
+				}
+				assert.True(t, found, "%s line %d: %s is not an argument of %s", p.Name, i+1, arg, strings.Join(tools, " or "))
+			}
+		}
+	}
+}
+
 func TestPromptsNameExpectedTools(t *testing.T) {
 	want := map[string][]string{
-		"triage_referrals":          {"partnercenter_list_referrals", "partnercenter_get_referral"},
+		"triage_referrals":          {"partnercenter_list_referrals", "partnercenter_get_referral", "`fields: ["},
 		"register_deal":             {"partnercenter_get_referral", "partnercenter_create_deal_registration", "etag"},
-		"review_pipeline":           {"pipedrive_list_pipelines", "pipedrive_list_deals", "stage_change_time", "next_cursor", "next_activity_id"},
-		"bulk_import_opportunities": {"workspan_bulk_load_opportunities_file", "workspan_get_bulk_load_status", "wait: true"},
-		"link_referral_to_crm":      {"pipedrive_search_deals", "pipedrive_add_deal", "workspan_connect_external_id", "workspan_add_audit", "LINKED"},
+		"review_pipeline":           {"pipedrive_list_pipelines", "pipedrive_list_deals", "stage_change_time", "next_cursor", "next_activity_id", "`fields: ["},
+		"bulk_import_opportunities": {"workspan_list_integrations", "workspan_bulk_load_opportunities_file", "workspan_get_bulk_load_status", "wait: true"},
+		"link_referral_to_crm": {"pipedrive_search_deals", "pipedrive_update_deal", "pipedrive_add_note", "pipedrive_search_organizations",
+			"pipedrive_add_organization", "pipedrive_add_person", "pipedrive_add_deal", "workspan_connect_external_id", "workspan_add_audit", "LINKED"},
 	}
 	prompts := byName(t)
 	for name, words := range want {
@@ -184,10 +267,30 @@ func TestPromptsNameExpectedTools(t *testing.T) {
 	text, err := prompts["triage_referrals"].Render(nil)
 	require.NoError(t, err)
 	assert.Contains(t, text, "do NOT change anything")
-	// Search before create.
+	// Search, then link an existing deal, before creating one; an
+	// organization and a person before the deal that names them.
 	text, err = prompts["link_referral_to_crm"].Render(map[string]string{"referral_id": "r"})
 	require.NoError(t, err)
-	assert.Less(t, strings.Index(text, "pipedrive_search_deals"), strings.Index(text, "pipedrive_add_deal"))
+	inOrder(t, text, "pipedrive_search_deals", "pipedrive_update_deal", "pipedrive_search_organizations",
+		"pipedrive_add_organization", "pipedrive_add_person", "pipedrive_add_deal")
+	// The columns are known before the upload.
+	text, err = prompts["bulk_import_opportunities"].Render(map[string]string{"path": "p", "integration_id": "i"})
+	require.NoError(t, err)
+	inOrder(t, text, "workspan_list_integrations", "workspan_bulk_load_opportunities_file", "workspan_get_bulk_load_status")
+}
+
+// inOrder asserts that each word first appears in text after the one
+// before it.
+func inOrder(t *testing.T, text string, words ...string) {
+	t.Helper()
+	at := -1
+	for _, w := range words {
+		i := strings.Index(text, w)
+		if assert.GreaterOrEqual(t, i, 0, "%s is missing", w) {
+			assert.Greater(t, i, at, "%s comes too early", w)
+			at = i
+		}
+	}
 }
 
 func TestRender(t *testing.T) {

@@ -34,7 +34,9 @@ type ServerOptions struct {
 
 // NewServer builds the MCP server: every registered tool is added (so a
 // deprecated tool stays callable by name); tools/list shows only what the
-// policy lists; calls are checked against the policy at call time.
+// policy lists; calls are checked against the policy at call time. A
+// request whose context carries a Narrowing (WithNarrowing) sees and calls
+// only the tools both the policy and its Narrowing allow.
 func NewServer(reg *Registry, opts ServerOptions) *server.MCPServer {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -43,10 +45,10 @@ func NewServer(reg *Registry, opts ServerOptions) *server.MCPServer {
 	if hooks == nil {
 		hooks = &server.Hooks{}
 	}
-	hooks.AddAfterListTools(func(_ context.Context, _ any, _ *mcp.ListToolsRequest, res *mcp.ListToolsResult) {
+	hooks.AddAfterListTools(func(ctx context.Context, _ any, _ *mcp.ListToolsRequest, res *mcp.ListToolsResult) {
 		kept := res.Tools[:0]
 		for _, mt := range res.Tools {
-			if t, ok := reg.Lookup(mt.Name); !ok || opts.Policy.Lists(t) {
+			if t, ok := reg.Lookup(mt.Name); !ok || opts.Policy.ListsIn(ctx, t) {
 				kept = append(kept, mt)
 			}
 		}
@@ -113,7 +115,7 @@ func (t Tool) handler(opts ServerOptions) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		start := time.Now()
 		var res *mcp.CallToolResult
-		if perr := opts.Policy.Allows(t); perr != nil {
+		if perr := opts.Policy.AllowsIn(ctx, t); perr != nil {
 			res = perr.Result()
 		} else {
 			args, err := rawArguments(req)
@@ -138,7 +140,7 @@ func (t Tool) handler(opts ServerOptions) server.ToolHandlerFunc {
 		if res.IsError {
 			attrs = append(attrs, "error", errorCode(res))
 		}
-		opts.Logger.Info("tool call", attrs...)
+		opts.Logger.InfoContext(ctx, "tool call", attrs...)
 		if opts.OnToolCall != nil {
 			opts.OnToolCall(t.Name, res.IsError, time.Since(start))
 		}

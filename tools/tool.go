@@ -46,6 +46,10 @@ type Spec struct {
 	// advice on how to check (see Creates). Such a tool is neither
 	// read-only nor idempotent.
 	Creates *Creates
+	// Projection, on a list tool whose rows are structs, adds a `fields`
+	// argument that keeps only the named fields of each row (see
+	// Projection).
+	Projection *Projection
 }
 
 // Tool is a Spec with its schemas and typed handler.
@@ -63,8 +67,9 @@ type Tool struct {
 	// (see ListedOutputSchemaOf); OutputSchema is the full one.
 	ListedOutputSchema json.RawMessage
 
-	validator *jsv.Schema
-	call      func(ctx context.Context, args json.RawMessage) (any, error)
+	validator  *jsv.Schema
+	call       func(ctx context.Context, args json.RawMessage) (any, error)
+	projection *projection
 }
 
 var namePattern = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
@@ -88,6 +93,12 @@ func New[In, Out any](spec Spec, fn func(ctx context.Context, in In) (Out, error
 	}
 	listed := SchemaOf[In]()
 	t := Tool{Spec: spec, InputSchema: withStringLimits(listed), ListedInputSchema: listed, OutputSchema: SchemaOf[Out](), ListedOutputSchema: ListedOutputSchemaOf[Out]()}
+	if spec.Projection != nil {
+		t.projection = newProjection(spec.Name, *spec.Projection, listed, reflect.TypeFor[Out]())
+		t.ListedInputSchema = t.projection.withArgument(t.ListedInputSchema, false)
+		t.InputSchema = t.projection.withArgument(t.InputSchema, true)
+		t.OutputSchema = t.projection.relaxRows(t.OutputSchema)
+	}
 	t.validator = compileSchema(spec.Name, validationSchema(t.InputSchema))
 	t.call = func(ctx context.Context, args json.RawMessage) (any, error) {
 		var in In
@@ -111,7 +122,10 @@ func New[In, Out any](spec Spec, fn func(ctx context.Context, in In) (Out, error
 }
 
 // Call validates raw JSON arguments against the input schema, decodes them
-// and runs the handler. A nil or empty args means no arguments.
+// and runs the handler. A nil or empty args means no arguments. On a tool
+// with a Projection, a `fields` argument is checked first, taken out of
+// the arguments the handler decodes, and applied to its result, which is
+// then the projected JSON (json.RawMessage) instead of the typed value.
 func (t Tool) Call(ctx context.Context, args json.RawMessage) (any, error) {
 	if len(bytes.TrimSpace(args)) == 0 || string(bytes.TrimSpace(args)) == "null" {
 		args = json.RawMessage(`{}`)
@@ -120,10 +134,21 @@ func (t Tool) Call(ctx context.Context, args json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, InvalidArgument("", "arguments are not valid JSON: %v", err)
 	}
+	var fields []string
+	if t.projection != nil {
+		var perr *Error
+		if fields, args, perr = t.projection.take(args); perr != nil {
+			return nil, perr
+		}
+	}
 	if err := t.validator.Validate(inst); err != nil {
 		return nil, validationError(err)
 	}
-	return t.call(ctx, args)
+	out, err := t.call(ctx, args)
+	if err != nil || fields == nil {
+		return out, err
+	}
+	return t.projection.apply(out, fields)
 }
 
 func compileSchema(name string, schema json.RawMessage) *jsv.Schema {

@@ -109,6 +109,7 @@ func newHTTPHandler(app *App, hc HTTPConfig, log *slog.Logger) (http.Handler, *s
 		shared.attach(mcpSrv)
 	}
 	var mcp http.Handler = mcpSrv
+	mcp = narrowTools(app.Registry, mcp)
 	mcp = sessions.guard(mcp)
 	mcp = limitBody(mcp)
 	if hc.Auth != nil {

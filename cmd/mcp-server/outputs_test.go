@@ -56,11 +56,30 @@ func TestEveryToolResultMatchesItsFullSchema(t *testing.T) {
 	call("pipedrive_get_stage", map[string]any{"stage_id": second["id"]})
 	deal := call("pipedrive_add_deal", map[string]any{"title": "Contoso — Azure migration", "pipeline_id": pipeline["id"], "value": 50000, "currency": "USD"})
 	call("pipedrive_get_deal", map[string]any{"deal_id": deal["id"]})
+	call("pipedrive_update_deal", map[string]any{"deal_id": deal["id"], "value": 0, "expected_close_date": "2027-03-31", "probability": 60,
+		"label_ids": []any{1}, "custom_fields": map[string]any{"Partner Center referral ID": "7c1e0e4a-55b1-4d8e-9a7e-3f1f0c2d9b10"}})
 	call("pipedrive_list_deals", map[string]any{"pipeline_id": pipeline["id"], "limit": 5})
+	call("pipedrive_list_deals", map[string]any{"pipeline_id": pipeline["id"], "limit": 5, "full": true})
 	call("pipedrive_search_deals", map[string]any{"term": "Contoso"})
 	call("pipedrive_update_deal_stage", map[string]any{"deal_id": deal["id"], "pipeline_id": pipeline["id"], "stage_id": second["id"]})
-	call("pipedrive_add_activity", map[string]any{"type": "call", "subject": "Qualify", "deal_id": deal["id"], "due_date": "2027-01-15"})
+	act := call("pipedrive_add_activity", map[string]any{"type": "call", "subject": "Qualify", "deal_id": deal["id"], "due_date": "2027-01-15"})
+	call("pipedrive_list_activities", map[string]any{"deal_id": deal["id"], "full": true})
+	call("pipedrive_update_activity", map[string]any{"activity_id": act["id"], "done": true, "note": "Qualified: budget confirmed"})
+	call("pipedrive_get_deal", map[string]any{"deal_id": deal["id"], "full": true})
 	call("pipedrive_update_deal_status", map[string]any{"deal_id": deal["id"], "status": "won"})
+
+	// Pipedrive: the customer's organization and contact, and a note on the deal.
+	org := call("pipedrive_add_organization", map[string]any{"name": "Contoso Pharma", "address": "1 Microsoft Way, Redmond, WA 98052", "website": "https://contoso.example"})
+	call("pipedrive_search_organizations", map[string]any{"term": "Contoso Pharma", "exact_match": true})
+	call("pipedrive_get_organization", map[string]any{"org_id": org["id"], "full": true})
+	call("pipedrive_update_organization", map[string]any{"org_id": org["id"], "owner_id": 2})
+	person := call("pipedrive_add_person", map[string]any{"name": "Ana Silva", "org_id": org["id"], "emails": []any{"ana@contoso.example"}, "phones": []any{"+1 425 555 0100"}})
+	call("pipedrive_search_persons", map[string]any{"term": "ana@contoso.example"})
+	call("pipedrive_get_person", map[string]any{"person_id": person["id"], "full": true})
+	call("pipedrive_update_person", map[string]any{"person_id": person["id"], "phones": []any{"+1 425 555 0199"}})
+	call("pipedrive_add_note", map[string]any{"content": "Referral customer; Ana sponsors the migration.", "deal_id": deal["id"],
+		"org_id": org["id"], "person_id": person["id"], "pin_to": []any{"deal"}})
+	call("pipedrive_list_notes", map[string]any{"deal_id": deal["id"]})
 
 	// Partner Center: accept an incoming referral, register and amend the deal.
 	call("partnercenter_create_referral", map[string]any{"name": "Fabrikam — data estate", "type": "Independent", "customer": map[string]any{"name": "Fabrikam", "country": "US"}})
@@ -72,8 +91,9 @@ func TestEveryToolResultMatchesItsFullSchema(t *testing.T) {
 		"solutions": []any{map[string]any{"id": "SOL-1001"}}})["referral"].(map[string]any)
 	call("partnercenter_update_deal_registration", map[string]any{"id": ref["id"], "etag": ref["eTag"], "contract_value": 150000})
 
-	// WorkSpan: load, follow, find, link and audit.
+	// WorkSpan: discover, load, follow, find, link and audit.
 	const integration = "int-crm-001"
+	require.Equal(t, integration, first(call("workspan_list_integrations", nil)["integrations"])["integration_id"])
 	up := call("workspan_bulk_load_opportunities", map[string]any{"integration_id": integration, "data": "name,stage,amount\nOutputs Opp,Qualify,10\n"})
 	call("workspan_bulk_load_data", map[string]any{"integration_id": integration, "format": "json", "data": `[{"name":"Outputs row"}]`})
 	call("workspan_bulk_load_data_file", map[string]any{"integration_id": integration, "filename": "rows.csv", "content_base64": "bmFtZQpPdXRwdXRzIGZpbGUK"})

@@ -115,7 +115,7 @@ func (c *Client) GetDealWith(ctx context.Context, id int64, p GetDealParams) (*D
 	if p.IncludeOptionLabels {
 		q.str("include_option_labels", "true")
 	}
-	if _, err := c.do(ctx, http.MethodGet, idPath("/api/v2/deals", id), url.Values(q), nil, &d); err != nil {
+	if err := c.byID(ctx, http.MethodGet, EntityDeal, "/api/v2/deals", id, url.Values(q), nil, &d); err != nil {
 		return nil, err
 	}
 	return &d, nil
@@ -150,13 +150,10 @@ func (c *Client) AddDeal(ctx context.Context, in DealInput) (*Deal, error) {
 	return &d, nil
 }
 
-// UpdateDeal changes the set fields of a deal (PATCH /api/v2/deals/{id}).
+// UpdateDeal changes the set fields of a deal (PATCH /api/v2/deals/{id});
+// PatchDeal also sets probability and labels and clears fields.
 func (c *Client) UpdateDeal(ctx context.Context, id int64, in DealInput) (*Deal, error) {
-	var d Deal
-	if _, err := c.do(ctx, http.MethodPatch, idPath("/api/v2/deals", id), nil, in, &d); err != nil {
-		return nil, err
-	}
-	return &d, nil
+	return c.PatchDeal(ctx, id, DealPatch{DealInput: in})
 }
 
 // SearchDealsParams filters GET /api/v2/deals/search.
@@ -193,21 +190,13 @@ func (c *Client) SearchDeals(ctx context.Context, p SearchDealsParams) ([]DealSe
 
 // SearchOrganizations searches organizations by name and returns one page of hits.
 func (c *Client) SearchOrganizations(ctx context.Context, term string, limit int) ([]OrganizationSearchResult, *Response, error) {
-	q := query{}
-	q.str("term", term)
-	q.str("fields", "name")
-	q.num("limit", limit)
-	var data struct {
-		Items []OrganizationSearchResult `json:"items"`
-	}
-	r, err := c.do(ctx, http.MethodGet, "/api/v2/organizations/search", url.Values(q), nil, &data)
-	return data.Items, r, err
+	return c.SearchOrganizationsWith(ctx, SearchOrganizationsParams{Term: term, Fields: "name", Limit: limit})
 }
 
 // GetStage returns one stage by id.
 func (c *Client) GetStage(ctx context.Context, id int64) (*Stage, error) {
 	var s Stage
-	if _, err := c.do(ctx, http.MethodGet, idPath("/api/v2/stages", id), nil, nil, &s); err != nil {
+	if err := c.byID(ctx, http.MethodGet, EntityStage, "/api/v2/stages", id, nil, nil, &s); err != nil {
 		return nil, err
 	}
 	return &s, nil
@@ -255,6 +244,7 @@ type ListActivitiesParams struct {
 	OrgID         int64
 	Done          *bool
 	UpdatedSince  time.Time
+	UpdatedUntil  time.Time
 	SortBy        string // id, update_time, add_time, due_date
 	SortDirection string
 	Limit         int
@@ -270,6 +260,7 @@ func (c *Client) ListActivities(ctx context.Context, p ListActivitiesParams) ([]
 	q.id("org_id", p.OrgID)
 	q.boolean("done", p.Done)
 	q.time("updated_since", p.UpdatedSince)
+	q.time("updated_until", p.UpdatedUntil)
 	q.str("sort_by", p.SortBy)
 	q.str("sort_direction", p.SortDirection)
 	q.num("limit", p.Limit)
@@ -282,7 +273,7 @@ func (c *Client) ListActivities(ctx context.Context, p ListActivitiesParams) ([]
 // GetPerson returns one person by id.
 func (c *Client) GetPerson(ctx context.Context, id int64) (*Person, error) {
 	var p Person
-	if _, err := c.do(ctx, http.MethodGet, idPath("/api/v2/persons", id), nil, nil, &p); err != nil {
+	if err := c.byID(ctx, http.MethodGet, EntityPerson, "/api/v2/persons", id, nil, nil, &p); err != nil {
 		return nil, err
 	}
 	return &p, nil
@@ -291,7 +282,7 @@ func (c *Client) GetPerson(ctx context.Context, id int64) (*Person, error) {
 // GetOrganization returns one organization by id.
 func (c *Client) GetOrganization(ctx context.Context, id int64) (*Organization, error) {
 	var o Organization
-	if _, err := c.do(ctx, http.MethodGet, idPath("/api/v2/organizations", id), nil, nil, &o); err != nil {
+	if err := c.byID(ctx, http.MethodGet, EntityOrganization, "/api/v2/organizations", id, nil, nil, &o); err != nil {
 		return nil, err
 	}
 	return &o, nil
@@ -388,6 +379,5 @@ func formatID(id int64) string { return strconv.FormatInt(id, 10) }
 // DeleteDeal marks a deal as deleted (DELETE /api/v2/deals/{id}); Pipedrive
 // removes it for good after 30 days.
 func (c *Client) DeleteDeal(ctx context.Context, id int64) error {
-	_, err := c.do(ctx, http.MethodDelete, idPath("/api/v2/deals", id), nil, nil, nil)
-	return err
+	return c.byID(ctx, http.MethodDelete, EntityDeal, "/api/v2/deals", id, nil, nil, nil)
 }

@@ -35,6 +35,8 @@ type Deal struct {
 	LabelIDs          []int64  `json:"label_ids,omitempty"`
 	NextActivityID    int64    `json:"next_activity_id,omitempty"`
 	LastActivityID    int64    `json:"last_activity_id,omitempty"`
+	// DealIncluded holds the counts and times include_fields asked for.
+	DealIncluded
 	// CustomFields holds the deal's custom field values keyed by field code
 	// (DealField.FieldCode), as sent: null when unset, a string (varchar,
 	// text, date), a number (double), an option id (enum), an array of
@@ -227,17 +229,70 @@ type ActivityInput struct {
 	Done     *bool  `json:"done,omitempty"`
 }
 
-// Person is the part of an API v2 person this project uses.
+// Person is an API v2 person (a contact, not a user). JobTitle is sent
+// only when the company has contact sync enabled.
 type Person struct {
-	ID    int64  `json:"id"`
-	Name  string `json:"name"`
-	OrgID int64  `json:"org_id,omitempty"`
+	ID         int64     `json:"id"`
+	Name       string    `json:"name"`
+	FirstName  string    `json:"first_name,omitempty"`
+	LastName   string    `json:"last_name,omitempty"`
+	OwnerID    int64     `json:"owner_id,omitempty"`
+	OrgID      int64     `json:"org_id,omitempty"`
+	Emails     []Contact `json:"emails,omitempty"`
+	Phones     []Contact `json:"phones,omitempty"`
+	JobTitle   string    `json:"job_title,omitempty"`
+	VisibleTo  int       `json:"visible_to,omitempty"`
+	LabelIDs   []int64   `json:"label_ids,omitempty"`
+	IsDeleted  bool      `json:"is_deleted,omitempty"`
+	AddTime    string    `json:"add_time,omitempty"`
+	UpdateTime string    `json:"update_time,omitempty"`
+	// CustomFields holds the person's custom field values keyed by field
+	// code, as sent (see Deal.CustomFields).
+	CustomFields map[string]json.RawMessage `json:"custom_fields,omitempty"`
 }
 
-// Organization is the part of an API v2 organization this project uses.
+// Contact is one email address or phone number of a person.
+type Contact struct {
+	Value   string `json:"value"`
+	Primary bool   `json:"primary"`
+	// Label classifies it: work, home, mobile or other.
+	Label string `json:"label,omitempty"`
+}
+
+// Organization is an API v2 organization.
 type Organization struct {
-	ID   int64  `json:"id"`
-	Name string `json:"name"`
+	ID            int64    `json:"id"`
+	Name          string   `json:"name"`
+	OwnerID       int64    `json:"owner_id,omitempty"`
+	Address       *Address `json:"address,omitempty"`
+	Website       string   `json:"website,omitempty"`
+	Linkedin      string   `json:"linkedin,omitempty"`
+	Industry      int64    `json:"industry,omitempty"`
+	AnnualRevenue int64    `json:"annual_revenue,omitempty"`
+	EmployeeCount int64    `json:"employee_count,omitempty"`
+	VisibleTo     int      `json:"visible_to,omitempty"`
+	LabelIDs      []int64  `json:"label_ids,omitempty"`
+	IsDeleted     bool     `json:"is_deleted,omitempty"`
+	AddTime       string   `json:"add_time,omitempty"`
+	UpdateTime    string   `json:"update_time,omitempty"`
+	// CustomFields holds the organization's custom field values keyed by
+	// field code, as sent (see Deal.CustomFields).
+	CustomFields map[string]json.RawMessage `json:"custom_fields,omitempty"`
+}
+
+// Address is an organization's address. On write, Value alone is enough:
+// Pipedrive parses it into the parts.
+type Address struct {
+	Value           string `json:"value,omitempty"`
+	Country         string `json:"country,omitempty"`
+	AdminAreaLevel1 string `json:"admin_area_level_1,omitempty"`
+	AdminAreaLevel2 string `json:"admin_area_level_2,omitempty"`
+	Locality        string `json:"locality,omitempty"`
+	Sublocality     string `json:"sublocality,omitempty"`
+	Route           string `json:"route,omitempty"`
+	StreetNumber    string `json:"street_number,omitempty"`
+	Subpremise      string `json:"subpremise,omitempty"`
+	PostalCode      string `json:"postal_code,omitempty"`
 }
 
 // User is a v1 user (v2 has no users endpoint).
@@ -277,8 +332,41 @@ type DealSearchItem struct {
 
 // OrganizationSearchResult is one hit of the v2 organization search.
 type OrganizationSearchResult struct {
-	ResultScore float64  `json:"result_score"`
-	Item        NamedRef `json:"item"`
+	ResultScore float64                `json:"result_score"`
+	Item        OrganizationSearchItem `json:"item"`
+}
+
+// OrganizationSearchItem is the organization part of a search hit.
+// CustomFields and Notes are the values the term matched in.
+type OrganizationSearchItem struct {
+	ID           int64    `json:"id"`
+	Name         string   `json:"name"`
+	Address      string   `json:"address,omitempty"`
+	VisibleTo    int      `json:"visible_to,omitempty"`
+	Owner        IDRef    `json:"owner"`
+	CustomFields []string `json:"custom_fields,omitempty"`
+	Notes        []string `json:"notes,omitempty"`
+}
+
+// PersonSearchResult is one hit of the v2 person search.
+type PersonSearchResult struct {
+	ResultScore float64          `json:"result_score"`
+	Item        PersonSearchItem `json:"item"`
+}
+
+// PersonSearchItem is the person part of a search hit: emails and phones
+// as plain values. CustomFields and Notes are the values the term matched
+// in.
+type PersonSearchItem struct {
+	ID           int64     `json:"id"`
+	Name         string    `json:"name"`
+	Emails       []string  `json:"emails,omitempty"`
+	Phones       []string  `json:"phones,omitempty"`
+	VisibleTo    int       `json:"visible_to,omitempty"`
+	Owner        IDRef     `json:"owner"`
+	Organization *NamedRef `json:"organization,omitempty"`
+	CustomFields []string  `json:"custom_fields,omitempty"`
+	Notes        []string  `json:"notes,omitempty"`
 }
 
 // IDRef is a reference by id.

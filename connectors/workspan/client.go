@@ -1,8 +1,8 @@
 // Package workspan is a plain client for the WorkSpan API
 // (api.workspan.com, api-sandbox.workspan.com): external IDs and audit
 // information of WorkSpan objects, bulk loads of data and opportunities
-// (raw body or file upload: csv, json, xlsx) and their status, reports, and
-// event subscriptions. It authenticates with an application user's client
+// (raw body or file upload: csv, json, xlsx) and their status, reports,
+// integrations and the schema of their objects, and event subscriptions. It authenticates with an application user's client
 // credentials and sends the x-ws-env header WorkSpan selects the tenant by.
 // It knows nothing of MCP.
 package workspan
@@ -18,7 +18,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/cosell-mcp/cosell-mcp/internal/clock"
 	"github.com/cosell-mcp/cosell-mcp/internal/upstream"
@@ -33,10 +32,6 @@ const (
 
 // connectorName labels errors from API calls.
 const connectorName = "workspan"
-
-// maxDetail bounds each part of the upstream text copied into an error's
-// Detail (the whole is bounded by the upstream.Reader).
-const maxDetail = 512
 
 // ErrInvalidArgument marks a request the client refused before sending it.
 var ErrInvalidArgument = errors.New("workspan: invalid argument")
@@ -349,15 +344,4 @@ func joinNonEmpty(parts []string, sep string) string {
 		}
 	}
 	return strings.Join(out, sep)
-}
-
-func truncate(s string) string {
-	if len(s) <= maxDetail {
-		return s
-	}
-	cut := maxDetail
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
 }

@@ -432,6 +432,21 @@ func (c *Client) Integrations(ctx context.Context) ([]Integration, error) {
 	return out.Integrations, nil
 }
 
+// ObjectSchema returns the schema of an integration's objects
+// (GET /event/v1/metadata/integration/{integration_id}, the connector's
+// GetObjectEventSchema). A reply without a schema object is an
+// *upstream.BodyError.
+func (c *Client) ObjectSchema(ctx context.Context, integrationID string) (*ObjectSchema, error) {
+	if err := required("integration id", integrationID); err != nil {
+		return nil, err
+	}
+	var out ObjectSchema
+	if err := c.doJSON(ctx, call{method: http.MethodGet, path: "/event/v1/metadata/integration/" + url.PathEscape(integrationID)}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // Events lists the events a subscriber may ask for
 // (GET /event/v1/metadata/event).
 func (c *Client) Events(ctx context.Context) ([]Event, error) {

@@ -29,13 +29,6 @@ func query(t *testing.T, r recorded) url.Values {
 	return q
 }
 
-func jsonBody(t *testing.T, r recorded) map[string]any {
-	t.Helper()
-	var m map[string]any
-	require.NoError(t, json.Unmarshal(r.Body, &m), string(r.Body))
-	return m
-}
-
 func TestGetExternalID(t *testing.T) {
 	f := newFake(t, reply(200, `{"object_id":"WS-Project_a/b","external_ids":[{"external_id":"000owa24575","field_name":"sales_details.crm_opportunity_id"},{"external_id":"pc-1","field_name":"partner_center.referral_id"}]}`))
 	got, err := f.client().GetExternalID(context.Background(), "WS-Project_a/b")

@@ -22,12 +22,12 @@ func TestOpenInsideOpensNothingUnchecked(t *testing.T) {
 	require.NoError(t, syscall.Mkfifo(outsideFIFO, 0o600))
 	require.NoError(t, syscall.Mkfifo(insideFIFO, 0o600))
 
-	_, err := OpenInside(outsideFIFO, []string{allowed})
+	_, err := OpenInside(outsideFIFO, Dirs(allowed))
 	require.ErrorContains(t, err, "outside the allowed directories")
-	_, err = OpenInside(insideFIFO, []string{allowed})
+	_, err = OpenInside(insideFIFO, Dirs(allowed))
 	require.ErrorContains(t, err, "is not a regular file")
 	link := filepath.Join(allowed, "link.csv")
 	require.NoError(t, os.Symlink(outsideFIFO, link))
-	_, err = OpenInside(link, []string{allowed})
+	_, err = OpenInside(link, Dirs(allowed))
 	require.ErrorContains(t, err, "outside the allowed directories")
 }

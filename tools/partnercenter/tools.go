@@ -43,7 +43,7 @@ func Tools(conn Connection) []tools.Tool {
 	return compactListed([]tools.Tool{
 		tools.New(tools.Spec{
 			Name: "partnercenter_list_referrals", Title: "List referrals", Toolset: Toolset, Operation: "GetAllReferrals",
-			ReadOnly: true, Idempotent: true,
+			ReadOnly: true, Idempotent: true, Projection: &tools.Projection{Rows: "referrals", Exclusive: []string{"full"}},
 			Description: "List referrals, newest created first (oldest_first reverses), filtered by the fields below or a raw OData filter; " +
 				"updated_since for recent changes. Compact rows unless full; while has_more, pass next_cursor as cursor.",
 		}, s.listReferrals),

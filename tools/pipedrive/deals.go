@@ -8,20 +8,33 @@ import (
 	"github.com/cosell-mcp/cosell-mcp/tools"
 )
 
-// DealIDArgs identifies one deal.
+// DealIDArgs are the arguments of pipedrive_get_deal.
 type DealIDArgs struct {
 	DealID int64 `json:"deal_id" jsonschema:"minimum=1" jsonschema_description:"Deal id."`
+	Full   bool  `json:"full,omitempty" jsonschema_description:"Also return details."`
 }
 
-func (s *service) getDeal(ctx context.Context, in DealIDArgs) (Deal, error) {
+// detailFields are the include_fields of a deal read: the next activity,
+// or with full everything DealDetails shows.
+func detailFields(full bool) []string {
+	if full {
+		return pd.FullDealFields
+	}
+	return []string{pd.IncludeNextActivity}
+}
+
+func (s *service) getDeal(ctx context.Context, in DealIDArgs) (DetailedDeal, error) {
 	c, ref := s.at(ctx)
-	d, err := c.GetDeal(ctx, in.DealID, pd.IncludeNextActivity)
+	d, err := c.GetDealWith(ctx, in.DealID, pd.GetDealParams{IncludeFields: detailFields(in.Full)})
 	if err != nil {
-		return Deal{}, err
+		return DetailedDeal{}, err
 	}
 	snap, _ := ref.get(ctx, false)
-	out := shapeDeal(ctx, ref, snap, *d, true)
-	nameCustomFields(ctx, ref, &out, d.CustomFields)
+	out := DetailedDeal{Deal: shapeDeal(ctx, ref, snap, *d, true)}
+	nameCustomFields(ctx, ref, &out.Deal, d.CustomFields)
+	if in.Full {
+		out.Details = s.dealDetails(ctx, c, snap, []pd.Deal{*d})[0]
+	}
 	return out, nil
 }
 
@@ -38,12 +51,12 @@ type ListDealsArgs struct {
 	SortDirection string `json:"sort_direction,omitempty" jsonschema:"enum=asc,enum=desc" jsonschema_description:"Default asc."`
 	Limit         int    `json:"limit,omitempty" jsonschema:"minimum=1,maximum=500" jsonschema_description:"Page size, default 50."`
 	Cursor        string `json:"cursor,omitempty" jsonschema_description:"next_cursor of the previous page."`
-	Full          bool   `json:"full,omitempty" jsonschema_description:"Also return custom fields."`
+	Full          bool   `json:"full,omitempty" jsonschema_description:"Also return custom fields and details."`
 }
 
 // DealList is a page of deals.
 type DealList struct {
-	Deals []Deal `json:"deals"`
+	Deals []DetailedDeal `json:"deals"`
 	// HasMore says whether another page exists; NextCursor fetches it.
 	HasMore    bool   `json:"has_more"`
 	NextCursor string `json:"next_cursor,omitempty"`
@@ -67,16 +80,21 @@ func (s *service) listDeals(ctx context.Context, in ListDealsArgs) (DealList, er
 		Status: in.Status, PipelineID: in.PipelineID, StageID: in.StageID, OwnerID: in.OwnerID,
 		OrgID: in.OrgID, PersonID: in.PersonID, UpdatedSince: since,
 		SortBy: in.SortBy, SortDirection: in.SortDirection, Limit: limit, Cursor: in.Cursor,
-		IncludeFields: []string{pd.IncludeNextActivity},
+		IncludeFields: detailFields(in.Full),
 	})
 	if err != nil {
 		return DealList{}, err
 	}
-	out := DealList{Deals: make([]Deal, 0, len(deals)), NextCursor: resp.NextCursor, HasMore: resp.NextCursor != ""}
-	for _, d := range deals {
-		row := shapeDeal(ctx, ref, snap, d, false)
+	out := DealList{Deals: make([]DetailedDeal, 0, len(deals)), NextCursor: resp.NextCursor, HasMore: resp.NextCursor != ""}
+	var details []*DealDetails
+	if in.Full {
+		details = s.dealDetails(ctx, c, snap, deals)
+	}
+	for i, d := range deals {
+		row := DetailedDeal{Deal: shapeDeal(ctx, ref, snap, d, false)}
 		if in.Full {
-			nameCustomFields(ctx, ref, &row, d.CustomFields)
+			row.Probability, row.LabelIDs, row.Details = d.Probability, d.LabelIDs, details[i]
+			nameCustomFields(ctx, ref, &row.Deal, d.CustomFields)
 		}
 		out.Deals = append(out.Deals, row)
 	}

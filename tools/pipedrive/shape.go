@@ -3,6 +3,7 @@ package pipedrive
 import (
 	"context"
 	"encoding/json"
+	"math"
 
 	pd "github.com/cosell-mcp/cosell-mcp/connectors/pipedrive"
 )
@@ -36,9 +37,66 @@ type Deal struct {
 	// NextActivityID is the deal's earliest undone activity. Deal reads
 	// (get, list) fill it, so its absence there means no next step.
 	NextActivityID int64 `json:"next_activity_id,omitempty"`
+	// Probability (percent) and LabelIDs are set on single-deal results
+	// and on list rows with full, when the deal has them.
+	Probability *float64 `json:"probability,omitempty"`
+	LabelIDs    []int64  `json:"label_ids,omitempty"`
 	// CustomFields are the deal's set custom fields by name, options by
 	// label: on get and add, and on list with full.
 	CustomFields map[string]any `json:"custom_fields,omitempty"`
+}
+
+// DetailedDeal is a deal as the deal reads return it: with full, its
+// details too.
+type DetailedDeal struct {
+	Deal
+	Details *DealDetails `json:"details,omitempty"`
+}
+
+// DealDetails is what a full deal read adds, as the connector's deal
+// response carries it: creator, owner e-mail, weighted value, counts and
+// the next and last activities.
+type DealDetails struct {
+	CreatorID   int64  `json:"creator_id,omitempty"`
+	CreatorName string `json:"creator_name,omitempty"`
+	OwnerEmail  string `json:"owner_email,omitempty"`
+	// WeightedValue is value × probability, the deal's own or else its
+	// stage's.
+	WeightedValue float64 `json:"weighted_value"`
+	FirstWonTime  string  `json:"first_won_time,omitempty"`
+	// NextActivity is the earliest undone activity, LastActivity the
+	// latest done one; when their details cannot be had, only the id.
+	NextActivity *ActivityBrief `json:"next_activity,omitempty"`
+	LastActivity *ActivityBrief `json:"last_activity,omitempty"`
+	Counts       DealCounts     `json:"counts"`
+	// Times of the last e-mail received and sent about the deal.
+	LastEmailReceived string `json:"last_email_received,omitempty"`
+	LastEmailSent     string `json:"last_email_sent,omitempty"`
+	// SmartBCCEmail is the address that files a copied e-mail on the deal.
+	SmartBCCEmail string `json:"smart_bcc_email,omitempty"`
+}
+
+// ActivityBrief is an activity as a deal's details name it;
+// pipedrive_list_activities has the rest.
+type ActivityBrief struct {
+	ID      int64  `json:"id"`
+	Type    string `json:"type,omitempty"`
+	Subject string `json:"subject,omitempty"`
+	DueDate string `json:"due_date,omitempty"`
+	DueTime string `json:"due_time,omitempty"`
+}
+
+// DealCounts are the numbers of things on a deal.
+type DealCounts struct {
+	Activities       int `json:"activities"`
+	DoneActivities   int `json:"done_activities"`
+	UndoneActivities int `json:"undone_activities"`
+	Notes            int `json:"notes"`
+	Files            int `json:"files"`
+	Products         int `json:"products"`
+	Participants     int `json:"participants"`
+	Followers        int `json:"followers"`
+	EmailMessages    int `json:"email_messages"`
 }
 
 // nameCustomFields fills d.CustomFields from the upstream values. Field
@@ -92,6 +150,7 @@ func shapeDeal(ctx context.Context, ref *refData, snap snapshot, d pd.Deal, look
 		out.Status = "deleted"
 	}
 	if lookup {
+		out.Probability, out.LabelIDs = d.Probability, d.LabelIDs
 		out.OrgName = ref.orgName(ctx, d.OrgID)
 		out.PersonName = ref.personName(ctx, d.PersonID)
 	} else {
@@ -99,6 +158,92 @@ func shapeDeal(ctx context.Context, ref *refData, snap snapshot, d pd.Deal, look
 		out.PersonName = ref.cachedPerson(d.PersonID)
 	}
 	return out
+}
+
+// activityCallsPerDetail bounds the activity look-ups of one
+// dealDetails: each brings up to a hundred activities.
+const activityCallsPerDetail = 2
+
+// dealDetails returns the details of upstream deals read with
+// pd.FullDealFields, in order. Creator names come from the cached reference
+// data, owner e-mails from the cached user directory, and the next and last
+// activities from one activities call per hundred (at most
+// activityCallsPerDetail; beyond, and when a call fails, only their ids).
+// Details are best effort: this never fails.
+func (s *service) dealDetails(ctx context.Context, c *pd.Client, snap snapshot, deals []pd.Deal) []*DealDetails {
+	ids := make([]int64, 0, 2*len(deals))
+	for _, d := range deals {
+		ids = append(ids, d.NextActivityID, d.LastActivityID)
+	}
+	acts := map[int64]pd.Activity{}
+	inBatches(distinctIDs(ids), activityCallsPerDetail, func(batch []int64) error {
+		found, err := c.ActivitiesByID(ctx, batch)
+		for _, a := range found {
+			acts[a.ID] = a
+		}
+		return err
+	})
+	users := s.directory(c).get(ctx)
+	out := make([]*DealDetails, len(deals))
+	for i, d := range deals {
+		prob := 0.0
+		if st, ok := snap.stage(d.StageID); ok {
+			prob = float64(st.DealProbability)
+		}
+		if d.Probability != nil {
+			prob = *d.Probability
+		}
+		out[i] = &DealDetails{
+			CreatorID: d.CreatorUserID, CreatorName: snap.users[d.CreatorUserID], OwnerEmail: users[d.OwnerID].Email,
+			WeightedValue: math.Round(d.Value*prob) / 100, FirstWonTime: d.FirstWonTime,
+			NextActivity: activityBrief(d.NextActivityID, acts), LastActivity: activityBrief(d.LastActivityID, acts),
+			Counts: DealCounts{
+				Activities: d.ActivitiesCount, DoneActivities: d.DoneActivitiesCount, UndoneActivities: d.UndoneActivitiesCount,
+				Notes: d.NotesCount, Files: d.FilesCount, Products: d.ProductsCount, Participants: d.ParticipantsCount,
+				Followers: d.FollowersCount, EmailMessages: d.EmailMessagesCount,
+			},
+			LastEmailReceived: d.LastIncomingMailTime, LastEmailSent: d.LastOutgoingMailTime, SmartBCCEmail: d.SmartBCCEmail,
+		}
+	}
+	return out
+}
+
+// distinctIDs returns the non-zero ids, each once, in order.
+func distinctIDs(ids []int64) []int64 {
+	seen := make(map[int64]bool, len(ids))
+	out := make([]int64, 0, len(ids))
+	for _, id := range ids {
+		if id != 0 && !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// inBatches calls fetch with the ids a list call takes at a time
+// (pd.MaxIDsPerList), at most calls times, until one fails.
+func inBatches(ids []int64, calls int, fetch func(batch []int64) error) {
+	for ; len(ids) > 0 && calls > 0; calls-- {
+		batch := ids[:min(len(ids), pd.MaxIDsPerList)]
+		ids = ids[len(batch):]
+		if fetch(batch) != nil {
+			return
+		}
+	}
+}
+
+// activityBrief is the brief of activity id, from acts when there; nil
+// for no activity.
+func activityBrief(id int64, acts map[int64]pd.Activity) *ActivityBrief {
+	if id == 0 {
+		return nil
+	}
+	a, ok := acts[id]
+	if !ok {
+		return &ActivityBrief{ID: id}
+	}
+	return &ActivityBrief{ID: id, Type: a.Type, Subject: a.Subject, DueDate: a.DueDate, DueTime: a.DueTime}
 }
 
 // nameCallsPerShape bounds the organization and person look-ups of one

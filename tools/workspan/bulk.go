@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -28,7 +29,7 @@ type BulkDataArgs struct {
 // BulkFileArgs are the arguments of the file bulk loads.
 type BulkFileArgs struct {
 	IntegrationID   string `json:"integration_id" jsonschema:"minLength=1"`
-	Path            string `json:"path,omitempty" jsonschema_description:"File inside an allowed folder."`
+	Path            string `json:"path,omitempty" jsonschema_description:"File on the server's machine (yours on stdio)."`
 	ContentBase64   string `json:"content_base64,omitempty" jsonschema:"maxLength=22369624" jsonschema_description:"The file itself, base64, instead of path."`
 	Filename        string `json:"filename,omitempty" jsonschema_description:"Name for base64 content, e.g. deals.xlsx."`
 	Format          string `json:"format,omitempty" jsonschema:"enum=xlsx,enum=csv,enum=json" jsonschema_description:"Default from the extension, else xlsx."`
@@ -102,7 +103,7 @@ func (s *service) inline(ctx context.Context, t target, in BulkDataArgs) (Upload
 }
 
 func (s *service) fromFile(ctx context.Context, t target, in BulkFileArgs) (UploadResult, error) {
-	src, err := s.fileInput(ctx, in)
+	src, err := s.fileInput(ctx, t, in)
 	if err != nil {
 		return UploadResult{}, err
 	}
@@ -112,28 +113,45 @@ func (s *service) fromFile(ctx context.Context, t target, in BulkFileArgs) (Uplo
 	return s.load(ctx, t, in.IntegrationID, in.ColumnDelimiter, src)
 }
 
+// folders are the folders a path may name, and whether they are the
+// default ones of a local user.
+type folders struct {
+	dirs      []bulkfile.Dir
+	byDefault bool
+}
+
 // allowedDirs are the folders a path may name: the configured ones, and on
-// stdio (Options.ClientRoots) the client's MCP roots. Over HTTP the
-// client's roots describe the client's machine and widen nothing here.
-func (s *service) allowedDirs(ctx context.Context) []string {
-	allowed := append([]string(nil), s.opts.AllowedDirs...)
-	if s.opts.ClientRoots {
-		allowed = append(allowed, tools.ClientRoots(ctx)...)
+// stdio (Options.ClientRoots) the client's MCP roots; on stdio, when
+// neither names a folder, the user's home and the working directory
+// without their hidden files and folders (bulkfile.LocalDirs). Over HTTP
+// the client's roots describe the client's machine and widen nothing here,
+// and there is no default.
+func (s *service) allowedDirs(ctx context.Context) folders {
+	dirs := bulkfile.Dirs(s.opts.AllowedDirs...)
+	if !s.opts.ClientRoots {
+		return folders{dirs: dirs}
 	}
-	return allowed
+	dirs = append(dirs, bulkfile.Dirs(tools.ClientRoots(ctx)...)...)
+	if len(dirs) > 0 {
+		return folders{dirs: dirs}
+	}
+	home, _ := os.UserHomeDir()
+	wd, _ := os.Getwd()
+	return folders{dirs: bulkfile.LocalDirs(home, wd), byDefault: true}
 }
 
 // fileInput opens a path inside the allowed folders, once (every pass reads
 // that same open file, never the path again), or decodes base64.
-func (s *service) fileInput(ctx context.Context, in BulkFileArgs) (input, error) {
+func (s *service) fileInput(ctx context.Context, t target, in BulkFileArgs) (input, error) {
 	if (in.Path == "") == (in.ContentBase64 == "") {
 		return input{}, tools.InvalidArgument("path", "give exactly one of path or content_base64")
 	}
 	src := input{file: true, noHeader: in.HasHeaderRow != nil && !*in.HasHeaderRow}
 	if in.Path != "" {
-		f, err := bulkfile.OpenInside(in.Path, s.allowedDirs(ctx))
+		allowed := s.allowedDirs(ctx)
+		f, err := bulkfile.OpenInside(in.Path, allowed.dirs)
 		if err != nil {
-			return input{}, tools.InvalidArgument("path", "%v", err)
+			return input{}, s.pathRefused(t, allowed, err)
 		}
 		st, err := f.Stat()
 		if err != nil {
@@ -171,6 +189,57 @@ func (s *service) fileInput(ctx context.Context, in BulkFileArgs) (input, error)
 		}
 	}
 	return src, nil
+}
+
+// operatorHint tells whoever runs the server how to open folders to file
+// input; it comes after what the caller can do itself.
+const operatorHint = "(Operator: --allowed-dirs or COSELL_ALLOWED_DIRS sets the folders files may be read from.)"
+
+// pathRefused words a refused path for the caller: why, which folders are
+// allowed, and how to send the content instead (content_base64 here, or
+// the text as data to the inline tool), then the operator's hint.
+func (s *service) pathRefused(t target, allowed folders, err error) error {
+	var pe *bulkfile.PathError
+	if !errors.As(err, &pe) {
+		return tools.InvalidArgument("path", "%v", err)
+	}
+	inline := "workspan_bulk_load_data"
+	if t == toOpportunities {
+		inline = "workspan_bulk_load_opportunities"
+	}
+	instead := "pass the file itself as content_base64 (with filename), or csv/json text as data to " + inline + "."
+	where := "Allowed folders: "
+	switch {
+	case allowed.byDefault:
+		where = "Allowed folders (by default on stdio: your home and the working directory, hidden ones excluded): "
+	case !s.opts.ClientRoots:
+		where = "Allowed folders (on the server, not your machine): "
+	}
+	where += strings.Join(pe.Allowed, ", ")
+	var msg string
+	switch pe.Reason {
+	case bulkfile.NoFolders:
+		if s.opts.ClientRoots {
+			msg = "this server reads no file paths: no folder is allowed for file input. Instead, " + instead + " " + operatorHint
+		} else {
+			msg = "this server is remote (HTTP) and reads no file paths: a path would name a file on the server, not on your machine. Instead, " +
+				instead + " " + operatorHint
+		}
+	case bulkfile.Outside:
+		msg = pe.Why() + ". " + where + ". Give a path inside one of them, or " + instead + " " + operatorHint
+	case bulkfile.Hidden:
+		msg = pe.Why() + ", and such files (~/.ssh, ~/.aws, ~/.config, .env…) are never read from the default folders. " +
+			where + ". Copy the file to a visible folder, or " + instead + " " + operatorHint
+	case bulkfile.Missing:
+		msg = pe.Why() + ". " + where
+		if wd, err := os.Getwd(); err == nil && s.opts.ClientRoots {
+			msg += "; a relative path starts at " + wd
+		}
+		msg += ". Check the path, or " + instead
+	default:
+		msg = pe.Why() + ". Instead, " + instead
+	}
+	return tools.InvalidArgument("path", "%s", msg)
 }
 
 // load validates the whole input locally, then uploads it in one execution,
@@ -283,6 +352,9 @@ func (s *service) upload(ctx context.Context, t target, integrationID string, fi
 		exec, err = s.client.BulkLoadOpportunities(ctx, p, body)
 	}
 	if err != nil {
+		if te := s.unknownIntegrationError(ctx, err, integrationID); te != nil {
+			return "", te
+		}
 		return "", err
 	}
 	return exec.ExecutionID, nil

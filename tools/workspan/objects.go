@@ -26,7 +26,7 @@ type ExternalIDs struct {
 func (s *service) getExternalID(ctx context.Context, in ObjectArgs) (ExternalIDs, error) {
 	r, err := s.client.GetExternalID(ctx, in.ObjectID)
 	if err != nil {
-		return ExternalIDs{}, err
+		return ExternalIDs{}, objectNotFound(err, in.ObjectID)
 	}
 	out := ExternalIDs{ObjectID: r.ObjectID, ExternalIDs: []ExternalID{}}
 	for _, e := range r.ExternalIDs {
@@ -52,7 +52,7 @@ type Connected struct {
 func (s *service) connectExternalID(ctx context.Context, in ConnectArgs) (Connected, error) {
 	r, err := s.client.ConnectExternalID(ctx, in.ObjectID, ws.ExternalIDInput{ExternalID: in.ExternalID, FieldName: in.FieldName})
 	if err != nil {
-		return Connected{}, err
+		return Connected{}, objectNotFound(err, in.ObjectID)
 	}
 	return Connected{ObjectID: r.ObjectID, ExternalID: r.ExternalID, FieldName: r.FieldName}, nil
 }
@@ -79,7 +79,17 @@ func (s *service) addAudit(ctx context.Context, in AuditArgs) (Audited, error) {
 		IntegrationID: in.IntegrationID, ExternalID: in.ExternalID,
 	})
 	if err != nil {
-		return Audited{}, err
+		if te := s.unknownIntegrationError(ctx, err, in.IntegrationID); te != nil {
+			return Audited{}, te
+		}
+		return Audited{}, objectNotFound(err, in.ObjectID)
 	}
 	return Audited{ObjectID: r.ObjectID, FieldName: r.FieldName, StatusCode: r.StatusCode}, nil
+}
+
+// objectNotFound names the object WorkSpan did not find, and where object
+// ids come from.
+func objectNotFound(err error, objectID string) error {
+	return notFound(err, "object_id", "WorkSpan object "+quote(objectID),
+		"object_id is a WorkSpan long id: take it from a report row (workspan_read_report_data, e.g. its opportunity_id column).")
 }

@@ -19,11 +19,16 @@ const Toolset = "workspan"
 type Options struct {
 	// AllowedDirs are the directories file inputs may be read from.
 	AllowedDirs []string
-	// ClientRoots also allows the folders the client offers as MCP roots.
-	// Set it on stdio only, where client and server share a machine: over
-	// HTTP a client's roots name folders on the client's machine, and
-	// honouring them would let any caller read any server file (a client
-	// declaring file:/// read /etc/passwd). Default false.
+	// ClientRoots marks a server that runs as the user on the client's
+	// machine (stdio). It allows the folders the client offers as MCP
+	// roots too, and when neither they nor AllowedDirs name any folder,
+	// the user's home folder and the working directory, without hidden
+	// files and folders (bulkfile.LocalDirs): a local user's path works
+	// without configuration, while ~/.ssh, ~/.aws, ~/.config or a
+	// project's .env stay out of reach. Never set it over HTTP: a remote
+	// client's roots name folders on its own machine, and honouring them
+	// or the server's home would let any caller read the server's files
+	// (a client declaring file:/// read /etc/passwd). Default false.
 	ClientRoots bool
 	// RowsPerUpload splits larger inputs into several executions; default 5000.
 	RowsPerUpload int
@@ -75,10 +80,16 @@ var (
 			"after LINKED with an external_id, workspan_get_external_id lists it as partner_center.referral_id)"}
 )
 
+// bulkColumns names the columns the bulk loads take, in the bulk tools'
+// descriptions.
+const bulkColumns = "Columns: the integration's fields, e.g. name and stage (required for new rows), amount, close_date; " +
+	"see workspan_list_integrations."
+
 // service is what the WorkSpan tools share.
 type service struct {
 	client *ws.Client
 	opts   Options
+	cat    catalog
 }
 
 // Tools returns every WorkSpan tool bound to the client.
@@ -102,24 +113,30 @@ func Tools(c *ws.Client, opts Options) []tools.Tool {
 			Creates:     createsAudit,
 		}, s.addAudit),
 		tools.New(tools.Spec{
+			Name: "workspan_list_integrations", Title: "List integrations", Toolset: Toolset, Operation: "GetIntegrationList",
+			ReadOnly: true, Idempotent: true,
+			Description: "List WorkSpan integrations: ids for bulk loads and triggers, object type, and the columns a bulk load takes " +
+				"(type, format, required, allowed values e.g. stage names). Use before a bulk load.",
+		}, s.listIntegrations),
+		tools.New(tools.Spec{
 			Name: "workspan_bulk_load_data", Title: "Bulk load data", Toolset: Toolset, Operation: "BulkloadData",
-			Description: "Bulk-load inline CSV or a JSON array into an integration. Validated first (a bad file costs no budget); " +
-				"large inputs split. Follow with workspan_get_bulk_load_status.",
+			Description: "Bulk-load inline CSV or a JSON array into an integration. " + bulkColumns +
+				" Validated first (a bad file costs no budget); large inputs split. Follow with workspan_get_bulk_load_status.",
 			Creates: createsExecution,
 		}, s.bulkLoadData),
 		tools.New(tools.Spec{
 			Name: "workspan_bulk_load_data_file", Title: "Bulk load data (file)", Toolset: Toolset, Operation: "BulkloadDataFileAttachment",
-			Description: "Bulk-load a csv, json or xlsx file (path in an allowed folder, or base64) into an integration. Validated first; large files split.",
+			Description: "Bulk-load a csv, json or xlsx file (path, or base64) into an integration. " + bulkColumns + " Validated first; large files split.",
 			Creates:     createsExecution,
 		}, s.bulkLoadDataFile),
 		tools.New(tools.Spec{
 			Name: "workspan_bulk_load_opportunities", Title: "Bulk load opportunities", Toolset: Toolset, Operation: "BulkloadOpportunity",
-			Description: "Bulk-load opportunities from inline CSV or a JSON array. Validated first; large inputs split.",
+			Description: "Bulk-load opportunities from inline CSV or a JSON array. " + bulkColumns + " Validated first; large inputs split.",
 			Creates:     createsExecution,
 		}, s.bulkLoadOpportunities),
 		tools.New(tools.Spec{
 			Name: "workspan_bulk_load_opportunities_file", Title: "Bulk load opportunities (file)", Toolset: Toolset, Operation: "BulkloadOpportunityFileAttachment",
-			Description: "Bulk-load opportunities from a csv, json or xlsx file (path in an allowed folder, or base64). Validated first; large files split.",
+			Description: "Bulk-load opportunities from a csv, json or xlsx file (path, or base64). " + bulkColumns + " Validated first; large files split.",
 			Creates:     createsExecution,
 		}, s.bulkLoadOpportunitiesFile),
 		tools.New(tools.Spec{
@@ -129,7 +146,7 @@ func Tools(c *ws.Client, opts Options) []tools.Tool {
 		}, s.bulkStatus),
 		tools.New(tools.Spec{
 			Name: "workspan_list_reports", Title: "List reports", Toolset: Toolset, Operation: "GetReportList",
-			ReadOnly: true, Idempotent: true,
+			ReadOnly: true, Idempotent: true, Projection: &tools.Projection{Rows: "reports"},
 			Description: "List WorkSpan reports. If truncated, raise limit.",
 		}, s.listReports),
 		tools.New(tools.Spec{

@@ -43,7 +43,8 @@ type harnessConfig struct {
 	rowsPerUpload int           // default 5000
 	rowDelay      time.Duration // the sandbox's processing time per row
 	clientOpts    []client.ClientOption
-	clientRoots   bool // honour the client's MCP roots, as on stdio
+	clientRoots   bool // a local (stdio) server: honour the client's MCP roots, default to home and the working directory
+	noAllowedDirs bool // configure no allowed folder (by default the harness's dir)
 	// upstream, when set, serves the API in front of the sandbox (a
 	// faulty proxy); transport, when set, wraps the client's base
 	// transport (below the budget and the retries).
@@ -81,8 +82,12 @@ func newHarnessWith(t *testing.T, cfg harnessConfig) *harness {
 		HTTPClient: &http.Client{Transport: httpx.Chain(budget, base)},
 	})
 	dir := t.TempDir()
+	allowed := []string{dir}
+	if cfg.noAllowedDirs {
+		allowed = nil
+	}
 	reg := tools.NewRegistry()
-	reg.Add(wstools.Tools(client, wstools.Options{AllowedDirs: []string{dir}, RowsPerUpload: cfg.rowsPerUpload, Budget: budget, Clock: fc, ClientRoots: cfg.clientRoots})...)
+	reg.Add(wstools.Tools(client, wstools.Options{AllowedDirs: allowed, RowsPerUpload: cfg.rowsPerUpload, Budget: budget, Clock: fc, ClientRoots: cfg.clientRoots})...)
 	return &harness{Client: toolstest.New(t, reg, tools.Policy{}, budgets, cfg.clientOpts...), sandbox: sb, clock: fc, dir: dir, budget: budget}
 }
 

@@ -167,9 +167,11 @@ func (s *Server) dealOutput(d *deal, v dealView) any {
 			extra[f] = 1 // the owner follows their deal
 		case "smart_bcc_email":
 			extra[f] = fmt.Sprintf("treyresearch+deal%d@pipedrivemail.com", d.ID)
+		case "notes_count":
+			extra[f] = len(d.Notes)
 		case "last_incoming_mail_time", "last_outgoing_mail_time", "source_lead_id":
 			extra[f] = nil // the sandbox company has no mailbox and no leads
-		default: // products, files, notes, email messages: none in the sandbox
+		default: // products, files, email messages: none in the sandbox
 			extra[f] = 0
 		}
 	}

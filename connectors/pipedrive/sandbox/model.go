@@ -84,6 +84,8 @@ type organization struct {
 	Industry      *int
 	AnnualRevenue *int
 	EmployeeCount *int
+	VisibleTo     int
+	LabelIDs      []int
 	AddTime       time.Time
 	UpdateTime    time.Time
 }
@@ -94,14 +96,16 @@ type person struct {
 	LastName   string
 	OwnerID    int
 	OrgID      *int
-	Email      string
-	Phone      string
+	Emails     []contactJSON
+	Phones     []contactJSON
 	JobTitle   string
+	VisibleTo  int
+	LabelIDs   []int
 	AddTime    time.Time
 	UpdateTime time.Time
 }
 
-func (p *person) name() string { return p.FirstName + " " + p.LastName }
+func (p *person) name() string { return strings.TrimSpace(p.FirstName + " " + p.LastName) }
 
 type deal struct {
 	ID                int
@@ -167,6 +171,14 @@ type participant struct {
 // helpers
 
 func ptr[T any](v T) *T { return &v }
+
+// orEmpty sends a nil list as [], as the API does.
+func orEmpty[T any](list []T) []T {
+	if list == nil {
+		return []T{}
+	}
+	return list
+}
 
 func ts(t time.Time) string { return t.UTC().Format(timeLayout) }
 
@@ -366,9 +378,8 @@ func (p *person) json() personJSON {
 	return personJSON{
 		ID: p.ID, Name: p.name(), FirstName: p.FirstName, LastName: p.LastName, OwnerID: p.OwnerID, OrgID: p.OrgID,
 		AddTime: ts(p.AddTime), UpdateTime: ts(p.UpdateTime),
-		Emails:    []contactJSON{{p.Email, true, "work"}},
-		Phones:    []contactJSON{{p.Phone, true, "work"}},
-		VisibleTo: 3, LabelIDs: []int{}, CustomFields: map[string]any{}, IM: []contactJSON{}, JobTitle: p.JobTitle,
+		Emails: orEmpty(p.Emails), Phones: orEmpty(p.Phones), VisibleTo: p.VisibleTo, LabelIDs: orEmpty(p.LabelIDs),
+		CustomFields: map[string]any{}, IM: []contactJSON{}, JobTitle: p.JobTitle,
 	}
 }
 
@@ -393,7 +404,7 @@ type orgJSON struct {
 func (o *organization) json() orgJSON {
 	return orgJSON{
 		ID: o.ID, Name: o.Name, OwnerID: o.OwnerID, AddTime: ts(o.AddTime), UpdateTime: ts(o.UpdateTime),
-		Address: o.Address, VisibleTo: 3, LabelIDs: []int{}, Website: o.Website, Linkedin: o.Linkedin,
+		Address: o.Address, VisibleTo: o.VisibleTo, LabelIDs: orEmpty(o.LabelIDs), Website: o.Website, Linkedin: o.Linkedin,
 		Industry: o.Industry, AnnualRevenue: o.AnnualRevenue, EmployeeCount: o.EmployeeCount,
 		CustomFields: map[string]any{},
 	}

@@ -79,6 +79,7 @@ type Server struct {
 	persons       map[int]*person
 	deals         map[int]*deal
 	activities    map[int]*activity
+	notes         map[int]*note         // v1 notes
 	dealFields    []*dealField          // standard and custom deal fields, in display order
 	fieldsByCode  map[string]*dealField // dealFields by field_code
 	nextDealID    int
@@ -303,6 +304,7 @@ func (s *Server) routes() map[string]route {
 		"GET v2/activities":           {10, noID(s.listActivities)},
 		"POST v2/activities":          {5, noID(s.addActivity)},
 		"GET v2/activities/{id}":      {1, s.getActivity},
+		"PATCH v2/activities/{id}":    {5, s.updateActivity},
 		"GET v2/persons":              {10, noID(s.listPersons)},
 		"GET v2/persons/{id}":         {1, s.getPerson},
 		"GET v2/organizations":        {10, noID(s.listOrgs)},
@@ -311,6 +313,15 @@ func (s *Server) routes() map[string]route {
 		"GET v1/users":                {20, noID(s.v1Users)},
 		"GET v1/users/me":             {2, noID(s.v1Me)},
 		"GET v1/activityTypes":        {20, noID(s.v1ActivityTypes)},
+
+		// The customer's side: organizations, persons and their notes.
+		"POST v2/organizations":       {5, noID(s.addOrg)},
+		"PATCH v2/organizations/{id}": {5, s.updateOrg},
+		"POST v2/persons":             {5, noID(s.addPerson)},
+		"PATCH v2/persons/{id}":       {5, s.updatePerson},
+		"GET v2/persons/search":       {20, noID(s.searchPersons)},
+		"GET v1/notes":                {20, noID(s.listNotes)},
+		"POST v1/notes":               {10, noID(s.addNote)},
 	}
 }
 

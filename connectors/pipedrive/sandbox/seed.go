@@ -190,6 +190,7 @@ func (s *Server) seed(seed int64, now time.Time) {
 			Website:       ptr("https://www." + slug + ".com"),
 			Linkedin:      ptr("https://www.linkedin.com/company/" + slug),
 			EmployeeCount: ptr([]int{50, 120, 250, 800, 1500, 4200, 12000}[rng.IntN(7)]),
+			VisibleTo:     3,
 			AddTime:       added, UpdateTime: between(added, now),
 		}
 		if rng.IntN(3) > 0 {
@@ -221,9 +222,11 @@ func (s *Server) seed(seed int64, now time.Time) {
 		emails[email] = true
 		added := between(o.AddTime, o.AddTime.Add(20*day))
 		persons = append(persons, &person{
-			FirstName: first, LastName: last, OwnerID: o.OwnerID, OrgID: ptr(o.ID), Email: email,
-			Phone: fmt.Sprintf("+1 206 555 %04d", 1000+rng.IntN(9000)), JobTitle: jobTitles[rng.IntN(len(jobTitles))],
-			AddTime: added, UpdateTime: between(added, now),
+			FirstName: first, LastName: last, OwnerID: o.OwnerID, OrgID: ptr(o.ID), VisibleTo: 3,
+			Emails:   []contactJSON{{email, true, "work"}},
+			Phones:   []contactJSON{{fmt.Sprintf("+1 206 555 %04d", 1000+rng.IntN(9000)), true, "work"}},
+			JobTitle: jobTitles[rng.IntN(len(jobTitles))],
+			AddTime:  added, UpdateTime: between(added, now),
 		})
 	}
 	sort.SliceStable(persons, func(i, j int) bool { return persons[i].AddTime.Before(persons[j].AddTime) })
@@ -414,6 +417,7 @@ func (s *Server) seed(seed int64, now time.Time) {
 
 	// Custom field values come last: drawing them leaves everything above unchanged.
 	s.seedCustomFields(rng)
+	s.seedNotes(seed, now)
 }
 
 // orgSlug turns an organization name into a domain label: "Margie's Travel" → "margiestravel".

@@ -6,7 +6,14 @@ package sandbox
 // integration_type, description, name}]} with the three seeded integrations: int-crm-001
 // (CRM), int-pc-001 (PARTNER_CENTER) and int-mkt-001 (MARKETPLACE).
 // GET /event/v1/metadata/integration/{id} answers {schema: {...}}, the JSON schema of the
-// object event payload of that integration; an unknown id is 404.
+// object event payload of that integration; an unknown id is 404. The API defines only the
+// envelope ({schema: object}); its content here is the sandbox's: the opportunity the
+// integration carries, the fields WorkSpan sets marked readOnly (event envelope, ids, audit
+// state), the others being those a bulk load sets, with the keywords its validation follows
+// (required name and stage, the stage names as an enum, amount's minimum, close_date's date
+// format, currency's pattern). The marketplace integration adds offer_id and
+// private_offer_id. Account events (raised on the CRM integration when an account's external
+// id changes) fall outside it: it describes the integration's opportunities.
 //
 // GET /event/v1/metadata/event answers {events: [{name, description}]}: the object events
 // object.all, object.create, object.update, object.delete, object.stage_change,
@@ -115,36 +122,63 @@ func (s *Server) listEvents(*request) (*reply, *apiError) {
 	return ok(map[string]any{"events": eventList})
 }
 
-func prop(typ string, extra ...string) map[string]any {
+// prop is a JSON Schema property of type typ with further keywords.
+func prop(typ string, keywords ...any) map[string]any {
 	p := map[string]any{"type": typ}
-	for i := 0; i+1 < len(extra); i += 2 {
-		p[extra[i]] = extra[i+1]
+	for i := 0; i+1 < len(keywords); i += 2 {
+		p[keywords[i].(string)] = keywords[i+1]
 	}
 	return p
 }
 
+// readOnly marks a property WorkSpan sets (the event envelope, ids, audit state).
+func readOnly(p map[string]any) map[string]any {
+	p["readOnly"] = true
+	return p
+}
+
+func stageNames() []string {
+	out := make([]string, len(stages))
+	for i, st := range stages {
+		out[i] = st.name
+	}
+	return out
+}
+
+// objectSchema is the JSON schema of the opportunity object events carry: the envelope and
+// the fields WorkSpan sets are readOnly; the others are the opportunity's fields, as a bulk
+// load sets them (see bulk.go), with the keywords its validation follows.
 func objectSchema(title string, extra map[string]any) map[string]any {
 	props := map[string]any{
-		"event":              prop("string", "description", "Name of the event"),
-		"occurred_at":        prop("string", "format", "date-time"),
-		"integration_id":     prop("string"),
-		"object_id":          prop("string", "description", "WorkSpan object id (long id)"),
-		"object_type":        prop("string"),
-		"name":               prop("string"),
-		"stage":              prop("string"),
-		"previous_stage":     prop("string"),
-		"amount":             prop("number"),
-		"currency":           prop("string"),
-		"close_date":         prop("string", "format", "date"),
-		"partner":            prop("string"),
-		"country":            prop("string"),
-		"account_name":       prop("string"),
-		"crm_opportunity_id": prop("string"),
+		"event":          readOnly(prop("string", "description", "Name of the event")),
+		"event_id":       readOnly(prop("string")),
+		"subscriber_id":  readOnly(prop("string")),
+		"occurred_at":    readOnly(prop("string", "format", "date-time")),
+		"integration_id": readOnly(prop("string")),
+		"object_id":      readOnly(prop("string", "description", "WorkSpan object id (long id)")),
+		"object_type":    readOnly(prop("string", "enum", []string{kindOpportunity})),
+		"name":           prop("string", "description", "Opportunity name"),
+		"stage":          prop("string", "enum", stageNames(), "description", "Sales stage (any case)"),
+		"previous_stage": readOnly(prop("string")),
+		"amount":         prop("number", "minimum", 0, "description", "Deal amount, 0 or more"),
+		"currency":       prop("string", "pattern", "^[A-Za-z]{3}$", "description", "ISO 4217 code, e.g. USD"),
+		"close_date":     prop("string", "format", "date", "description", "Expected close, YYYY-MM-DD"),
+		"partner":        prop("string", "description", "Partner, e.g. Microsoft"),
+		"country":        prop("string", "description", "Country code, e.g. US"),
+		"account_id":     readOnly(prop("string")),
+		"account_name":   prop("string", "description", "Customer; linked to the account of that name if any"),
+		"crm_opportunity_id": prop("string", "description",
+			"CRM id (sales_details.crm_opportunity_id); a row whose CRM id matches an opportunity updates it"),
+		"partner_center_integration_status": readOnly(prop("string", "enum", auditStatusCodes)),
+		"partner_center_referral_id":        readOnly(prop("string")),
+		"created_at":                        readOnly(prop("string", "format", "date-time")),
+		"modified_at":                       readOnly(prop("string", "format", "date-time")),
 	}
 	for k, v := range extra {
 		props[k] = v
 	}
-	return map[string]any{"type": "object", "title": title, "properties": props}
+	return map[string]any{"type": "object", "title": title, "properties": props,
+		"required": []string{"event", "occurred_at", "integration_id", "object_id", "object_type", "name", "stage"}}
 }
 
 func (s *Server) integrationSchema(req *request) (*reply, *apiError) {
@@ -153,15 +187,11 @@ func (s *Server) integrationSchema(req *request) (*reply, *apiError) {
 		return nil, notFound("Integration %s is not defined", req.segs[4])
 	}
 	extra := map[string]any{}
-	switch in.Type {
-	case "PARTNER_CENTER":
-		extra["partner_center_referral_id"] = prop("string")
-		extra["partner_center_integration_status"] = prop("string")
-	case "MARKETPLACE":
-		extra["offer_id"] = prop("string")
-		extra["private_offer_id"] = prop("string")
+	if in.Type == "MARKETPLACE" {
+		extra["offer_id"] = prop("string", "description", "Marketplace offer id")
+		extra["private_offer_id"] = prop("string", "description", "Private offer id")
 	}
-	return ok(map[string]any{"schema": objectSchema(in.Name+" object event", extra)})
+	return ok(map[string]any{"schema": objectSchema(in.Name+" opportunity", extra)})
 }
 
 func (s *Server) eventSchema(req *request) (*reply, *apiError) {

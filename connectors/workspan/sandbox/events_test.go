@@ -155,3 +155,65 @@ func TestSubscriberValidation(t *testing.T) {
 	e.call(http.MethodPost, "/event/v1/subscriber", nil).failed(t, http.StatusBadRequest)
 	assert.Empty(t, e.srv.Subscribers())
 }
+
+// The integration schema tells the truth about bulk loads: a row with a
+// value for each field that is not readOnly loads, one without a required
+// field or with a stage outside the enum is a row error.
+func TestIntegrationSchemaDescribesBulkRows(t *testing.T) {
+	e := newEnv(t, Options{})
+	schema := e.get("/event/v1/metadata/integration/int-crm-001").ok(t, http.StatusOK)["schema"].(map[string]any)
+	props := schema["properties"].(map[string]any)
+	assert.Equal(t, []any{"opportunity"}, props["object_type"].(map[string]any)["enum"])
+	var stageEnum []string
+	for _, v := range props["stage"].(map[string]any)["enum"].([]any) {
+		stageEnum = append(stageEnum, v.(string))
+	}
+	assert.Equal(t, []string{"Prospect", "Qualify", "Develop", "Propose", "Closed Won", "Closed Lost"}, stageEnum)
+
+	row := map[string]any{}
+	for name, p := range props {
+		p := p.(map[string]any)
+		if p["readOnly"] == true {
+			continue
+		}
+		switch {
+		case p["enum"] != nil:
+			row[name] = p["enum"].([]any)[0]
+		case p["type"] == "number":
+			row[name] = 10
+		case p["format"] == "date":
+			row[name] = "2027-01-31"
+		case p["pattern"] != nil:
+			row[name] = "EUR"
+		default:
+			row[name] = "Schema row " + name
+		}
+	}
+	var required []string
+	for _, r := range schema["required"].([]any) {
+		if props[r.(string)].(map[string]any)["readOnly"] != true {
+			required = append(required, r.(string))
+		}
+	}
+	assert.Equal(t, []string{"name", "stage"}, required)
+
+	rows := []any{row}
+	for _, r := range required {
+		without := map[string]any{}
+		for k, v := range row {
+			if k != r && k != "crm_opportunity_id" {
+				without[k] = v
+			}
+		}
+		rows = append(rows, without)
+	}
+	badStage := map[string]any{"name": "Bad stage", "stage": "Negotiate"}
+	rows = append(rows, badStage)
+	_, st := e.load("/bulk/v1/bulkload?integration_id=int-crm-001&data_format=json", rows)
+	assert.EqualValues(t, 1, st["succcess_count"], "%v", st["errors"])
+	errs := errorsOf(st)
+	require.Len(t, errs, 3)
+	assert.Equal(t, "Missing value of required field 'name'", errs[0]["message"])
+	assert.Equal(t, "Missing value of required field 'stage'", errs[1]["message"])
+	assert.Equal(t, "invalid value in field 'stage'", errs[2]["message"])
+}

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The connector's swagger (testdata/workspan.swagger.json) is the vendor contract the sandbox
+// The connector's swagger (../definition/apiDefinition.swagger.json) is the vendor contract the sandbox
 // is checked against: every operation it declares is served, and the replies fit the declared
 // response schemas.
 //
@@ -32,7 +32,7 @@ type swaggerDoc struct {
 
 func loadSwagger(t *testing.T) swaggerDoc {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/workspan.swagger.json")
+	raw, err := os.ReadFile("../definition/apiDefinition.swagger.json")
 	require.NoError(t, err)
 	var doc swaggerDoc
 	require.NoError(t, json.Unmarshal(raw, &doc))
