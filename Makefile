@@ -4,6 +4,9 @@ BIN       ?= bin/mcp-server
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 PKGS      := ./...
+# golangci-lint, pinned: `make lint` builds this exact version with go run.
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT := $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
 .DEFAULT_GOAL := help
 
@@ -13,6 +16,8 @@ help: ## Show this help
 
 .PHONY: build
 build: ## Build bin/mcp-server
+	@GOPROXY=off GOFLAGS=-mod=mod $(GO) list -m -f '{{.Dir}}' github.com/mark3labs/mcp-go 2>/dev/null | grep -q . || \
+		echo "First build: downloading the Go modules (about 400 MB) and compiling them; this takes about 10 minutes on 2 cores."
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/mcp-server
 
 .PHONY: run
@@ -31,9 +36,10 @@ test: ## Vet, race-enabled tests (unit, MCP round trips, end-to-end), schema dri
 	$(GO) test -count=1 -run '^TestArrivalsNeverExceedTheLimit$$' ./internal/throttle/
 
 .PHONY: lint
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet and golangci-lint (.golangci.yml: depguard layering rules and correctness linters)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GOLANGCI_LINT) run $(PKGS)
 
 .PHONY: schemas
 schemas: ## Regenerate schemas/<tool>.json from the tool definitions
@@ -63,7 +69,50 @@ tools: ## Print the tool registry
 
 .PHONY: clean
 clean: ## Remove build output
-	rm -rf bin
+	rm -rf bin $(DIST)
+
+DIST      ?= dist
+PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+SHA256SUM ?= $(shell command -v sha256sum >/dev/null 2>&1 && echo sha256sum || echo 'shasum -a 256')
+
+.PHONY: dist
+dist: ## Cross-build static binaries for every platform into dist/, with SHA256SUMS
+	@mkdir -p $(DIST)
+	@set -e; for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+		out=$(DIST)/mcp-server-$(VERSION)-$$os-$$arch$$ext; echo "  $$out"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$out ./cmd/mcp-server; \
+	done
+	cd $(DIST) && rm -f SHA256SUMS && $(SHA256SUM) mcp-server-$(VERSION)-* > SHA256SUMS
+	@echo "$(DIST)/SHA256SUMS: $$(wc -l < $(DIST)/SHA256SUMS) binaries"
+
+# MCPB_VERSION is VERSION as the semantic version a bundle manifest needs.
+MCPB_VERSION ?= $(shell echo '$(VERSION)' | sed -E 's/^v//; /^[0-9]+\.[0-9]+\.[0-9]+/!s/^/0.0.0-/')
+
+.PHONY: mcpb
+mcpb: dist ## Claude Desktop extension bundles (.mcpb: manifest.json + the binary), one per platform, into dist/
+	@command -v zip >/dev/null || { echo "mcpb: needs zip"; exit 1; }
+	@set -e; for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; ext=; plat=$$os; \
+		[ $$os = windows ] && { ext=.exe; plat=win32; }; \
+		stage=$$(mktemp -d); mkdir -p $$stage/server; \
+		cp $(DIST)/mcp-server-$(VERSION)-$$os-$$arch$$ext $$stage/server/mcp-server$$ext; chmod 755 $$stage/server/mcp-server$$ext; \
+		cp LICENSE $$stage/LICENSE; \
+		sed -e 's/@VERSION@/$(MCPB_VERSION)/g' -e "s/@PLATFORM@/$$plat/g" -e "s/@EXE@/$$ext/g" packaging/mcpb/manifest.json > $$stage/manifest.json; \
+		out=$(CURDIR)/$(DIST)/cosell-mcp-$(VERSION)-$$os-$$arch.mcpb; rm -f $$out; \
+		(cd $$stage && zip -q -X -D -r $$out manifest.json server LICENSE); rm -rf $$stage; \
+		echo "  $(DIST)/cosell-mcp-$(VERSION)-$$os-$$arch.mcpb"; \
+	done
+
+IMAGE     ?= cosell-mcp:$(VERSION)
+CONTAINER ?= $(shell for c in buildah podman docker; do command -v $$c >/dev/null 2>&1 && { echo $$c; break; }; done)
+# IMAGE_ARGS adds build options, e.g. --build-arg GO_IMAGE=<a Go 1.26 image> or --isolation chroot.
+IMAGE_ARGS ?=
+
+.PHONY: image
+image: ## Container image of the static binary (Dockerfile; with buildah, podman or docker), tagged cosell-mcp:VERSION
+	@[ -n "$(CONTAINER)" ] || { echo "image: no buildah, podman or docker found"; exit 1; }
+	$(CONTAINER) build --build-arg VERSION=$(VERSION) $(IMAGE_ARGS) -t $(IMAGE) .
 
 INSPECTOR ?= npx -y @modelcontextprotocol/inspector@2.12.0 --cli
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,7 +16,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cosell-mcp/cosell-mcp/connectors/partnercenter"
 	pcsandbox "github.com/cosell-mcp/cosell-mcp/connectors/partnercenter/sandbox"
@@ -33,6 +36,7 @@ import (
 	"github.com/cosell-mcp/cosell-mcp/internal/store/pgstore"
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
 	"github.com/cosell-mcp/cosell-mcp/internal/tokenstore"
+	"github.com/cosell-mcp/cosell-mcp/internal/tracing"
 	"github.com/cosell-mcp/cosell-mcp/internal/triggers"
 	"github.com/cosell-mcp/cosell-mcp/prompts"
 	"github.com/cosell-mcp/cosell-mcp/tools"
@@ -66,6 +70,7 @@ type App struct {
 	lastError *tools.IdleCache[string, upstreamFailure] // by connection, bounded like the connections
 	maxPause  time.Duration                             // longest pause an upstream signal may impose
 	subs      func() int
+	tracer    trace.Tracer // records spans; nil while tracing is off
 }
 
 // Close stops embedded sandboxes.
@@ -77,16 +82,28 @@ func (a *App) Close() {
 
 // newApp wires connectors, budgets and tools into an MCP server.
 func newApp(cfg Config, log *slog.Logger) (*App, error) {
+	if err := tracing.CheckLogFormat(cfg.LogFormat); err != nil {
+		return nil, fmt.Errorf("--log-format (COSELL_LOG_FORMAT): %w", err)
+	}
 	bounds := []tools.CacheOption{tools.WithMaxEntries(cfg.MaxConnections), tools.WithIdleTTL(cfg.ConnectionIdleTTL)}
 	app := &App{
 		lastError: tools.NewIdleCache[string, upstreamFailure](bounds...),
 		maxPause:  cfg.MaxUpstreamPause,
 	}
-	shared, err := app.sharedLedger(cfg, log)
+	log, err := app.startTracing(log)
 	if err != nil {
 		return nil, err
 	}
-	app.Budgets = throttle.NewRegistry(throttle.Config{Limit: cfg.BudgetLimit, Window: cfg.BudgetWindow, MaxWait: cfg.BudgetMaxWait, Shared: shared},
+	shared, err := app.sharedLedger(cfg, log)
+	if err != nil {
+		app.Close()
+		return nil, err
+	}
+	var budgetWaits throttle.WaitHook // spans of the waits for budget, while tracing
+	if app.tracer != nil {
+		budgetWaits = tracing.BudgetWaits(app.tracer)
+	}
+	app.Budgets = throttle.NewRegistry(throttle.Config{Limit: cfg.BudgetLimit, Window: cfg.BudgetWindow, MaxWait: cfg.BudgetMaxWait, Shared: shared, OnWait: budgetWaits},
 		throttle.WithMaxConnections(cfg.MaxConnections), throttle.WithIdleTTL(cfg.ConnectionIdleTTL))
 	removeStaleTempFiles(log)
 	app.Metrics = metrics.New(app.Budgets, func() int {
@@ -100,6 +117,7 @@ func newApp(cfg Config, log *slog.Logger) (*App, error) {
 	if cfg.Sandbox {
 		base, srv, err := pdsandbox.Listen("127.0.0.1:0", cfg.PipedriveSandbox)
 		if err != nil {
+			app.Close()
 			return nil, fmt.Errorf("start the Pipedrive sandbox: %w", err)
 		}
 		app.closers = append(app.closers, func() { _ = srv.Close() })
@@ -149,10 +167,14 @@ func newApp(cfg Config, log *slog.Logger) (*App, error) {
 	reg.Add(trtools.Tools(app.Triggers, resources)...)
 	app.Registry = reg
 
-	policy := tools.Policy{Toolsets: cfg.Toolsets, ReadOnly: cfg.ReadOnly, IncludeDeprecated: cfg.IncludeDeprecated}
+	policy := tools.Policy{Toolsets: cfg.Toolsets, Tools: cfg.Tools, ReadOnly: cfg.ReadOnly, IncludeDeprecated: cfg.IncludeDeprecated}
 	if err := policy.Validate(reg); err != nil {
 		app.Close()
 		return nil, err
+	}
+	var traced []server.ServerOption // tool-call spans, joined to an incoming traceparent
+	if app.tracer != nil {
+		traced = []server.ServerOption{server.WithToolHandlerMiddleware(traceToolCalls(reg, app.tracer)), server.WithPropagator(tracing.IncomingTraceContext{})}
 	}
 	app.Server = tools.NewServer(reg, tools.ServerOptions{
 		Name:         "cosell-mcp",
@@ -168,13 +190,13 @@ func newApp(cfg Config, log *slog.Logger) (*App, error) {
 		Logger:     log,
 		Hooks:      hooks,
 		OnToolCall: app.Metrics.ObserveTool,
-		Extra: []server.ServerOption{
+		Extra: append([]server.ServerOption{
 			server.WithResourceCapabilities(true, true),
 			server.WithPromptCapabilities(false),
 			server.WithCompletions(),
 			server.WithPromptCompletionProvider(completer),
 			server.WithResourceCompletionProvider(completer),
-		},
+		}, traced...),
 	})
 	resources.Attach(app.Server)
 	enabled := func(toolset string) bool { return len(cfg.Toolsets) == 0 || slices.Contains(cfg.Toolsets, toolset) }
@@ -183,6 +205,81 @@ func newApp(cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	return app, nil
+}
+
+// startTracing exports spans when the OTEL_* environment asks for it
+// (tracing.Setup), flushing what is buffered when the app closes, within
+// tracing.ShutdownTimeout. While tracing is on (set up here, or installed
+// by a test), the app gets its tracer and the returned logger adds trace_id
+// and span_id to the records logged inside a span.
+func (a *App) startTracing(log *slog.Logger) (*slog.Logger, error) {
+	exp, err := tracing.Setup(context.Background(), version)
+	if err != nil {
+		return nil, err
+	}
+	if exp != nil {
+		a.closers = append(a.closers, func() {
+			ctx, cancel := context.WithTimeout(context.Background(), tracing.ShutdownTimeout)
+			defer cancel()
+			if err := exp.Shutdown(ctx); err != nil {
+				log.Warn("spans not flushed on exit", "error", err)
+			}
+		})
+		log.Info("tracing on: spans go to an OTLP/HTTP collector", "collector", exp.Endpoint, "service", exp.Service)
+	}
+	if !tracing.Enabled() {
+		return log, nil
+	}
+	a.tracer = tracing.Tracer()
+	return slog.New(tracing.WithTraceIDs(log.Handler())), nil
+}
+
+// traceToolCalls is the tool middleware that runs every call in its span
+// (tracing.StartToolCall): the tool, its toolset, the hashed session and
+// the outcome — never an argument.
+func traceToolCalls(reg *tools.Registry, tracer trace.Tracer) server.ToolHandlerMiddleware {
+	return func(next server.ToolHandlerFunc) server.ToolHandlerFunc {
+		return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			call := tracing.ToolCall{Name: req.Params.Name}
+			if t, ok := reg.Lookup(call.Name); ok {
+				call.Toolset = t.Toolset
+			}
+			if s := server.ClientSessionFromContext(ctx); s != nil {
+				call.Session = s.SessionID()
+			}
+			ctx, end := tracing.StartToolCall(ctx, tracer, call)
+			defer func() {
+				if r := recover(); r != nil {
+					end("internal")
+					panic(r) // for server.WithRecovery
+				}
+			}()
+			res, err := next(ctx, req)
+			end(toolOutcome(res, err))
+			return res, err
+		}
+	}
+}
+
+// toolOutcome is the error code a tool call's caller received ("" for a
+// success): the code of an isError result's {"error":{...}} body, or
+// "internal" for a Go error (a bug, see tools.AsError).
+func toolOutcome(res *mcp.CallToolResult, err error) string {
+	if err != nil || res == nil {
+		return "internal"
+	}
+	if !res.IsError {
+		return ""
+	}
+	var body struct {
+		Error tools.Error `json:"error"`
+	}
+	if len(res.Content) > 0 {
+		if tc, ok := res.Content[0].(mcp.TextContent); ok && json.Unmarshal([]byte(tc.Text), &body) == nil && body.Error.Code != "" {
+			return body.Error.Code
+		}
+	}
+	return "error"
 }
 
 // removeStaleTempFiles deletes the temporary folders a killed server left
@@ -354,7 +451,8 @@ func (a *App) workSpanClient(cfg Config, log *slog.Logger) (*workspan.Client, er
 func (a *App) partnerCenterClient(cfg Config, log *slog.Logger, bounds []tools.CacheOption) (*partnercenter.Client, *tools.Pool[*partnercenter.Client], error) {
 	pcc := cfg.PartnerCenter
 	base := orDefault(pcc.BaseURL, partnercenter.DefaultBaseURL)
-	tokenHTTP := &http.Client{Timeout: upstreamTimeout}
+	// Azure AD spends no budget; its requests are traced all the same.
+	tokenHTTP := &http.Client{Transport: httpx.Traced(http.DefaultTransport, a.tracer, ""), Timeout: upstreamTimeout}
 	var ts partnercenter.TokenSource
 	switch {
 	case pcc.Sandbox:
@@ -428,7 +526,7 @@ type upstreamFailure struct {
 // finds its budget per request, so a budget exists only while requests
 // leave, and a full registry refuses the request instead of growing.
 func (a *App) transport(connection string) http.RoundTripper {
-	opts := httpx.Options{MaxPause: a.maxPause, Observe: func(status int, waited time.Duration) {
+	opts := httpx.Options{MaxPause: a.maxPause, Tracer: a.tracer, Observe: func(status int, waited time.Duration) {
 		a.Metrics.ObserveUpstream(connection, status, waited)
 		if status == 0 || status >= 400 {
 			a.lastError.Put(connection, upstreamFailure{Status: status, At: time.Now().UTC()})
@@ -502,12 +600,14 @@ func instructions(cfg Config) string {
 	var b strings.Builder
 	b.WriteString("cosell-mcp works the co-sell pipeline. Pipedrive: find a deal with pipedrive_search_deals " +
 		"(title or organization name) or pipedrive_list_deals (filters, cursor paging: pass next_cursor back while has_more); " +
-		"get stage/pipeline ids from pipedrive_list_pipelines; then pipedrive_update_deal_stage, pipedrive_update_deal_status " +
-		"(lost_reason only with lost) and pipedrive_add_activity. " +
+		"get stage/pipeline ids from pipedrive_list_pipelines; then pipedrive_update_deal (value, close date, custom fields by name), " +
+		"pipedrive_update_deal_stage, pipedrive_update_deal_status (lost_reason only with lost); customers: pipedrive_search_organizations/_persons, " +
+		"then _add_/_update_; notes and activities: pipedrive_add_note, pipedrive_list_activities, pipedrive_update_activity (done=true). " +
+		"List tools take fields to keep only the row fields you need. " +
 		"Partner Center: partnercenter_list_referrals (filters compile to OData; compact rows, full=true for records), " +
 		"partnercenter_get_referral, then update tools that need the referral's etag from the last read; " +
 		"a conflict error means someone changed it: re-read. Status moves: New→Active(Accepted)→Closed(Won/Lost); New→Closed(Declined); Closed is final. " +
-		"WorkSpan: bulk loads (inline data, or a file path inside the allowed folders, or base64) are validated locally before upload; " +
+		"WorkSpan: workspan_list_integrations gives integration ids and the columns each load takes; bulk loads (inline data, a file path, or base64) are validated locally before upload; " +
 		"follow them with workspan_get_bulk_load_status (wait=true); link objects with workspan_connect_external_id and workspan_add_audit. " +
 		"Triggers are resources (templates in resources/templates/list, e.g. pipedrive://triggers/new-deals): subscribe to start one and be notified, " +
 		"read it for events after your cursor; without resource support use trigger_list, trigger_start, trigger_read_events, trigger_stop. ")

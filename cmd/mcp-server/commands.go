@@ -27,7 +27,7 @@ func serveCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q: flags go after the subcommand, e.g. mcp-server call --read-only TOOL JSON", fs.Arg(0))
 	}
-	log := newLogger(cfg.LogLevel, stderr)
+	log := newLogger(cfg, stderr)
 	app, err := newApp(cfg, log)
 	if err != nil {
 		return err
@@ -45,6 +45,9 @@ func serveCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		hc.Extra["GET /metrics"] = metricsHandler
 		return serveHTTP(ctx, app, hc, log)
 	}
+	if isTerminal(stdin) {
+		printStdioHint(stderr)
+	}
 	log.Info("serving MCP over stdio", "version", version, "tools", len(app.Registry.Tools()), "read_only", cfg.ReadOnly)
 	stdio := server.NewStdioServer(app.Server)
 	stdio.SetErrorLogger(newStdLogger(log))
@@ -54,13 +57,20 @@ func serveCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	return nil
 }
 
+// toolsFlags registers the flags of mcp-server tools.
+func toolsFlags(fs *flag.FlagSet) (asJSON *bool) {
+	return fs.Bool("json", false, "print JSON: one object per tool, with its title")
+}
+
 // toolsCmd prints the registry: name, toolset, operation, read-only, deprecated.
-func toolsCmd(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("mcp-server tools", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
+func toolsCmd(args []string, stdout io.Writer) error {
+	fs := newFlagSet("tools")
+	asJSON := toolsFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q: usage: mcp-server tools [--json]", fs.Arg(0))
 	}
 	type row struct {
 		Name       string `json:"name"`
@@ -87,13 +97,16 @@ func toolsCmd(args []string, stdout, stderr io.Writer) error {
 	return tw.Flush()
 }
 
+// callFlags registers the flags mcp-server call adds to the server's.
+func callFlags(fs *flag.FlagSet) (full *bool) {
+	return fs.Bool("full", false, "print the whole MCP result (with _meta) instead of the text")
+}
+
 // callCmd runs one tool call through the real MCP server in process and
 // prints the result text; a tool error exits non-zero.
 func callCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var full bool
-	cfg, fs, err := parseConfig("call", args, stderr, func(fs *flag.FlagSet) {
-		fs.BoolVar(&full, "full", false, "print the whole MCP result (with _meta) instead of the text")
-	})
+	var full *bool
+	cfg, fs, err := parseConfig("call", args, stderr, func(fs *flag.FlagSet) { full = callFlags(fs) })
 	if err != nil {
 		return err
 	}
@@ -109,7 +122,7 @@ func callCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return fmt.Errorf("arguments must be a JSON object: %w", err)
 		}
 	}
-	app, err := newApp(cfg, newLogger(cfg.LogLevel, stderr))
+	app, err := newApp(cfg, newLogger(cfg, stderr))
 	if err != nil {
 		return err
 	}
@@ -135,7 +148,7 @@ func callCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if full {
+	if *full {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(res); err != nil {
@@ -154,13 +167,20 @@ func callCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
+// sandboxFlags registers the flags of mcp-server sandbox.
+func sandboxFlags(fs *flag.FlagSet) (addr *string) {
+	return fs.String("addr", "127.0.0.1:0", "listen address (loopback; port 0 picks a free one)")
+}
+
 // sandboxCmd serves the Pipedrive sandbox standalone on loopback.
-func sandboxCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("mcp-server sandbox", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:0", "listen address (loopback)")
-	if err := fs.Parse(args); err != nil {
+func sandboxCmd(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlagSet("sandbox")
+	addr := sandboxFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q: usage: mcp-server sandbox [--addr ADDR]", fs.Arg(0))
 	}
 	base, srv, err := pdsandbox.Listen(*addr, pdsandbox.Options{})
 	if err != nil {
@@ -175,13 +195,20 @@ func sandboxCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return nil
 }
 
+// schemasFlags registers the flags of mcp-server schemas.
+func schemasFlags(fs *flag.FlagSet) (dir *string) {
+	return fs.String("dir", "schemas", "output directory")
+}
+
 // schemasCmd writes schemas/<tool>.json for every tool.
-func schemasCmd(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("mcp-server schemas", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("dir", "schemas", "output directory")
-	if err := fs.Parse(args); err != nil {
+func schemasCmd(args []string, stdout io.Writer) error {
+	fs := newFlagSet("schemas")
+	dir := schemasFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q: usage: mcp-server schemas [--dir DIR]", fs.Arg(0))
 	}
 	reg := staticRegistry()
 	if err := tools.WriteSchemas(reg, *dir); err != nil {

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -21,11 +21,16 @@ import (
 // Config is everything the server needs, from flags and the environment.
 // Secrets come only from the environment (NAME or NAME_FILE), never flags.
 type Config struct {
-	Toolsets          []string
+	Toolsets []string
+	// Tools is the --tools allow-list of tool names; empty means every
+	// tool the toolsets and read-only mode leave.
+	Tools             []string
+	toolNames         *string
 	allowedDirs       *string
 	ReadOnly          bool
 	IncludeDeprecated bool
 	LogLevel          string
+	LogFormat         string // text or json (--log-format); newApp refuses any other
 
 	BudgetLimit   int
 	BudgetWindow  time.Duration
@@ -119,14 +124,6 @@ func (p PartnerCenterConfig) TokenURL() string {
 	return strings.TrimRight(p.Authority, "/") + "/" + p.Tenant + "/oauth2/v2.0/token"
 }
 
-// envOr returns the environment variable or def.
-func envOr(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok && v != "" {
-		return v
-	}
-	return def
-}
-
 // secretFromEnv reads NAME, or the file named by NAME_FILE.
 func secretFromEnv(name string) (string, error) {
 	if v := os.Getenv(name); v != "" {
@@ -142,79 +139,65 @@ func secretFromEnv(name string) (string, error) {
 	return "", nil
 }
 
-func envInt(name string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil {
-		return n
-	}
-	return def
-}
-
-func envDuration(name string, def time.Duration) time.Duration {
-	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
-		return d
-	}
-	return def
-}
-
-// envIsFalse reports whether the variable is set to a false boolean.
-func envIsFalse(name string) bool {
-	b, err := strconv.ParseBool(os.Getenv(name))
-	return err == nil && !b
-}
-
-func envBool(name string) bool {
-	b, _ := strconv.ParseBool(os.Getenv(name))
-	return b
-}
-
-// bindFlags registers the server flags on fs, with environment defaults.
+// bindFlags registers the server flags on fs. A flag whose usage ends in
+// "[NAME]" takes its default from the environment variable NAME, read by
+// the flag's own parser when parseFlags runs (see envparse.go).
 func bindFlags(fs *flag.FlagSet, c *Config) *string {
-	toolsets := fs.String("toolsets", envOr("COSELL_TOOLSETS", ""), "comma-separated toolsets to enable (default all) [COSELL_TOOLSETS]")
-	fs.BoolVar(&c.ReadOnly, "read-only", envBool("COSELL_READ_ONLY"), "refuse every tool that changes data [COSELL_READ_ONLY]")
-	fs.BoolVar(&c.IncludeDeprecated, "include-deprecated", envBool("COSELL_INCLUDE_DEPRECATED"), "list deprecated connector actions too [COSELL_INCLUDE_DEPRECATED]")
-	fs.StringVar(&c.LogLevel, "log-level", envOr("COSELL_LOG_LEVEL", "info"), "debug, info, warn or error; logs go to stderr [COSELL_LOG_LEVEL]")
-	fs.IntVar(&c.BudgetLimit, "budget-limit", envInt("COSELL_BUDGET_LIMIT", 100), "upstream requests per window per connection [COSELL_BUDGET_LIMIT]")
-	fs.DurationVar(&c.BudgetWindow, "budget-window", envDuration("COSELL_BUDGET_WINDOW", 60*time.Second), "rolling throttle window [COSELL_BUDGET_WINDOW]")
-	fs.DurationVar(&c.BudgetMaxWait, "budget-max-wait", envDuration("COSELL_BUDGET_MAX_WAIT", 30*time.Second), "longest a tool call waits for budget before a throttled error [COSELL_BUDGET_MAX_WAIT]")
-	fs.StringVar(&c.PipedriveBaseURL, "pipedrive-base-url", envOr("PIPEDRIVE_BASE_URL", ""), "Pipedrive API host, e.g. https://acme.pipedrive.com (default https://api.pipedrive.com) [PIPEDRIVE_BASE_URL]")
-	fs.StringVar(&c.PartnerCenter.BaseURL, "partnercenter-base-url", envOr("PARTNERCENTER_BASE_URL", ""), "Partner Center engagements API base (default https://api.partner.microsoft.com/v1.0/engagements) [PARTNERCENTER_BASE_URL]")
-	fs.StringVar(&c.PartnerCenter.Authority, "partnercenter-authority", envOr("PARTNERCENTER_AUTHORITY", "https://login.microsoftonline.com"), "Azure AD authority for Partner Center tokens [PARTNERCENTER_AUTHORITY]")
-	fs.StringVar(&c.PartnerCenter.Tenant, "partnercenter-tenant", envOr("PARTNERCENTER_TENANT_ID", "organizations"), "Azure AD tenant id or domain [PARTNERCENTER_TENANT_ID]")
-	fs.StringVar(&c.PartnerCenter.ClientID, "partnercenter-client-id", envOr("PARTNERCENTER_CLIENT_ID", ""), "Azure AD application (client) id [PARTNERCENTER_CLIENT_ID]")
-	fs.StringVar(&c.WorkSpan.Env, "workspan-env", envOr("WORKSPAN_ENV", "production"), "WorkSpan environment: production or sandbox [WORKSPAN_ENV]")
-	fs.StringVar(&c.WorkSpan.BaseURL, "workspan-base-url", envOr("WORKSPAN_BASE_URL", ""), "WorkSpan API base URL, overriding --workspan-env [WORKSPAN_BASE_URL]")
-	fs.StringVar(&c.WorkSpan.HostName, "workspan-hostname", envOr("WORKSPAN_HOSTNAME", ""), "WorkSpan host name sent as x-ws-env, e.g. app.workspan.com [WORKSPAN_HOSTNAME]")
-	fs.StringVar(&c.WorkSpan.AppUserID, "workspan-app-user-id", envOr("WORKSPAN_APP_USER_ID", ""), "WorkSpan application user id [WORKSPAN_APP_USER_ID]")
-	fs.IntVar(&c.WorkSpan.RowsPerUpload, "workspan-rows-per-upload", envInt("WORKSPAN_ROWS_PER_UPLOAD", 5000), "bulk inputs larger than this are split into several executions [WORKSPAN_ROWS_PER_UPLOAD]")
-	fs.StringVar(&c.HTTPAddr, "http", envOr("COSELL_HTTP_ADDR", ""), "serve MCP over streamable HTTP on this address (e.g. 127.0.0.1:8080) instead of stdio [COSELL_HTTP_ADDR]")
-	fs.StringVar(&c.HTTPPublicURL, "http-public-url", envOr("COSELL_HTTP_PUBLIC_URL", ""), "base URL clients use to reach the HTTP endpoint, e.g. https://mcp.example.com behind a proxy (default http://<--http address>) [COSELL_HTTP_PUBLIC_URL]")
-	fs.StringVar(&c.APIKeysFile, "api-keys-file", envOr("COSELL_API_KEYS_FILE", ""), "file of hashed API keys for HTTP bearer auth, one \"name sha256:<hex>\" per line (mcp-server hash-key KEY prints one) [COSELL_API_KEYS_FILE]")
-	fs.StringVar(&c.JWTIssuer, "jwt-issuer", envOr("COSELL_JWT_ISSUER", ""), "OAuth issuer whose JWT access tokens are accepted over HTTP [COSELL_JWT_ISSUER]")
-	fs.StringVar(&c.JWTAudience, "jwt-audience", envOr("COSELL_JWT_AUDIENCE", ""), "audience the JWTs must carry [COSELL_JWT_AUDIENCE]")
-	fs.StringVar(&c.JWTJWKSURL, "jwt-jwks-url", envOr("COSELL_JWT_JWKS_URL", ""), "the issuer's JWKS URL [COSELL_JWT_JWKS_URL]")
-	c.allowedOrigins = fs.String("allowed-origins", envOr("COSELL_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed to call the HTTP endpoint [COSELL_ALLOWED_ORIGINS]")
-	fs.StringVar(&c.DatabaseURL, "database-url", envOr("COSELL_DATABASE_URL", ""), "PostgreSQL URL (postgres://…) holding what the replicas of a cluster share: the budget ledger, triggers and events, MCP sessions, OAuth tokens; without it, state stays in this process and --state-db [COSELL_DATABASE_URL]")
-	fs.DurationVar(&c.SessionIdleTTL, "session-idle-ttl", envDuration("COSELL_SESSION_IDLE_TTL", 30*time.Minute), "an MCP session (HTTP) unused this long ends; every replica of a cluster must use the same [COSELL_SESSION_IDLE_TTL]")
-	fs.StringVar(&c.StateDB, "state-db", envOr("COSELL_STATE_DB", ""), "SQLite file of triggers and events (default under the user's state directory, or COSELL_STATE_DIR) [COSELL_STATE_DB]")
-	fs.StringVar(&c.WebhookListen, "webhook-listen", envOr("COSELL_WEBHOOK_LISTEN", "127.0.0.1:0"), "address of the webhook listener [COSELL_WEBHOOK_LISTEN]")
-	fs.StringVar(&c.PublicURL, "public-url", envOr("COSELL_PUBLIC_URL", ""), "URL upstreams post webhooks to (default the listener's own address) [COSELL_PUBLIC_URL]")
-	fs.IntVar(&c.MaxTriggersPerCaller, "max-triggers-per-caller", envInt("COSELL_MAX_TRIGGERS_PER_CALLER", 20), "active triggers one HTTP principal may have [COSELL_MAX_TRIGGERS_PER_CALLER]")
-	fs.IntVar(&c.MaxConnections, "max-connections", envInt("COSELL_MAX_CONNECTIONS", 1000), "callers' own upstream connections (budgets, clients, caches) kept at once [COSELL_MAX_CONNECTIONS]")
-	fs.DurationVar(&c.ConnectionIdleTTL, "connection-idle-ttl", envDuration("COSELL_CONNECTION_IDLE_TTL", 10*time.Minute), "a caller's own connection idle this long is dropped [COSELL_CONNECTION_IDLE_TTL]")
-	fs.BoolVar(&c.MetricsAuth, "metrics-auth", !envIsFalse("COSELL_METRICS_AUTH"), "with HTTP auth on, /metrics needs the same bearer as /mcp [COSELL_METRICS_AUTH]")
-	fs.DurationVar(&c.MaxUpstreamPause, "max-upstream-pause", envDuration("COSELL_MAX_UPSTREAM_PAUSE", 0), "longest pause an upstream Retry-After may impose on a connection (default one budget window) [COSELL_MAX_UPSTREAM_PAUSE]")
-	fs.DurationVar(&c.PollInterval, "poll-interval", envDuration("COSELL_POLL_INTERVAL", 0), "trigger polling pace (default the connectors' 120s) [COSELL_POLL_INTERVAL]")
-	allowed := fs.String("allowed-dirs", envOr("COSELL_ALLOWED_DIRS", ""), "folders file inputs may be read from, separated by "+string(os.PathListSeparator)+" [COSELL_ALLOWED_DIRS]")
+	toolsets := fs.String("toolsets", "", "comma-separated toolsets to enable (default all) [COSELL_TOOLSETS]")
+	c.toolNames = fs.String("tools", "", "comma-separated tool names to enable, within --toolsets and --read-only (default all; mcp-server tools lists them) [COSELL_TOOLS]")
+	fs.BoolVar(&c.ReadOnly, "read-only", false, "refuse every tool that changes data [COSELL_READ_ONLY]")
+	fs.BoolVar(&c.IncludeDeprecated, "include-deprecated", false, "list deprecated connector actions too [COSELL_INCLUDE_DEPRECATED]")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error; logs go to stderr [COSELL_LOG_LEVEL]")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json (one object per line, with trace_id and span_id inside traced tool calls) [COSELL_LOG_FORMAT]")
+	fs.IntVar(&c.BudgetLimit, "budget-limit", 100, "upstream requests per window per connection [COSELL_BUDGET_LIMIT]")
+	fs.DurationVar(&c.BudgetWindow, "budget-window", 60*time.Second, "rolling throttle window [COSELL_BUDGET_WINDOW]")
+	fs.DurationVar(&c.BudgetMaxWait, "budget-max-wait", 30*time.Second, "longest a tool call waits for budget before a throttled error [COSELL_BUDGET_MAX_WAIT]")
+	fs.StringVar(&c.PipedriveBaseURL, "pipedrive-base-url", "", "Pipedrive API host, e.g. https://acme.pipedrive.com (default https://api.pipedrive.com) [PIPEDRIVE_BASE_URL]")
+	fs.StringVar(&c.PartnerCenter.BaseURL, "partnercenter-base-url", "", "Partner Center engagements API base (default https://api.partner.microsoft.com/v1.0/engagements) [PARTNERCENTER_BASE_URL]")
+	fs.StringVar(&c.PartnerCenter.Authority, "partnercenter-authority", "https://login.microsoftonline.com", "Azure AD authority for Partner Center tokens [PARTNERCENTER_AUTHORITY]")
+	fs.StringVar(&c.PartnerCenter.Tenant, "partnercenter-tenant", "organizations", "Azure AD tenant id or domain [PARTNERCENTER_TENANT_ID]")
+	fs.StringVar(&c.PartnerCenter.ClientID, "partnercenter-client-id", "", "Azure AD application (client) id [PARTNERCENTER_CLIENT_ID]")
+	fs.StringVar(&c.WorkSpan.Env, "workspan-env", "production", "WorkSpan environment: production or sandbox [WORKSPAN_ENV]")
+	fs.StringVar(&c.WorkSpan.BaseURL, "workspan-base-url", "", "WorkSpan API base URL, overriding --workspan-env [WORKSPAN_BASE_URL]")
+	fs.StringVar(&c.WorkSpan.HostName, "workspan-hostname", "", "WorkSpan host name sent as x-ws-env, e.g. app.workspan.com [WORKSPAN_HOSTNAME]")
+	fs.StringVar(&c.WorkSpan.AppUserID, "workspan-app-user-id", "", "WorkSpan application user id [WORKSPAN_APP_USER_ID]")
+	fs.IntVar(&c.WorkSpan.RowsPerUpload, "workspan-rows-per-upload", 5000, "bulk inputs larger than this are split into several executions [WORKSPAN_ROWS_PER_UPLOAD]")
+	fs.StringVar(&c.HTTPAddr, "http", "", "serve MCP over streamable HTTP on this address (e.g. 127.0.0.1:8080) instead of stdio [COSELL_HTTP_ADDR]")
+	fs.StringVar(&c.HTTPPublicURL, "http-public-url", "", "base URL clients use to reach the HTTP endpoint, e.g. https://mcp.example.com behind a proxy (default http://<--http address>) [COSELL_HTTP_PUBLIC_URL]")
+	fs.StringVar(&c.APIKeysFile, "api-keys-file", "", "file of hashed API keys for HTTP bearer auth, one \"name sha256:<hex>\" per line (mcp-server hash-key KEY prints one) [COSELL_API_KEYS_FILE]")
+	fs.StringVar(&c.JWTIssuer, "jwt-issuer", "", "OAuth issuer whose JWT access tokens are accepted over HTTP [COSELL_JWT_ISSUER]")
+	fs.StringVar(&c.JWTAudience, "jwt-audience", "", "audience the JWTs must carry [COSELL_JWT_AUDIENCE]")
+	fs.StringVar(&c.JWTJWKSURL, "jwt-jwks-url", "", "the issuer's JWKS URL [COSELL_JWT_JWKS_URL]")
+	c.allowedOrigins = fs.String("allowed-origins", "", "comma-separated browser origins allowed to call the HTTP endpoint [COSELL_ALLOWED_ORIGINS]")
+	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL (postgres://…) holding what the replicas of a cluster share: the budget ledger, triggers and events, MCP sessions, OAuth tokens; without it, state stays in this process and --state-db [COSELL_DATABASE_URL]")
+	fs.DurationVar(&c.SessionIdleTTL, "session-idle-ttl", 30*time.Minute, "an MCP session (HTTP) unused this long ends; every replica of a cluster must use the same [COSELL_SESSION_IDLE_TTL]")
+	fs.StringVar(&c.StateDB, "state-db", "", "SQLite file of triggers and events (default under the user's state directory, or COSELL_STATE_DIR) [COSELL_STATE_DB]")
+	fs.StringVar(&c.WebhookListen, "webhook-listen", "127.0.0.1:0", "address of the webhook listener [COSELL_WEBHOOK_LISTEN]")
+	fs.StringVar(&c.PublicURL, "public-url", "", "URL upstreams post webhooks to (default the listener's own address) [COSELL_PUBLIC_URL]")
+	fs.IntVar(&c.MaxTriggersPerCaller, "max-triggers-per-caller", 20, "active triggers one HTTP principal may have [COSELL_MAX_TRIGGERS_PER_CALLER]")
+	fs.IntVar(&c.MaxConnections, "max-connections", 1000, "callers' own upstream connections (budgets, clients, caches) kept at once [COSELL_MAX_CONNECTIONS]")
+	fs.DurationVar(&c.ConnectionIdleTTL, "connection-idle-ttl", 10*time.Minute, "a caller's own connection idle this long is dropped [COSELL_CONNECTION_IDLE_TTL]")
+	fs.BoolVar(&c.MetricsAuth, "metrics-auth", true, "with HTTP auth on, /metrics needs the same bearer as /mcp [COSELL_METRICS_AUTH]")
+	fs.DurationVar(&c.MaxUpstreamPause, "max-upstream-pause", 0, "longest pause an upstream Retry-After may impose on a connection (default one budget window) [COSELL_MAX_UPSTREAM_PAUSE]")
+	fs.DurationVar(&c.PollInterval, "poll-interval", 0, "trigger polling pace (default the connectors' 120s) [COSELL_POLL_INTERVAL]")
+	allowed := fs.String("allowed-dirs", "", "folders file inputs may be read from, separated by "+string(os.PathListSeparator)+" [COSELL_ALLOWED_DIRS]")
 	c.allowedDirs = allowed
 	return toolsets
 }
 
 // finish completes the config after flag parsing: secrets and checks.
 func (c *Config) finish(toolsets string) error {
-	for _, ts := range strings.Split(toolsets, ",") {
-		if ts = strings.TrimSpace(ts); ts != "" {
-			c.Toolsets = append(c.Toolsets, ts)
+	var err error
+	if c.Toolsets, err = parseNames(toolsets); err != nil {
+		return fmt.Errorf("--toolsets: %w", err)
+	}
+	if c.toolNames != nil {
+		if c.Tools, err = parseNames(*c.toolNames); err != nil {
+			return fmt.Errorf("--tools: %w", err)
 		}
+	}
+	if err := new(slog.Level).UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
 	}
 	if c.BudgetLimit < 1 {
 		return errors.New("--budget-limit must be at least 1")

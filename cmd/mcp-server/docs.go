@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/cosell-mcp/cosell-mcp/internal/triggers"
@@ -89,11 +90,24 @@ func resourceTable(kinds []triggers.Kind) string {
 	return b.String()
 }
 
+// abbreviations end in a period without ending the sentence.
+var abbreviations = []string{"e.g.", "i.e.", "cf.", "vs."}
+
+// firstSentence is s up to its first ". " that does not follow an
+// abbreviation ("… (e.g. a referral id) or …" goes on), or all of s.
 func firstSentence(s string) string {
-	if i := strings.Index(s, ". "); i >= 0 {
-		return s[:i+1]
+	for from := 0; ; {
+		i := strings.Index(s[from:], ". ")
+		if i < 0 {
+			return s
+		}
+		end := from + i + 1
+		word := s[strings.LastIndexAny(s[:end], " (")+1 : end]
+		if !slices.Contains(abbreviations, strings.ToLower(word)) {
+			return s[:end]
+		}
+		from = end
 	}
-	return s
 }
 
 // renderDocs returns README with its generated tables replaced.

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
 )
 
@@ -18,6 +20,9 @@ type Options struct {
 	// metrics): its status (0 without a reply) and how long it waited for
 	// budget.
 	Observe func(status int, waited time.Duration)
+	// Tracer, when set, records every request that leaves as a span
+	// (TracedTransport, under the budget). Nil: no tracing, at no cost.
+	Tracer trace.Tracer
 }
 
 // Chain returns the transport chain for one connection:
@@ -34,9 +39,17 @@ func ChainObserved(budget *throttle.Budget, base http.RoundTripper, observe func
 	return ChainWith(budget, base, Options{Observe: observe})
 }
 
-// ChainWith is Chain configured by opts.
+// ChainWith is Chain configured by opts: with opts.Tracer,
+// RetryTransport{ThrottleTransport{TracedTransport{base}, budget}}.
 func ChainWith(budget *throttle.Budget, base http.RoundTripper, opts Options) http.RoundTripper {
 	maxPause := MaxPauseOf(budget, opts.MaxPause)
+	if opts.Tracer != nil {
+		connection := ""
+		if budget != nil {
+			connection = budget.Name()
+		}
+		base = Traced(base, opts.Tracer, connection)
+	}
 	return &RetryTransport{
 		Base:     &ThrottleTransport{Base: base, Budget: budget, Observe: opts.Observe, MaxPause: maxPause},
 		Clock:    budget.Clock(),

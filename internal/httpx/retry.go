@@ -79,7 +79,7 @@ func (t *RetryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if dl, has := ctx.Deadline(); has && time.Until(dl) <= wait {
 			return resp, err
 		}
-		next, gerr := nextAttempt(req)
+		next, gerr := nextAttempt(req, attempt+1)
 		if gerr != nil {
 			return resp, err
 		}
@@ -105,9 +105,9 @@ func Replayable(req *http.Request) bool {
 	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 }
 
-// nextAttempt copies req with a fresh body.
-func nextAttempt(req *http.Request) (*http.Request, error) {
-	r := req.Clone(req.Context())
+// nextAttempt copies req with a fresh body, for retry n (1 for the first).
+func nextAttempt(req *http.Request, n int) (*http.Request, error) {
+	r := req.Clone(withAttempt(req.Context(), n))
 	if req.Body != nil && req.Body != http.NoBody {
 		body, err := req.GetBody()
 		if err != nil {

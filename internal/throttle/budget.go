@@ -66,6 +66,26 @@ type Config struct {
 	// Shared, when set, is the ledger several processes spend from: a slot
 	// needs its grant too (see Shared). Nil: this process alone.
 	Shared Shared
+	// OnWait, when set, observes every wait for a slot (a tracer records
+	// it as a span); nil costs nothing.
+	OnWait WaitHook
+}
+
+// WaitHook observes one caller's wait for a slot of the named connection:
+// it is called when the wait begins, with the caller's context, and the
+// function it returns (if not nil) learns how the wait ended. It keeps this
+// package free of any tracing library.
+type WaitHook func(ctx context.Context, connection string) func(Wait)
+
+// Wait is how one wait for a slot ended.
+type Wait struct {
+	// Priority is the caller's priority.
+	Priority Priority
+	// Waited is how long the caller waited, on the budget's clock.
+	Waited time.Duration
+	// Err is nil when a slot was granted, a *ThrottledError when the budget
+	// refused, or the context's error when the caller gave up waiting.
+	Err error
 }
 
 func (c Config) withDefaults() Config {
@@ -274,6 +294,21 @@ func (b *Budget) Charge() *Slot {
 }
 
 func (b *Budget) acquire(ctx context.Context, bounded, instant bool) (*Slot, error) {
+	if b.cfg.OnWait == nil {
+		return b.wait(ctx, bounded, instant)
+	}
+	done := b.cfg.OnWait(ctx, b.name)
+	start := b.clock.Now()
+	s, err := b.wait(ctx, bounded, instant)
+	if done != nil {
+		done(Wait{Priority: PriorityFrom(ctx), Waited: b.clock.Now().Sub(start), Err: err})
+	}
+	return s, err
+}
+
+// wait queues the caller for a slot and returns when it is granted or
+// refused, or the context ends.
+func (b *Budget) wait(ctx context.Context, bounded, instant bool) (*Slot, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

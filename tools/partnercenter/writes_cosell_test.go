@@ -292,6 +292,7 @@ func TestWriteRefusalsSendNothing(t *testing.T) {
 		e := h.CallErr("partnercenter_update_referral_fields", args)
 		assert.Equal(t, tools.CodeInvalidArgument, e.Code, "%v: %s", u, e.Message)
 	}
+	assert.Equal(t, before, h.sandbox.RequestCount(), "nothing is sent on a bad update")
 	creates := []map[string]any{
 		{"status": "Active"},                            // needs a substatus
 		{"status": "New", "substatus": "Won"},           // not a New substatus

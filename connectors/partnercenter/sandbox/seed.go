@@ -109,7 +109,6 @@ type seedSpec struct {
 	minAgo    float64 // created between minAgo and maxAgo days before now
 	maxAgo    float64
 	qual      string
-	companion bool // the Microsoft-facing half of an outgoing shared engagement
 }
 
 var statusCombos = [][2]string{
