@@ -170,22 +170,11 @@ type SearchDealsParams struct {
 
 // SearchDeals runs a deal search and returns one page of hits.
 func (c *Client) SearchDeals(ctx context.Context, p SearchDealsParams) ([]DealSearchResult, *Response, error) {
-	q := query{}
-	q.str("term", p.Term)
-	q.str("fields", p.Fields)
-	if p.ExactMatch {
-		q.str("exact_match", "true")
-	}
+	q := searchQuery(p.Term, p.Fields, p.ExactMatch, p.Limit, p.Cursor)
 	q.id("person_id", p.PersonID)
 	q.id("organization_id", p.OrganizationID)
 	q.str("status", p.Status)
-	q.num("limit", p.Limit)
-	q.str("cursor", p.Cursor)
-	var data struct {
-		Items []DealSearchResult `json:"items"`
-	}
-	r, err := c.do(ctx, http.MethodGet, "/api/v2/deals/search", url.Values(q), nil, &data)
-	return data.Items, r, err
+	return search[DealSearchResult](ctx, c, "/api/v2/deals/search", q)
 }
 
 // SearchOrganizations searches organizations by name and returns one page of hits.

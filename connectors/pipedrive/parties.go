@@ -64,11 +64,7 @@ type SearchOrganizationsParams struct {
 // hits, best first, and the cursor of the next.
 func (c *Client) SearchOrganizationsWith(ctx context.Context, p SearchOrganizationsParams) ([]OrganizationSearchResult, *Response, error) {
 	q := searchQuery(p.Term, p.Fields, p.ExactMatch, p.Limit, p.Cursor)
-	var data struct {
-		Items []OrganizationSearchResult `json:"items"`
-	}
-	r, err := c.do(ctx, http.MethodGet, "/api/v2/organizations/search", url.Values(q), nil, &data)
-	return data.Items, r, err
+	return search[OrganizationSearchResult](ctx, c, "/api/v2/organizations/search", q)
 }
 
 // SearchPersonsParams are the parameters of GET /api/v2/persons/search.
@@ -91,11 +87,7 @@ type SearchPersonsParams struct {
 func (c *Client) SearchPersons(ctx context.Context, p SearchPersonsParams) ([]PersonSearchResult, *Response, error) {
 	q := searchQuery(p.Term, p.Fields, p.ExactMatch, p.Limit, p.Cursor)
 	q.id("organization_id", p.OrganizationID)
-	var data struct {
-		Items []PersonSearchResult `json:"items"`
-	}
-	r, err := c.do(ctx, http.MethodGet, "/api/v2/persons/search", url.Values(q), nil, &data)
-	return data.Items, r, err
+	return search[PersonSearchResult](ctx, c, "/api/v2/persons/search", q)
 }
 
 // searchQuery holds the parameters every v2 search takes.
@@ -109,6 +101,15 @@ func searchQuery(term, fields string, exact bool, limit int, cursor string) quer
 	q.num("limit", limit)
 	q.str("cursor", cursor)
 	return q
+}
+
+// search gets one page of a v2 search's hits.
+func search[T any](ctx context.Context, c *Client, path string, q query) ([]T, *Response, error) {
+	var data struct {
+		Items []T `json:"items"`
+	}
+	r, err := c.do(ctx, http.MethodGet, path, url.Values(q), nil, &data)
+	return data.Items, r, err
 }
 
 // AddOrganization creates an organization (POST /api/v2/organizations).

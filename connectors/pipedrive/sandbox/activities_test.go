@@ -1,15 +1,12 @@
 package sandbox
 
 import (
-	"context"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -24,11 +21,6 @@ func TestUpdatesSpecConformance(t *testing.T) {
 			markNullable(resp.Value.Content.Get("application/json").Schema, activityNullable, map[*openapi3.Schema]bool{})
 		}
 	}
-	errSchema := errorSchema(t, doc)
-	e := newEnv(t, Options{})
-	ctx := context.Background()
-	covered := map[string]bool{}
-
 	cases := []specCase{
 		{name: "update deal fields", method: "PATCH", path: "/deals/8", status: 200, body: map[string]any{
 			"title": "Renamed", "value": 0, "currency": "EUR", "owner_id": 3, "org_id": 4, "person_id": 5,
@@ -57,44 +49,8 @@ func TestUpdatesSpecConformance(t *testing.T) {
 		{name: "list activities updated window", method: "GET", path: "/activities?updated_since=2026-01-01T00:00:00Z&updated_until=2026-09-15T12:00:00Z&sort_by=due_date&limit=20", status: 200},
 		{name: "list activities bad updated_until", method: "GET", path: "/activities?updated_until=yesterday", status: 400},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			var reqBody []byte
-			r := e.do(c.method, "/api/v2"+c.path, nil)
-			if c.body != nil {
-				var err error
-				reqBody, err = json.Marshal(c.body)
-				require.NoError(t, err)
-				r = e.do(c.method, "/api/v2"+c.path, string(reqBody))
-			}
-			require.Equal(t, c.status, r.status, "body: %s", r.raw)
-
-			vreq := specRequest(t, c, reqBody)
-			route, params, err := router.FindRoute(vreq)
-			require.NoError(t, err)
-			covered[route.Method+" "+route.Path] = true
-			in := &openapi3filter.RequestValidationInput{Request: vreq, PathParams: params, Route: route,
-				Options: &openapi3filter.Options{AuthenticationFunc: authFunc, MultiError: true}}
-			if reqErr := openapi3filter.ValidateRequest(ctx, in); c.specRejects {
-				require.Error(t, reqErr, "the spec accepts a request the sandbox rejects")
-			} else {
-				require.NoError(t, reqErr)
-			}
-			if r.status >= 400 {
-				var v any
-				require.NoError(t, json.Unmarshal(r.raw, &v))
-				require.NoError(t, errSchema.VisitJSON(v))
-				if msg := r.failed(t, c.status); c.status == http.StatusNotFound {
-					require.Equal(t, "Entity was not found", msg)
-				}
-				return
-			}
-			require.NoError(t, validateResponse(ctx, in, r))
-		})
-	}
-	for _, want := range []string{"PATCH /deals/{id}", "PATCH /activities/{id}", "GET /activities"} {
-		require.True(t, covered[want], "not covered: %s", want)
-	}
+	specSuite{router: router, errSchema: errorSchema(t, doc), base: "/api/v2",
+		covers: []string{"PATCH /deals/{id}", "PATCH /activities/{id}", "GET /activities"}}.run(t, cases)
 }
 
 // An activity update changes only what its body names, keeps the done

@@ -74,35 +74,38 @@ type address struct {
 	PostalCode   string  `json:"postal_code"`
 }
 
+// party holds the members organizations and persons share.
+type party struct {
+	ID         int
+	OwnerID    int
+	VisibleTo  int
+	LabelIDs   []int
+	AddTime    time.Time
+	UpdateTime time.Time
+}
+
+// shared is the party of an organization or a person (see partyRecord).
+func (p *party) shared() *party { return p }
+
 type organization struct {
-	ID            int
+	party
 	Name          string
-	OwnerID       int
 	Address       *address
 	Website       *string
 	Linkedin      *string
 	Industry      *int
 	AnnualRevenue *int
 	EmployeeCount *int
-	VisibleTo     int
-	LabelIDs      []int
-	AddTime       time.Time
-	UpdateTime    time.Time
 }
 
 type person struct {
-	ID         int
-	FirstName  string
-	LastName   string
-	OwnerID    int
-	OrgID      *int
-	Emails     []contactJSON
-	Phones     []contactJSON
-	JobTitle   string
-	VisibleTo  int
-	LabelIDs   []int
-	AddTime    time.Time
-	UpdateTime time.Time
+	party
+	FirstName string
+	LastName  string
+	OrgID     *int
+	Emails    []contactJSON
+	Phones    []contactJSON
+	JobTitle  string
 }
 
 func (p *person) name() string { return strings.TrimSpace(p.FirstName + " " + p.LastName) }

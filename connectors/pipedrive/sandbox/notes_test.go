@@ -1,9 +1,6 @@
 package sandbox
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,7 +8,6 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/stretchr/testify/require"
@@ -42,10 +38,6 @@ func loadV1Spec(t *testing.T) routers.Router {
 func TestNotesSpecConformance(t *testing.T) {
 	router := loadV1Spec(t)
 	v2, _ := loadSpec(t, false)
-	errSchema := errorSchema(t, v2) // v1 errors share the envelope (and add errorCode)
-	e := newEnv(t, Options{})
-	ctx := context.Background()
-
 	cases := []specCase{
 		{name: "list notes", method: "GET", path: "/notes", status: 200},
 		{name: "list notes of a deal", method: "GET", path: "/notes?deal_id=2&start=0&limit=5&sort=add_time%20DESC", status: 200},
@@ -67,44 +59,10 @@ func TestNotesSpecConformance(t *testing.T) {
 		{name: "add note pin without target", method: "POST", path: "/notes", status: 400, body: map[string]any{"content": "x", "deal_id": 2, "pinned_to_person_flag": 1}},
 		{name: "add note bad pin", method: "POST", path: "/notes", status: 400, body: map[string]any{"content": "x", "deal_id": 2, "pinned_to_deal_flag": 2}, specRejects: true},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			var reqBody []byte
-			r := e.do(c.method, "/v1"+c.path, nil)
-			if c.body != nil {
-				var err error
-				reqBody, err = json.Marshal(c.body)
-				require.NoError(t, err)
-				r = e.do(c.method, "/v1"+c.path, string(reqBody))
-			}
-			require.Equal(t, c.status, r.status, "body: %s", r.raw)
-
-			vreq, err := http.NewRequest(c.method, "https://api.pipedrive.com/v1"+c.path, bytes.NewReader(reqBody))
-			require.NoError(t, err)
-			vreq.Header.Set("x-api-token", DefaultToken)
-			if reqBody != nil {
-				vreq.Header.Set("Content-Type", "application/json")
-			}
-			route, params, err := router.FindRoute(vreq)
-			require.NoError(t, err)
-			in := &openapi3filter.RequestValidationInput{Request: vreq, PathParams: params, Route: route,
-				Options: &openapi3filter.Options{AuthenticationFunc: authFunc, MultiError: true}}
-			if reqErr := openapi3filter.ValidateRequest(ctx, in); c.specRejects {
-				require.Error(t, reqErr, "the spec accepts a request the sandbox rejects")
-			} else {
-				require.NoError(t, reqErr)
-			}
-			if r.status >= 400 {
-				var v any
-				require.NoError(t, json.Unmarshal(r.raw, &v))
-				require.NoError(t, errSchema.VisitJSON(v))
-				r.failed(t, c.status)
-				require.Equal(t, c.status, num(r.body["errorCode"]), "v1 errors carry errorCode")
-				return
-			}
-			require.NoError(t, validateResponse(ctx, in, r))
-		})
-	}
+	specSuite{router: router, errSchema: errorSchema(t, v2), base: "/v1", // v1 errors share the envelope
+		onError: func(t *testing.T, c specCase, r reply) {
+			require.Equal(t, c.status, num(r.body["errorCode"]), "v1 errors carry errorCode")
+		}}.run(t, cases)
 }
 
 // notesPage is one page of GET /v1/notes: the notes and the pagination.

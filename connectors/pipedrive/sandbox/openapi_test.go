@@ -113,7 +113,7 @@ func errorSchema(t *testing.T, doc *openapi3.T) *openapi3.Schema {
 type specCase struct {
 	name   string
 	method string
-	path   string // relative to /api/v2
+	path   string // relative to the spec version's prefix (see specSuite.base)
 	body   any
 	status int
 	// specRejects marks a request that the spec itself already rejects (for example a body
@@ -211,10 +211,11 @@ func authFunc(_ context.Context, in *openapi3filter.AuthenticationInput) error {
 	return errors.New("no credentials for " + in.SecuritySchemeName)
 }
 
-// specRequest rebuilds a request against the spec's server URL so the router can match it.
-func specRequest(t *testing.T, c specCase, body []byte) *http.Request {
+// specRequest rebuilds a request against the spec's server URL so the router can match it;
+// base is the path prefix of the spec's version (/api/v2 or /v1).
+func specRequest(t *testing.T, base string, c specCase, body []byte) *http.Request {
 	t.Helper()
-	u, err := url.Parse("https://api.pipedrive.com/api/v2" + c.path)
+	u, err := url.Parse("https://api.pipedrive.com" + base + c.path)
 	require.NoError(t, err)
 	req, err := http.NewRequest(c.method, u.String(), bytes.NewReader(body))
 	require.NoError(t, err)
@@ -227,63 +228,73 @@ func specRequest(t *testing.T, c specCase, body []byte) *http.Request {
 
 func TestSpecConformance(t *testing.T) {
 	doc, router := loadSpec(t, true)
-	errSchema := errorSchema(t, doc)
-	e := newEnv(t, Options{})
-	ctx := context.Background()
-	covered := map[string]bool{}
-
-	for _, c := range specCases() {
-		t.Run(c.name, func(t *testing.T) {
-			var reqBody []byte
-			if c.body != nil {
-				var err error
-				reqBody, err = json.Marshal(c.body)
-				require.NoError(t, err)
-			}
-			var r reply
-			if c.body != nil {
-				r = e.do(c.method, "/api/v2"+c.path, string(reqBody))
-			} else {
-				r = e.do(c.method, "/api/v2"+c.path, nil)
-			}
-			require.Equal(t, c.status, r.status, "body: %s", r.raw)
-
-			vreq := specRequest(t, c, reqBody)
-			route, params, err := router.FindRoute(vreq)
-			require.NoError(t, err)
-			covered[route.Method+" "+route.Path] = true
-			in := &openapi3filter.RequestValidationInput{
-				Request: vreq, PathParams: params, Route: route,
-				Options: &openapi3filter.Options{AuthenticationFunc: authFunc, MultiError: true},
-			}
-			reqErr := openapi3filter.ValidateRequest(ctx, in)
-			if c.specRejects {
-				require.Error(t, reqErr, "the spec accepts a request the sandbox rejects")
-			} else {
-				require.NoError(t, reqErr)
-			}
-
-			if r.status >= 400 {
-				var v any
-				require.NoError(t, json.Unmarshal(r.raw, &v))
-				require.NoError(t, errSchema.VisitJSON(v))
-				r.failed(t, c.status)
-				if c.status == http.StatusNotFound {
-					require.Equal(t, "Entity was not found", r.body["error"])
-				}
-				return
-			}
-			require.NoError(t, validateResponse(ctx, in, r))
-		})
-	}
-
-	// Every v2 endpoint of the sandbox was exercised.
-	for _, want := range []string{
+	specSuite{router: router, errSchema: errorSchema(t, doc), base: "/api/v2", covers: []string{
+		// Every v2 endpoint of the sandbox.
 		"GET /deals", "POST /deals", "GET /deals/{id}", "PATCH /deals/{id}", "DELETE /deals/{id}", "GET /deals/search", "GET /dealFields",
 		"GET /pipelines", "GET /pipelines/{id}", "GET /stages", "GET /stages/{id}",
 		"GET /activities", "GET /activities/{id}", "POST /activities",
 		"GET /persons", "GET /persons/{id}", "GET /organizations", "GET /organizations/{id}", "GET /organizations/search",
-	} {
+	}}.run(t, specCases())
+}
+
+// specSuite is how a table of spec cases is checked.
+type specSuite struct {
+	router    routers.Router
+	errSchema *openapi3.Schema // the error envelope
+	base      string           // the path prefix of the spec's version: /api/v2 or /v1
+	covers    []string         // routes ("PATCH /deals/{id}") some case must reach
+	// onError checks more of an error reply; it may be nil.
+	onError func(t *testing.T, c specCase, r reply)
+}
+
+// run sends each case to one sandbox, in a subtest of its own, and checks
+// the status, the request against the spec (which must refuse it when
+// specRejects says so) and the reply against the operation's response, or,
+// for an error, against the error envelope with Pipedrive's 404 message.
+func (s specSuite) run(t *testing.T, cases []specCase) {
+	e := newEnv(t, Options{})
+	ctx := context.Background()
+	covered := map[string]bool{}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var reqBody []byte
+			var sent any
+			if c.body != nil {
+				var err error
+				reqBody, err = json.Marshal(c.body)
+				require.NoError(t, err)
+				sent = string(reqBody)
+			}
+			r := e.do(c.method, s.base+c.path, sent)
+			require.Equal(t, c.status, r.status, "body: %s", r.raw)
+
+			vreq := specRequest(t, s.base, c, reqBody)
+			route, params, err := s.router.FindRoute(vreq)
+			require.NoError(t, err)
+			covered[route.Method+" "+route.Path] = true
+			in := &openapi3filter.RequestValidationInput{Request: vreq, PathParams: params, Route: route,
+				Options: &openapi3filter.Options{AuthenticationFunc: authFunc, MultiError: true}}
+			if reqErr := openapi3filter.ValidateRequest(ctx, in); c.specRejects {
+				require.Error(t, reqErr, "the spec accepts a request the sandbox rejects")
+			} else {
+				require.NoError(t, reqErr)
+			}
+			if r.status < 400 {
+				require.NoError(t, validateResponse(ctx, in, r))
+				return
+			}
+			var v any
+			require.NoError(t, json.Unmarshal(r.raw, &v))
+			require.NoError(t, s.errSchema.VisitJSON(v))
+			if msg := r.failed(t, c.status); c.status == http.StatusNotFound {
+				require.Equal(t, "Entity was not found", msg)
+			}
+			if s.onError != nil {
+				s.onError(t, c, r)
+			}
+		})
+	}
+	for _, want := range s.covers {
 		require.True(t, covered[want], "not covered: %s", want)
 	}
 }
@@ -308,7 +319,7 @@ func TestSpecConformanceCanFail(t *testing.T) {
 	require.Equal(t, 200, r.status)
 
 	_, router := loadSpec(t, true)
-	vreq := specRequest(t, c, nil)
+	vreq := specRequest(t, "/api/v2", c, nil)
 	route, params, err := router.FindRoute(vreq)
 	require.NoError(t, err)
 	in := &openapi3filter.RequestValidationInput{Request: vreq, PathParams: params, Route: route,
@@ -335,7 +346,7 @@ func TestSpecConformanceCanFail(t *testing.T) {
 		c := specCase{method: "GET", path: "/dealFields?limit=50"}
 		r := e.do("GET", "/api/v2"+c.path, nil)
 		require.Equal(t, 200, r.status)
-		vreq := specRequest(t, c, nil)
+		vreq := specRequest(t, "/api/v2", c, nil)
 		route, params, err := router.FindRoute(vreq)
 		require.NoError(t, err)
 		in := &openapi3filter.RequestValidationInput{Request: vreq, PathParams: params, Route: route,
@@ -369,7 +380,7 @@ func TestSpecConformanceCanFail(t *testing.T) {
 		_, strict := loadSpec(t, false)
 		r := e.do("GET", "/api/v2/deals?limit=50", nil)
 		c := specCase{method: "GET", path: "/deals?limit=50"}
-		vreq := specRequest(t, c, nil)
+		vreq := specRequest(t, "/api/v2", c, nil)
 		route, params, err := strict.FindRoute(vreq)
 		require.NoError(t, err)
 		in := &openapi3filter.RequestValidationInput{Request: vreq, PathParams: params, Route: route,

@@ -304,6 +304,36 @@ func digits(s string) string {
 
 // POST /api/v2/organizations
 func (s *Server) addOrg(r *http.Request) (any, *apiError) {
+	return addParty(s, r, s.orgs, s.applyOrg)
+}
+
+// PATCH /api/v2/organizations/{id}
+func (s *Server) updateOrg(r *http.Request, id int) (any, *apiError) {
+	return updateParty(s, r, s.orgs, id, s.applyOrg)
+}
+
+// POST /api/v2/persons
+func (s *Server) addPerson(r *http.Request) (any, *apiError) {
+	return addParty(s, r, s.persons, s.applyPerson)
+}
+
+// PATCH /api/v2/persons/{id}
+func (s *Server) updatePerson(r *http.Request, id int) (any, *apiError) {
+	return updateParty(s, r, s.persons, id, s.applyPerson)
+}
+
+// partyRecord is a pointer to an organization or a person (T), records
+// created and updated alike; J is its wire shape.
+type partyRecord[T, J any] interface {
+	*T
+	shared() *party
+	json() J
+}
+
+// addParty creates a record of records from a POST body: the name is
+// required; the owner is the token's user and the entire company sees it
+// unless the body says otherwise. apply validates the body and applies it.
+func addParty[T, J any, P partyRecord[T, J]](s *Server, r *http.Request, records map[int]P, apply func(P, body, bool) *apiError) (any, *apiError) {
 	b, err := readBody(r)
 	if err != nil {
 		return nil, err
@@ -312,18 +342,21 @@ func (s *Server) addOrg(r *http.Request) (any, *apiError) {
 		return nil, badRequest("The field 'name' is required")
 	}
 	now := s.clock.Now().UTC().Truncate(time.Second)
-	o := &organization{OwnerID: s.meID, VisibleTo: 3, AddTime: now, UpdateTime: now}
-	if err := s.applyOrg(o, b, true); err != nil {
+	rec := P(new(T))
+	*rec.shared() = party{OwnerID: s.meID, VisibleTo: 3, AddTime: now, UpdateTime: now}
+	if err := apply(rec, b, true); err != nil {
 		return nil, err
 	}
-	o.ID = nextID(s.orgs)
-	s.orgs[o.ID] = o
-	return single(o.json())
+	id := nextID(records)
+	rec.shared().ID = id
+	records[id] = rec
+	return single(rec.json())
 }
 
-// PATCH /api/v2/organizations/{id}
-func (s *Server) updateOrg(r *http.Request, id int) (any, *apiError) {
-	o, found := s.orgs[id]
+// updateParty changes a record of records by a PATCH body, which apply
+// applies to a copy: a refused update changes nothing.
+func updateParty[T, J any, P partyRecord[T, J]](s *Server, r *http.Request, records map[int]P, id int, apply func(P, body, bool) *apiError) (any, *apiError) {
+	rec, found := records[id]
 	if !found {
 		return nil, notFound()
 	}
@@ -331,13 +364,14 @@ func (s *Server) updateOrg(r *http.Request, id int) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	updated := *o
-	if err := s.applyOrg(&updated, b, false); err != nil {
+	updated := P(new(T))
+	*updated = *rec
+	if err := apply(updated, b, false); err != nil {
 		return nil, err
 	}
-	updated.UpdateTime = s.clock.Now().UTC().Truncate(time.Second)
-	*o = updated
-	return single(o.json())
+	updated.shared().UpdateTime = s.clock.Now().UTC().Truncate(time.Second)
+	*rec = *updated
+	return single(rec.json())
 }
 
 // applyOrg validates the body and applies it to o (a copy, on update).
@@ -347,7 +381,7 @@ func (s *Server) applyOrg(o *organization, b body, create bool) *apiError {
 	} else if name != nil {
 		o.Name = *name
 	}
-	if err := s.applyCommon(b, create, &o.OwnerID, &o.VisibleTo, &o.LabelIDs, &o.AddTime); err != nil {
+	if err := s.applyCommon(b, create, &o.party); err != nil {
 		return err
 	}
 	if p, null := b.present("address"); p && null {
@@ -386,44 +420,6 @@ func (s *Server) applyOrg(o *organization, b body, create bool) *apiError {
 	return noCustomFields(b, "organizationFields")
 }
 
-// POST /api/v2/persons
-func (s *Server) addPerson(r *http.Request) (any, *apiError) {
-	b, err := readBody(r)
-	if err != nil {
-		return nil, err
-	}
-	if p, null := b.present("name"); !p || null {
-		return nil, badRequest("The field 'name' is required")
-	}
-	now := s.clock.Now().UTC().Truncate(time.Second)
-	p := &person{OwnerID: s.meID, VisibleTo: 3, AddTime: now, UpdateTime: now}
-	if err := s.applyPerson(p, b, true); err != nil {
-		return nil, err
-	}
-	p.ID = nextID(s.persons)
-	s.persons[p.ID] = p
-	return single(p.json())
-}
-
-// PATCH /api/v2/persons/{id}
-func (s *Server) updatePerson(r *http.Request, id int) (any, *apiError) {
-	p, found := s.persons[id]
-	if !found {
-		return nil, notFound()
-	}
-	b, err := readBody(r)
-	if err != nil {
-		return nil, err
-	}
-	updated := *p
-	if err := s.applyPerson(&updated, b, false); err != nil {
-		return nil, err
-	}
-	updated.UpdateTime = s.clock.Now().UTC().Truncate(time.Second)
-	*p = updated
-	return single(p.json())
-}
-
 // applyPerson validates the body and applies it to p (a copy, on update).
 func (s *Server) applyPerson(p *person, b body, create bool) *apiError {
 	if name, err := nonEmpty(b, "name"); err != nil {
@@ -432,7 +428,7 @@ func (s *Server) applyPerson(p *person, b body, create bool) *apiError {
 		// The name's first word is the first name, the rest the last.
 		p.FirstName, p.LastName, _ = strings.Cut(strings.Join(strings.Fields(*name), " "), " ")
 	}
-	if err := s.applyCommon(b, create, &p.OwnerID, &p.VisibleTo, &p.LabelIDs, &p.AddTime); err != nil {
+	if err := s.applyCommon(b, create, &p.party); err != nil {
 		return err
 	}
 	if n, err := b.integer("org_id"); err != nil {
@@ -471,14 +467,14 @@ func (s *Server) applyPerson(p *person, b body, create bool) *apiError {
 
 // applyCommon applies the members organizations and persons share:
 // owner_id, visible_to, label_ids and, on create, add_time.
-func (s *Server) applyCommon(b body, create bool, owner, visibleTo *int, labels *[]int, added *time.Time) *apiError {
+func (s *Server) applyCommon(b body, create bool, p *party) *apiError {
 	if n, err := b.integer("owner_id"); err != nil {
 		return err
 	} else if n != nil {
 		if *n < 1 || *n > len(s.users) {
 			return badRequest("User with id %d does not exist", *n)
 		}
-		*owner = *n
+		p.OwnerID = *n
 	}
 	if v, err := b.integer("visible_to"); err != nil {
 		return err
@@ -486,12 +482,12 @@ func (s *Server) applyCommon(b body, create bool, owner, visibleTo *int, labels 
 		if *v != 1 && *v != 3 && *v != 5 && *v != 7 {
 			return badRequest("The field 'visible_to' must be one of: 1, 3, 5, 7")
 		}
-		*visibleTo = *v
+		p.VisibleTo = *v
 	}
 	if ids, err := b.intList("label_ids"); err != nil {
 		return err
 	} else if ids != nil {
-		*labels = ids
+		p.LabelIDs = ids
 	}
 	if !create {
 		return nil
@@ -499,7 +495,7 @@ func (s *Server) applyCommon(b body, create bool, owner, visibleTo *int, labels 
 	if at, err := b.timeField("add_time"); err != nil {
 		return err
 	} else if at != nil {
-		*added = *at
+		p.AddTime = *at
 	}
 	return nil
 }

@@ -1,8 +1,6 @@
 package sandbox
 
 import (
-	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -11,7 +9,6 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/stretchr/testify/require"
 )
 
@@ -47,11 +44,6 @@ func relax(t *testing.T, doc *openapi3.T, ops map[string][]string) {
 func TestPartiesSpecConformance(t *testing.T) {
 	doc, router := loadSpec(t, true)
 	relax(t, doc, partyNullable)
-	errSchema := errorSchema(t, doc)
-	e := newEnv(t, Options{})
-	ctx := context.Background()
-	covered := map[string]bool{}
-
 	cases := []specCase{
 		{name: "add organization", method: "POST", path: "/organizations", status: 200, body: map[string]any{
 			"name": "Datum Retail GmbH", "owner_id": 2, "visible_to": 1, "label_ids": []int{4},
@@ -88,43 +80,10 @@ func TestPartiesSpecConformance(t *testing.T) {
 		{name: "search persons bad field", method: "GET", path: "/persons/search?term=Jana&fields=title", status: 400, specRejects: true},
 		{name: "search persons bad cursor", method: "GET", path: "/persons/search?term=Jana&cursor=not-a-cursor", status: 400},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			var reqBody []byte
-			r := e.do(c.method, "/api/v2"+c.path, nil)
-			if c.body != nil {
-				var err error
-				reqBody, err = json.Marshal(c.body)
-				require.NoError(t, err)
-				r = e.do(c.method, "/api/v2"+c.path, string(reqBody))
-			}
-			require.Equal(t, c.status, r.status, "body: %s", r.raw)
-
-			vreq := specRequest(t, c, reqBody)
-			route, params, err := router.FindRoute(vreq)
-			require.NoError(t, err)
-			covered[route.Method+" "+route.Path] = true
-			in := &openapi3filter.RequestValidationInput{Request: vreq, PathParams: params, Route: route,
-				Options: &openapi3filter.Options{AuthenticationFunc: authFunc, MultiError: true}}
-			if reqErr := openapi3filter.ValidateRequest(ctx, in); c.specRejects {
-				require.Error(t, reqErr, "the spec accepts a request the sandbox rejects")
-			} else {
-				require.NoError(t, reqErr)
-			}
-			if r.status >= 400 {
-				var v any
-				require.NoError(t, json.Unmarshal(r.raw, &v))
-				require.NoError(t, errSchema.VisitJSON(v))
-				r.failed(t, c.status)
-				return
-			}
-			require.NoError(t, validateResponse(ctx, in, r))
-		})
-	}
-	for _, want := range []string{"POST /organizations", "PATCH /organizations/{id}", "GET /organizations/search",
-		"POST /persons", "PATCH /persons/{id}", "GET /persons/search", "GET /organizations/{id}"} {
-		require.True(t, covered[want], "not covered: %s", want)
-	}
+	specSuite{router: router, errSchema: errorSchema(t, doc), base: "/api/v2", covers: []string{
+		"POST /organizations", "PATCH /organizations/{id}", "GET /organizations/search",
+		"POST /persons", "PATCH /persons/{id}", "GET /persons/search", "GET /organizations/{id}",
+	}}.run(t, cases)
 }
 
 func TestAddAndUpdateOrganization(t *testing.T) {

@@ -181,8 +181,9 @@ func (s *Server) seed(seed int64, now time.Time) {
 		street := c.street[rng.IntN(len(c.street))]
 		added := ago(560, 730)
 		slug := orgSlug(name)
+		owner := 1 + rng.IntN(len(s.users))
 		o := &organization{
-			Name: name, OwnerID: 1 + rng.IntN(len(s.users)),
+			Name: name,
 			Address: &address{
 				Value:   fmt.Sprintf("%s %s, %s %s, %s", num, street, c.postal, c.locality, c.country),
 				Country: c.country, AdminArea1: c.area, Locality: c.locality, Route: street, StreetNumber: num, PostalCode: c.postal,
@@ -190,8 +191,7 @@ func (s *Server) seed(seed int64, now time.Time) {
 			Website:       ptr("https://www." + slug + ".com"),
 			Linkedin:      ptr("https://www.linkedin.com/company/" + slug),
 			EmployeeCount: ptr([]int{50, 120, 250, 800, 1500, 4200, 12000}[rng.IntN(7)]),
-			VisibleTo:     3,
-			AddTime:       added, UpdateTime: between(added, now),
+			party:         party{OwnerID: owner, VisibleTo: 3, AddTime: added, UpdateTime: between(added, now)},
 		}
 		if rng.IntN(3) > 0 {
 			o.AnnualRevenue = ptr(*o.EmployeeCount * (80000 + rng.IntN(120000)))
@@ -222,11 +222,11 @@ func (s *Server) seed(seed int64, now time.Time) {
 		emails[email] = true
 		added := between(o.AddTime, o.AddTime.Add(20*day))
 		persons = append(persons, &person{
-			FirstName: first, LastName: last, OwnerID: o.OwnerID, OrgID: ptr(o.ID), VisibleTo: 3,
+			FirstName: first, LastName: last, OrgID: ptr(o.ID),
 			Emails:   []contactJSON{{email, true, "work"}},
 			Phones:   []contactJSON{{fmt.Sprintf("+1 206 555 %04d", 1000+rng.IntN(9000)), true, "work"}},
 			JobTitle: jobTitles[rng.IntN(len(jobTitles))],
-			AddTime:  added, UpdateTime: between(added, now),
+			party:    party{OwnerID: o.OwnerID, VisibleTo: 3, AddTime: added, UpdateTime: between(added, now)},
 		})
 	}
 	sort.SliceStable(persons, func(i, j int) bool { return persons[i].AddTime.Before(persons[j].AddTime) })
