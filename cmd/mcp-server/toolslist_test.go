@@ -81,13 +81,14 @@ func toolsListSize(tb testing.TB, app *App) (size, count int) {
 
 // TestToolsListStaysLean holds the token budget of the tool list: the
 // average listed tool, schemas included, stays within 1,000 bytes in the
-// default configuration. The figure is a byte count, not a timing.
+// default configuration, and the whole list within 45 KiB. The figure is a byte count, not a timing.
 func TestToolsListStaysLean(t *testing.T) {
 	for _, cfg := range toolsListConfigs {
 		size, count := toolsListSize(t, sandboxApp(t, cfg.args, nil))
 		t.Logf("%-19s %6d bytes, %2d tools, %4d bytes/tool", cfg.name, size, count, size/count)
 		if cfg.name == "default" {
 			assert.LessOrEqual(t, size/count, 1000, "tools/list grew: trim descriptions or schemas")
+			assert.LessOrEqual(t, size, 45*1024, "tools/list is over 45 KiB: trim, or leave a tool out of the default list")
 		}
 	}
 }

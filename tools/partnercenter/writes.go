@@ -164,7 +164,7 @@ type CreateReferralArgs struct {
 	// Extra carries Referral members newer than the connector definition
 	// (the REST docs' partnerRole, solutionArea and solutionPlay of a
 	// services co-sell referral), sent as given beside the others.
-	Extra         map[string]any `json:"extra,omitempty" jsonschema_description:"Referral members the definition lacks, sent as given, e.g. {partnerRole, solutionArea, solutionPlay} for services co-sell."`
+	Extra         map[string]any `json:"extra,omitempty" jsonschema_description:"Newer Referral members, sent as given, e.g. partnerRole, solutionArea, solutionPlay."`
 	RequestID     string         `json:"request_id,omitempty" jsonschema:"pattern=^[0-9a-fA-F-]{36}$" jsonschema_description:"Idempotency GUID; reuse it to retry."`
 	CorrelationID string         `json:"correlation_id,omitempty" jsonschema:"pattern=^[0-9a-fA-F-]{36}$"`
 }
