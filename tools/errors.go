@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -67,19 +68,20 @@ func NotFound(format string, args ...any) *Error {
 }
 
 // NamedNotFound turns an upstream 404 into not_found naming what was not
-// found and how to find valid ones, e.g. NamedNotFound(err, "referral X",
-// "list referrals with partnercenter_list_referrals"); the upstream's own
-// text follows in parentheses. Any other error is returned as is.
-func NamedNotFound(err error, what, hint string) error {
+// found and how to find valid ones, e.g. NamedNotFound(err, "id",
+// "referral X", "find referrals with partnercenter_list_referrals"); field
+// is the argument that named it ("" for none), and the upstream's own text
+// follows in parentheses. Any other error is returned as is.
+func NamedNotFound(err error, field, what, hint string) error {
 	var ue *upstream.Error
 	if !errors.As(err, &ue) || ue.Status != http.StatusNotFound {
 		return err
 	}
 	msg := what + " not found; " + hint
-	if ue.Message != "" {
-		msg += " (" + ue.Connector + ": " + elide(oneLine(ue.Message)) + ")"
+	if text := strings.TrimSpace(ue.Message); text != "" {
+		msg += " (" + ue.Connector + ": " + elide(oneLine(text)) + ")"
 	}
-	return &Error{Code: CodeNotFound, Message: capMessage(msg)}
+	return &Error{Code: CodeNotFound, Field: field, Message: capMessage(msg)}
 }
 
 // AsError maps any error from a handler onto the caller-facing error. This

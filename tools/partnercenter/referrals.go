@@ -384,7 +384,7 @@ func (s *service) current(ctx context.Context, id, etag string) (version, error)
 // referralNotFound names the referral a 404 is about and where to find
 // valid ids.
 func referralNotFound(err error, id string) error {
-	return tools.NamedNotFound(err, "referral "+id, "find referrals with partnercenter_list_referrals")
+	return tools.NamedNotFound(err, "id", "referral "+id, "find referrals with partnercenter_list_referrals")
 }
 
 func conflict(id string) *tools.Error {

@@ -298,14 +298,3 @@ func upstreamText(ue *upstream.Error) string {
 	}
 	return fmt.Sprintf("HTTP %d %s", ue.Status, msg)
 }
-
-// notFound rewrites WorkSpan's 404 into a not_found error naming what was
-// not found and where to find a valid one; other errors are returned as
-// is.
-func notFound(err error, field, what, hint string) error {
-	ue := refusal(err)
-	if ue == nil || ue.Status != http.StatusNotFound {
-		return err
-	}
-	return &tools.Error{Code: tools.CodeNotFound, Field: field, Message: fmt.Sprintf("%s was not found (WorkSpan: %s). %s", what, upstreamText(ue), hint)}
-}

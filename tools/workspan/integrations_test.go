@@ -172,7 +172,7 @@ func TestNotFoundErrorsNameWhatIsValid(t *testing.T) {
 	e = h.CallErr("workspan_get_bulk_load_status", map[string]any{"integration_id": integration, "execution_ids": []any{"feedface"}})
 	assert.Equal(t, tools.CodeNotFound, e.Code)
 	assert.Equal(t, "execution_ids", e.Field)
-	assert.Contains(t, e.Message, `execution "feedface" of integration "int-crm-001" was not found`)
+	assert.Contains(t, e.Message, `execution "feedface" of integration "int-crm-001" not found`)
 	assert.Contains(t, e.Message, "bulk load into that same integration")
 
 	for tool, args := range map[string]map[string]any{
@@ -182,17 +182,17 @@ func TestNotFoundErrorsNameWhatIsValid(t *testing.T) {
 		e = h.CallErr(tool, args)
 		assert.Equal(t, tools.CodeNotFound, e.Code, tool)
 		assert.Equal(t, "object_id", e.Field, tool)
-		assert.Contains(t, e.Message, `WorkSpan object "123456789012345678" was not found`, tool)
+		assert.Contains(t, e.Message, `WorkSpan object "123456789012345678" not found`, tool)
 		assert.Contains(t, e.Message, "workspan_read_report_data", tool)
 	}
 	e = h.CallErr("workspan_add_audit", map[string]any{"object_id": "123456789012345678", "status_code": "LINKED", "message": "x", "integration_id": "int-pc-001"})
 	assert.Equal(t, tools.CodeNotFound, e.Code)
-	assert.Contains(t, e.Message, `WorkSpan object "123456789012345678" was not found`)
+	assert.Contains(t, e.Message, `WorkSpan object "123456789012345678" not found`)
 
 	e = h.CallErr("workspan_read_report_data", map[string]any{"report_id": 987654})
 	assert.Equal(t, tools.CodeNotFound, e.Code)
 	assert.Equal(t, "report_id", e.Field)
-	assert.Contains(t, e.Message, "report 987654 was not found")
+	assert.Contains(t, e.Message, "report 987654 not found")
 	assert.Contains(t, e.Message, "workspan_list_reports")
 }
 

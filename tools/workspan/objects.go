@@ -4,6 +4,7 @@ import (
 	"context"
 
 	ws "github.com/cosell-mcp/cosell-mcp/connectors/workspan"
+	"github.com/cosell-mcp/cosell-mcp/tools"
 )
 
 // ObjectArgs identifies a WorkSpan object.
@@ -90,6 +91,6 @@ func (s *service) addAudit(ctx context.Context, in AuditArgs) (Audited, error) {
 // objectNotFound names the object WorkSpan did not find, and where object
 // ids come from.
 func objectNotFound(err error, objectID string) error {
-	return notFound(err, "object_id", "WorkSpan object "+quote(objectID),
+	return tools.NamedNotFound(err, "object_id", "WorkSpan object "+quote(objectID),
 		"object_id is a WorkSpan long id: take it from a report row (workspan_read_report_data, e.g. its opportunity_id column).")
 }

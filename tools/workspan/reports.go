@@ -110,7 +110,7 @@ func (s *service) readReport(ctx context.Context, in ReadReportArgs) (ReportRows
 		q.Page.Number = page
 		data, err := s.client.ReadReport(ctx, in.ReportID, q)
 		if err != nil {
-			return ReportRows{}, notFound(err, "report_id", fmt.Sprintf("report %d", in.ReportID), "workspan_list_reports lists the report ids.")
+			return ReportRows{}, tools.NamedNotFound(err, "report_id", fmt.Sprintf("report %d", in.ReportID), "workspan_list_reports lists the report ids.")
 		}
 		out.Version = data.Version
 		skip := 0

@@ -94,7 +94,7 @@ func (s *service) bulkStatus(ctx context.Context, in StatusArgs) (StatusResult, 
 				if te := s.unknownIntegrationError(ctx, err, in.IntegrationID); te != nil {
 					return StatusResult{}, te
 				}
-				return StatusResult{}, notFound(err, "execution_ids", fmt.Sprintf("execution %s of integration %s", quote(id), quote(in.IntegrationID)),
+				return StatusResult{}, tools.NamedNotFound(err, "execution_ids", fmt.Sprintf("execution %s of integration %s", quote(id), quote(in.IntegrationID)),
 					"Execution ids come from a bulk load into that same integration (its executions[].execution_id).")
 			}
 			done[id] = executionStatus(st)
