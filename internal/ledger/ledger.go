@@ -42,9 +42,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/cosell-mcp/cosell-mcp/internal/pgop"
 	"github.com/cosell-mcp/cosell-mcp/internal/throttle"
 )
 
@@ -159,21 +159,8 @@ func Open(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Ledger, error) 
 		return nil, err
 	}
 	l := &Ledger{pool: pool, cfg: cfg, sql: newStatements(cfg.Prefix), lanes: map[string]*lane{}}
-	err = l.run(ctx, func(ctx context.Context) error {
-		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			// Replicas starting together must not create the same table at once.
-			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1), 0)`, cfg.Prefix); err != nil {
-				return err
-			}
-			for _, q := range l.sql.migrate {
-				if _, err := tx.Exec(ctx, q); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	})
-	if err != nil {
+	// Replicas starting together must not create the same table at once.
+	if err := unavailable(ctx, pgop.Migrate(ctx, pool, cfg.OpTimeout, cfg.Prefix, l.sql.migrate...)); err != nil {
 		return nil, fmt.Errorf("ledger: migrate: %w", err)
 	}
 	return l, nil
@@ -448,35 +435,21 @@ func (l *Ledger) try(ctx context.Context, connection string, p throttle.Priority
 	return a, nil
 }
 
-// run runs op within OpTimeout, again (at most twice more, within the same
-// time) when it failed on a broken connection, and maps a failure to
-// ErrUnavailable (or to ctx's error when ctx ended). A grant committed
+// run runs op with pgop.Do's time limit and retries, and maps a failure
+// to ErrUnavailable (or to ctx's error when ctx ended). A grant committed
 // whose answer was lost (and then made again) only over-counts: its slot
 // is held until its grant + MaxInFlight + Window.
 func (l *Ledger) run(ctx context.Context, op func(context.Context) error) error {
-	opCtx, cancel := context.WithTimeout(ctx, l.cfg.OpTimeout)
-	defer cancel()
-	var err error
-	for range 3 {
-		if err = op(opCtx); err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if !retryable(err) || opCtx.Err() != nil {
-			break
-		}
-	}
-	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	return unavailable(ctx, pgop.Do(ctx, l.cfg.OpTimeout, op))
 }
 
-// retryable reports whether err is a broken connection (a pooled
-// connection the server closed, say after a restart), not an answer from
-// the server or a timeout.
-func retryable(err error) bool {
-	var pgErr *pgconn.PgError
-	return !errors.As(err, &pgErr) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
+// unavailable maps a failure to ErrUnavailable, or to ctx's error when ctx
+// ended.
+func unavailable(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
 // PauseUntil makes every replica grant no slot of the connection before

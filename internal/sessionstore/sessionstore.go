@@ -44,10 +44,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cosell-mcp/cosell-mcp/internal/clock"
+	"github.com/cosell-mcp/cosell-mcp/internal/pgop"
 )
 
 // IDPrefix starts every session id.
@@ -144,22 +144,9 @@ func Open(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{pool: pool, cfg: cfg, sql: newStatements(cfg.Table)}
-	err = s.run(ctx, func(ctx context.Context) error {
-		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			// Replicas starting together must not create the table at once.
-			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1), 0)`, cfg.Table); err != nil {
-				return err
-			}
-			for _, q := range s.sql.migrate {
-				if _, err := tx.Exec(ctx, q); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("sessionstore: migrate: %w", err)
+	// Replicas starting together must not create the table at once.
+	if err := pgop.Migrate(ctx, pool, cfg.OpTimeout, cfg.Table, s.sql.migrate...); err != nil {
+		return nil, fmt.Errorf("sessionstore: migrate: %w: %w", ErrUnavailable, err)
 	}
 	return s, nil
 }
@@ -340,33 +327,13 @@ func (s *Store) RunSweeper(ctx context.Context, c clock.Clock, interval time.Dur
 	}
 }
 
-// run runs op within OpTimeout, again (at most twice more, within the same
-// time) when it failed on a broken connection, and maps a failure to
-// ErrUnavailable (or to ctx's error when ctx ended).
+// run runs op with pgop.Do's time limit and retries, and maps a failure
+// (ctx's end included) to ErrUnavailable.
 func (s *Store) run(ctx context.Context, op func(context.Context) error) error {
-	opCtx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
-	defer cancel()
-	var err error
-	for range 3 {
-		if err = op(opCtx); err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
-		}
-		if !retryable(err) || opCtx.Err() != nil {
-			break
-		}
+	if err := pgop.Do(ctx, s.cfg.OpTimeout, op); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	return fmt.Errorf("%w: %w", ErrUnavailable, err)
-}
-
-// retryable reports whether err is a broken connection (a pooled
-// connection the server closed, say after a restart), not an answer from
-// the server or a timeout.
-func retryable(err error) bool {
-	var pgErr *pgconn.PgError
-	return !errors.As(err, &pgErr) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
+	return nil
 }
 
 // statements holds the store's SQL with its table name.

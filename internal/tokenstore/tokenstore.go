@@ -29,9 +29,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/cosell-mcp/cosell-mcp/internal/pgop"
 	"github.com/cosell-mcp/cosell-mcp/internal/sealed"
 )
 
@@ -180,16 +180,7 @@ func Open(ctx context.Context, pool *pgxpool.Pool, stateKey []byte, cfg Config) 
 		return nil, fmt.Errorf("tokenstore: %w", err)
 	}
 	s := &PG{pool: pool, box: box, cfg: cfg, sql: newStatements(cfg.Table)}
-	err = s.run(ctx, func(ctx context.Context) error {
-		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('cosell-tokenstore'), hashtext($1))`, cfg.Table); err != nil {
-				return err
-			}
-			_, err := tx.Exec(ctx, s.sql.migrate)
-			return err
-		})
-	})
-	if err != nil {
+	if err := s.unavailable(ctx, pgop.Migrate(ctx, pool, cfg.OpTimeout, "cosell-tokenstore:"+cfg.Table, s.sql.migrate)); err != nil {
 		return nil, fmt.Errorf("tokenstore: migrate: %w", err)
 	}
 	return s, nil
@@ -245,7 +236,7 @@ func (s *PG) Refresh(ctx context.Context, key string, fn RefreshFunc) (State, er
 		}
 		// After fn, trying again could call it twice; a broken connection
 		// before it is tried again on a fresh one.
-		if called || ctx.Err() != nil || !retryable(err) {
+		if called || ctx.Err() != nil || !pgop.BrokenConnection(err, ErrSealed) {
 			break
 		}
 	}
@@ -374,31 +365,17 @@ func (s *PG) open(key string, r row) (State, error) {
 	return st, nil
 }
 
-// run runs op within OpTimeout, trying again on a broken connection, and
-// wraps a failure in ErrUnavailable.
+// run runs op with pgop.Do's time limit and retries (a sealing failure
+// is not retried), and wraps a failure in ErrUnavailable.
 func (s *PG) run(ctx context.Context, op func(context.Context) error) error {
-	opCtx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
-	defer cancel()
-	var err error
-	for range 3 {
-		if err = op(opCtx); err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if !retryable(err) || opCtx.Err() != nil {
-			break
-		}
-	}
-	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	return s.unavailable(ctx, pgop.Do(ctx, s.cfg.OpTimeout, op, ErrSealed))
 }
 
-// retryable reports whether err is a broken connection (a pooled
-// connection the server closed, say after a restart), not an answer from
-// the server, a timeout or a sealing failure.
-func retryable(err error) bool {
-	var pgErr *pgconn.PgError
-	return !errors.As(err, &pgErr) && !errors.Is(err, ErrSealed) &&
-		!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
+// unavailable wraps a failure in ErrUnavailable; ctx's error when ctx
+// ended is returned as is.
+func (s *PG) unavailable(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
