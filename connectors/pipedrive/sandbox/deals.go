@@ -20,16 +20,7 @@ func (s *Server) dealByID(id int) (*deal, *apiError) {
 // GET /api/v2/deals
 func (s *Server) listDeals(r *http.Request) (any, *apiError) {
 	q := query{r.URL.Query()}
-	spec, err := q.listSpec("id", "update_time", "add_time")
-	if err != nil {
-		return nil, err
-	}
-	if _, given, ferr := q.intParam("filter_id"); ferr != nil {
-		return nil, ferr
-	} else if given {
-		return nil, notFound() // the sandbox company has no saved filters
-	}
-	ids, err := q.idsParam()
+	spec, ids, err := q.listStart("id", "update_time", "add_time")
 	if err != nil {
 		return nil, err
 	}

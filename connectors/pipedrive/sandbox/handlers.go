@@ -83,16 +83,7 @@ func listPage(items []sortable, spec listSpec) (any, *apiError) {
 
 func (s *Server) listActivities(r *http.Request) (any, *apiError) {
 	q := query{r.URL.Query()}
-	spec, err := q.listSpec("id", "update_time", "add_time", "due_date")
-	if err != nil {
-		return nil, err
-	}
-	if _, given, ferr := q.intParam("filter_id"); ferr != nil {
-		return nil, ferr
-	} else if given {
-		return nil, notFound()
-	}
-	ids, err := q.idsParam()
+	spec, ids, err := q.listStart("id", "update_time", "add_time", "due_date")
 	if err != nil {
 		return nil, err
 	}

@@ -181,6 +181,27 @@ func idKey(id int) string { return fmt.Sprintf("%020d", id) }
 // timeKey renders a time; the fixed UTC layout sorts lexicographically.
 func timeKey(t time.Time) (string, any) { s := ts(t); return s, s }
 
+// listStart reads what every v2 list takes: the paging and sort
+// (listSpec of sortFields), filter_id (the sandbox company has no saved
+// filters: any is not found) and ids (nil when not given).
+func (q query) listStart(sortFields ...string) (listSpec, map[int]bool, *apiError) {
+	spec, err := q.listSpec(sortFields...)
+	if err != nil {
+		return listSpec{}, nil, err
+	}
+	if _, given, ferr := q.intParam("filter_id"); ferr != nil {
+		return listSpec{}, nil, ferr
+	} else if given {
+		return listSpec{}, nil, notFound()
+	}
+	ids, err := q.idsParam()
+	if err != nil {
+		return listSpec{}, nil, err
+	}
+	return spec, ids, nil
+}
+
+// listSpec is a list request's sort and page.
 type listSpec struct {
 	sortBy string
 	desc   bool

@@ -29,16 +29,7 @@ import (
 // GET /api/v2/persons
 func (s *Server) listPersons(r *http.Request) (any, *apiError) {
 	q := query{r.URL.Query()}
-	spec, err := q.listSpec("id", "update_time", "add_time")
-	if err != nil {
-		return nil, err
-	}
-	if _, given, ferr := q.intParam("filter_id"); ferr != nil {
-		return nil, ferr
-	} else if given {
-		return nil, notFound()
-	}
-	ids, err := q.idsParam()
+	spec, ids, err := q.listStart("id", "update_time", "add_time")
 	if err != nil {
 		return nil, err
 	}
@@ -86,16 +77,7 @@ func (s *Server) getPerson(_ *http.Request, id int) (any, *apiError) {
 // GET /api/v2/organizations
 func (s *Server) listOrgs(r *http.Request) (any, *apiError) {
 	q := query{r.URL.Query()}
-	spec, err := q.listSpec("id", "update_time", "add_time")
-	if err != nil {
-		return nil, err
-	}
-	if _, given, ferr := q.intParam("filter_id"); ferr != nil {
-		return nil, ferr
-	} else if given {
-		return nil, notFound()
-	}
-	ids, err := q.idsParam()
+	spec, ids, err := q.listStart("id", "update_time", "add_time")
 	if err != nil {
 		return nil, err
 	}
